@@ -1,0 +1,31 @@
+"""Robostral: open-weight vision-language-action policies for industrial arms, from simulator to ROS 2."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="robostral",
+    version="0.1.0",
+    description="Train, validate and deploy small VLA policies for industrial arms, offline.",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["robostral", "robostral.*", "sim", "sim.*"]),
+    install_requires=[
+        "numpy>=1.26",
+        "pybullet>=3.2.6",
+        "gymnasium>=1.0",
+        "PyYAML>=6.0",
+        "tqdm>=4.66",
+        "imageio>=2.34",
+        "imageio-ffmpeg>=0.5",
+        "pillow>=10",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "train": ["torch>=2.4"],
+        "bench": ["panda-gym>=3.0.7"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["robostral=robostral.cli:main"]},
+)

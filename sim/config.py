@@ -1,0 +1,30 @@
+"""Typed configuration: dataclasses that load from YAML and name the bad key or value."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
+    """Build dataclass ``cls`` from ``values``; unknown keys are an error, missing keys take defaults."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def from_yaml(cls: type[T], path: str | os.PathLike) -> T:
+    """Load dataclass ``cls`` from a YAML mapping in ``path``."""
+    with open(path) as handle:
+        values = yaml.safe_load(handle)
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of {cls.__name__} keys, got {type(values).__name__}")
+    return from_dict(cls, values)

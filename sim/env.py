@@ -1,0 +1,190 @@
+"""``RobotTaskEnv``: one robot and one task on one simulation, behind the Gymnasium API.
+
+Observation (``Dict``): ``image`` (H x W x 3 uint8, front camera), optional
+``wrist_image``, ``proprio`` (float32: arm joint positions [rad], arm joint
+velocities [rad/s], gripper joint position [joint units]) and ``instruction``
+(text). Action: absolute joint-position targets, arm joints then the gripper's
+driving joint, in joint units. Targets outside the joint limits are clipped
+(reported in ``info["action_clipped"]``) and the commanded target moves no faster
+than each joint's velocity limit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sim.camera import Camera, CameraConfig, WristCamera
+from sim.config import from_dict
+from sim.language import CHARSET, MAX_LENGTH, SPLITS
+from sim.randomization import RandomizationConfig
+from sim.robots import Robot, robot_spec
+from sim.simulation import Simulation
+from sim.tasks import task_class
+
+TABLE_COLOR = np.array([0.62, 0.55, 0.47])
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that shapes an env besides its task and robot."""
+
+    image_size: int = 96  # pixels, square front image; 0 disables the camera
+    wrist_camera: bool = False
+    control_hz: int = 20
+    physics_hz: int = 240
+    instructions: str = "train"  # which phrasing split: train or heldout
+    render_size: int = 256  # pixels, frames from render() for videos
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+
+    def __post_init__(self) -> None:
+        if self.image_size < 0:
+            raise ValueError(f"image_size must be >= 0 (0 disables the camera), got {self.image_size}")
+        if self.control_hz <= 0 or self.physics_hz % self.control_hz:
+            raise ValueError(f"physics_hz ({self.physics_hz}) must be a positive multiple of control_hz ({self.control_hz})")
+        if self.instructions not in SPLITS:
+            raise ValueError(f"instructions must be one of {SPLITS}, got {self.instructions!r}")
+
+
+class RobotTaskEnv(gym.Env):
+    """A language-conditioned manipulation task on a simulated arm."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        task: str,
+        robot: str = "panda",
+        render_mode: str | None = None,
+        randomization: RandomizationConfig | dict | None = None,
+        **config: Any,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if isinstance(randomization, dict):
+            randomization = from_dict(RandomizationConfig, randomization)
+        if randomization is not None:
+            config["randomization"] = randomization
+        self.config = from_dict(EnvConfig, config)
+        task_cls, spec = task_class(task), robot_spec(robot)  # validate names before building anything
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": self.config.control_hz}
+        self.sim = Simulation(self.config.physics_hz)
+        self.substeps = self.config.physics_hz // self.config.control_hz
+        with self.sim.no_rendering():
+            self.sim.create_box("table", [0.45, 0.6, 0.02], [0.45, 0.0, -0.02], [*TABLE_COLOR, 1.0])
+            self.robot = Robot(self.sim, spec)
+        self.task = task_cls(self.sim, self.robot)
+        size = self.config.image_size
+        self.camera = Camera(self.sim, self.config.camera, size, size) if size else None
+        self.wrist_camera = WristCamera(self.sim, self.robot, size, size) if size and self.config.wrist_camera else None
+        self.action_space = spaces.Box(self.robot.lower.astype(np.float32), self.robot.upper.astype(np.float32), dtype=np.float32)
+        self.observation_space = self._observation_space()
+        self._target = self.robot.home.copy()
+        self._pending: deque[np.ndarray] = deque()
+        self._episode: dict[str, Any] = {}
+        self.instruction = ""
+
+    def _observation_space(self) -> spaces.Dict:
+        n = len(self.robot.spec.arm_joints)
+        velocity = np.concatenate([self.robot.max_velocity[:-1]] * 1) * 2.0
+        low = np.concatenate([self.robot.lower[:-1], -velocity, self.robot.lower[-1:]]).astype(np.float32)
+        high = np.concatenate([self.robot.upper[:-1], velocity, self.robot.upper[-1:]]).astype(np.float32)
+        fields: dict[str, spaces.Space] = {}
+        size = self.config.image_size
+        if size:
+            fields["image"] = spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
+            if self.config.wrist_camera:
+                fields["wrist_image"] = spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
+        fields["proprio"] = spaces.Box(low - 1e-3, high + 1e-3, (2 * n + 1,), dtype=np.float32)
+        fields["instruction"] = spaces.Text(MAX_LENGTH, charset=CHARSET)
+        return spaces.Dict(fields)
+
+    # -- Gymnasium API ---------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        randomization = self.config.randomization
+        values = randomization.sample(rng)
+        with self.sim.no_rendering():
+            self.robot.reset()
+            self.robot.set_joint_damping(values["joint_damping"])
+            table = np.clip(TABLE_COLOR + values["table_color_shift"], 0, 1)
+            self.sim.set_color("table", [*table, 1.0])
+            self.instruction = self.task.reset(rng, randomization, self.config.instructions)
+        for camera in (self.camera, self.wrist_camera):
+            if camera is not None:
+                camera.set_episode(values)
+        self._target = self.robot.home.copy()
+        self._pending = deque([self._target.copy()] * values["action_latency"])
+        self._episode = {**values, **self.task.values}
+        self.sim.step(self.substeps)  # let the new objects settle on the table
+        return self._observation(), self._info(clipped=[])
+
+    def step(self, action):
+        action = self._validate(action)
+        clipped = [self.robot.joint_names[i] for i in np.flatnonzero((action < self.robot.lower) | (action > self.robot.upper))]
+        target = np.clip(action, self.robot.lower, self.robot.upper)
+        noise = self._episode["action_noise"]
+        if noise > 0:
+            target = np.clip(target + self.np_random.normal(0.0, noise, size=target.shape), self.robot.lower, self.robot.upper)
+        self._pending.append(target)
+        executed = self._pending.popleft()
+        max_move = self.robot.max_velocity / self.config.control_hz
+        self._target = self._target + np.clip(executed - self._target, -max_move, max_move)
+        self.robot.command(self._target)
+        self.sim.step(self.substeps)
+        success = self.task.is_success()
+        return self._observation(), float(success), success, False, self._info(clipped)
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        camera = self.camera or Camera(self.sim, self.config.camera, self.config.render_size, self.config.render_size)
+        return camera.render(self.config.render_size, self.config.render_size)
+
+    def close(self) -> None:
+        self.sim.close()
+
+    # -- helpers -----------------------------------------------------------------------
+    def _validate(self, action) -> np.ndarray:
+        array = np.asarray(action, dtype=np.float64)
+        if array.shape != self.action_space.shape:
+            raise ValueError(
+                f"action must have shape {self.action_space.shape} ({', '.join(self.robot.joint_names)}), got {array.shape}"
+            )
+        bad = ~np.isfinite(array)
+        if bad.any():
+            names = [self.robot.joint_names[i] for i in np.flatnonzero(bad)]
+            raise ValueError(f"action has NaN or infinite targets for {', '.join(names)}")
+        return array
+
+    def _observation(self) -> dict[str, Any]:
+        q, qd = self.robot.joint_positions(), self.robot.joint_velocities()
+        proprio = np.concatenate([q[:-1], qd[:-1], q[-1:]]).astype(np.float32)
+        space = self.observation_space["proprio"]
+        observation: dict[str, Any] = {}
+        if self.camera is not None:
+            observation["image"] = self.camera.render()
+        if self.wrist_camera is not None:
+            observation["wrist_image"] = self.wrist_camera.render()
+        observation["proprio"] = np.clip(proprio, space.low, space.high)
+        observation["instruction"] = self.instruction
+        return observation
+
+    def _info(self, clipped: list[str]) -> dict[str, Any]:
+        return {
+            "is_success": self.task.is_success(),
+            "instruction": self.instruction,
+            "task": self.task.name,
+            "robot": self.robot.name,
+            "action_clipped": bool(clipped),
+            "clipped_joints": clipped,
+            "randomization": dict(self._episode),
+        }

@@ -1,0 +1,73 @@
+"""Instructions: colour names, templates with synonyms, and a held-out set of phrasings.
+
+Training data only ever sees the ``train`` templates; evaluation of language
+generalization uses ``heldout``, whose wordings never occur in training.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+
+import numpy as np
+
+# Named colours and their nominal RGB; domain randomization jitters within each name.
+COLORS: dict[str, tuple[float, float, float]] = {
+    "red": (0.85, 0.12, 0.10),
+    "green": (0.12, 0.65, 0.15),
+    "blue": (0.10, 0.25, 0.90),
+    "yellow": (0.95, 0.85, 0.10),
+    "purple": (0.55, 0.15, 0.75),
+    "orange": (1.00, 0.50, 0.05),
+}
+
+CHARSET = string.ascii_letters + string.digits + " ,.'-?!"
+MAX_LENGTH = 160
+
+_SYNONYMS = {
+    "cube": ("cube", "block"),
+    "pick": ("pick up", "grab", "take"),
+    "put": ("put", "place", "drop"),
+    "reach": ("move to", "reach", "go to"),
+    "push": ("push", "slide"),
+    "stack": ("stack", "put", "place"),
+}
+
+TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "reach": {
+        "train": ("{reach} the {a} target", "{reach} the {a} marker", "move the gripper over the {a} target"),
+        "heldout": ("hover above the {a} dot", "bring your hand to the {a} spot"),
+    },
+    "push": {
+        "train": ("{push} the {a} {cube} into the {b} zone", "{push} the {a} {cube} to the {b} area"),
+        "heldout": ("nudge the {a} {cube} onto the {b} patch", "shove the {a} {cube} over to the {b} region"),
+    },
+    "pick_place": {
+        "train": ("{pick} the {a} {cube} and {put} it in the {b} bin", "{put} the {a} {cube} in the {b} bin"),
+        "heldout": ("move the {a} {cube} into the {b} container", "the {a} {cube} belongs in the {b} tray"),
+    },
+    "stack": {
+        "train": ("{stack} the {a} {cube} on the {b} {cube}", "{stack} the {a} {cube} on top of the {b} {cube}"),
+        "heldout": ("set the {a} {cube} atop the {b} one", "build a tower with the {a} {cube} over the {b} {cube}"),
+    },
+}
+
+SPLITS = ("train", "heldout")
+
+
+def phrasings(task: str, split: str, a: str, b: str = "") -> list[str]:
+    """Every wording of one instruction in ``split``, synonyms expanded."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown instruction split {split!r}; expected one of {SPLITS}")
+    result = []
+    for template in TEMPLATES[task][split]:
+        slots = [k for k in _SYNONYMS if "{" + k + "}" in template]
+        for choice in itertools.product(*(_SYNONYMS[k] for k in slots)):
+            result.append(template.format(a=a, b=b, **dict(zip(slots, choice))))
+    return result
+
+
+def sample_instruction(rng: np.random.Generator, task: str, split: str, a: str, b: str = "") -> str:
+    """One wording, drawn uniformly from ``split``."""
+    options = phrasings(task, split, a, b)
+    return options[int(rng.integers(len(options)))]

@@ -1,0 +1,18 @@
+"""The arms the simulator knows, by name."""
+
+from sim.robots.panda import PANDA
+from sim.robots.robot import Robot, RobotSpec
+from sim.robots.xarm6 import XARM6
+
+ROBOTS: dict[str, RobotSpec] = {spec.name: spec for spec in (PANDA, XARM6)}
+
+
+def robot_spec(name: str) -> RobotSpec:
+    """The spec of a known arm; a clear error names the ones that exist."""
+    try:
+        return ROBOTS[name]
+    except KeyError:
+        raise ValueError(f"unknown robot {name!r}; known robots: {', '.join(sorted(ROBOTS))}") from None
+
+
+__all__ = ["ROBOTS", "Robot", "RobotSpec", "robot_spec"]

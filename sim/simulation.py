@@ -1,0 +1,135 @@
+"""One PyBullet physics client, wrapped so that callers name bodies instead of juggling ids.
+
+Each env owns exactly one ``Simulation``; nothing here is module-level, so many
+envs can live in one process (vector envs, Ray workers) without sharing state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import pybullet
+import pybullet_data
+from pybullet_utils.bullet_client import BulletClient
+
+
+class Simulation:
+    """A headless physics world stepped at ``physics_hz``; positions in metres, base frame = world."""
+
+    def __init__(self, physics_hz: int = 240) -> None:
+        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.physics_hz = physics_hz
+        self.client.setTimeStep(1.0 / physics_hz)
+        self.client.setGravity(0, 0, -9.81)
+        self.client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+        self._bodies: dict[str, int] = {}
+
+    # -- bodies -----------------------------------------------------------------
+    def body(self, name: str) -> int:
+        """The pybullet id of a named body (internal use by robots and cameras)."""
+        return self._bodies[name]
+
+    def has_body(self, name: str) -> bool:
+        return name in self._bodies
+
+    def load_urdf(self, name: str, path: str, position: Sequence[float], fixed: bool = True) -> int:
+        flags = pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT | pybullet.URDF_ENABLE_CACHED_GRAPHICS_SHAPES
+        body = self.client.loadURDF(path, basePosition=position, useFixedBase=fixed, flags=flags)
+        self._bodies[name] = body
+        return body
+
+    def create_box(
+        self,
+        name: str,
+        half_extents: Sequence[float],
+        position: Sequence[float],
+        rgba: Sequence[float],
+        mass: float = 0.0,
+        yaw: float = 0.0,
+        collision: bool = True,
+    ) -> int:
+        """A box; ``mass=0`` makes it static, ``collision=False`` makes it a visual-only marker."""
+        visual = self.client.createVisualShape(pybullet.GEOM_BOX, halfExtents=half_extents, rgbaColor=rgba)
+        shape = self.client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half_extents) if collision else -1
+        return self._create(name, shape, visual, position, mass, yaw)
+
+    def create_compound(
+        self,
+        name: str,
+        boxes: Sequence[tuple[Sequence[float], Sequence[float]]],
+        position: Sequence[float],
+        rgba: Sequence[float],
+    ) -> int:
+        """A static body made of boxes given as (half_extents, offset) pairs, e.g. a bin."""
+        extents = [list(b[0]) for b in boxes]
+        offsets = [list(b[1]) for b in boxes]
+        kinds = [pybullet.GEOM_BOX] * len(boxes)
+        shape = self.client.createCollisionShapeArray(kinds, halfExtents=extents, collisionFramePositions=offsets)
+        visual = self.client.createVisualShapeArray(
+            kinds, halfExtents=extents, visualFramePositions=offsets, rgbaColors=[list(rgba)] * len(boxes)
+        )
+        return self._create(name, shape, visual, position, 0.0, 0.0)
+
+    def create_disc(self, name: str, radius: float, position: Sequence[float], rgba: Sequence[float]) -> int:
+        """A flat visual-only disc lying on the table (a target marker)."""
+        visual = self.client.createVisualShape(pybullet.GEOM_CYLINDER, radius=radius, length=0.002, rgbaColor=rgba)
+        return self._create(name, -1, visual, position, 0.0, 0.0)
+
+    def _create(self, name: str, shape: int, visual: int, position, mass: float, yaw: float) -> int:
+        if name in self._bodies:
+            self.remove(name)
+        orientation = self.client.getQuaternionFromEuler([0, 0, yaw])
+        body = self.client.createMultiBody(mass, shape, visual, basePosition=position, baseOrientation=orientation)
+        self._bodies[name] = body
+        return body
+
+    def remove(self, name: str) -> None:
+        self.client.removeBody(self._bodies.pop(name))
+
+    def set_dynamics(self, name: str, link: int = -1, **kwargs: float) -> None:
+        """Change mass, friction, damping... of one link (``-1`` is the base)."""
+        self.client.changeDynamics(self._bodies[name], link, **kwargs)
+
+    def set_color(self, name: str, rgba: Sequence[float], link: int = -1) -> None:
+        self.client.changeVisualShape(self._bodies[name], link, rgbaColor=rgba)
+
+    # -- state ------------------------------------------------------------------
+    def position(self, name: str) -> np.ndarray:
+        return np.array(self.client.getBasePositionAndOrientation(self._bodies[name])[0])
+
+    def yaw(self, name: str) -> float:
+        orientation = self.client.getBasePositionAndOrientation(self._bodies[name])[1]
+        return float(self.client.getEulerFromQuaternion(orientation)[2])
+
+    def speed(self, name: str) -> float:
+        return float(np.linalg.norm(self.client.getBaseVelocity(self._bodies[name])[0]))
+
+    def in_contact(self, name_a: str, name_b: str) -> bool:
+        return bool(self.client.getContactPoints(self._bodies[name_a], self._bodies[name_b]))
+
+    def step(self, steps: int = 1) -> None:
+        for _ in range(steps):
+            self.client.stepSimulation()
+
+    def save_state(self) -> int:
+        return self.client.saveState()
+
+    def restore_state(self, state_id: int) -> None:
+        self.client.restoreState(stateId=state_id)
+
+    @contextmanager
+    def no_rendering(self) -> Iterator[None]:
+        """Batch scene edits without re-uploading graphics after each one."""
+        self.client.configureDebugVisualizer(self.client.COV_ENABLE_RENDERING, 0)
+        try:
+            yield
+        finally:
+            self.client.configureDebugVisualizer(self.client.COV_ENABLE_RENDERING, 1)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client = None
