@@ -1,0 +1,30 @@
+"""Keep BENCHMARKS.md up to date: each benchmark owns one marked section and rewrites only that."""
+
+from __future__ import annotations
+
+import platform
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEvery figure below is written by the command shown with it; rerun it to refresh its section.\n"
+
+
+def machine() -> str:
+    """One line naming the machine and the time, printed under every section."""
+    import os
+
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {when}"
+
+
+def update_section(name: str, command: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md with ``body``."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    section = f"{begin}\n`{command}` ({machine()})\n\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    BENCHMARKS.write_text(text)
