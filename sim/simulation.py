@@ -6,6 +6,8 @@ envs can live in one process (vector envs, Ray workers) without sharing state.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -19,7 +21,8 @@ class Simulation:
     """A headless physics world stepped at ``physics_hz``; positions in metres, base frame = world."""
 
     def __init__(self, physics_hz: int = 240) -> None:
-        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        with _quiet_stdout():  # pybullet's C code prints "argv[0]=" on connect, which corrupts --json output
+            self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self.physics_hz = physics_hz
         self.client.setTimeStep(1.0 / physics_hz)
@@ -133,3 +136,18 @@ class Simulation:
         if self.client is not None:
             self.client.disconnect()
             self.client = None
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null for the duration (C-level prints included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
