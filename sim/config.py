@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from typing import Any, TypeVar
 
 import yaml
@@ -12,12 +13,24 @@ T = TypeVar("T")
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
-    """Build dataclass ``cls`` from ``values``; unknown keys are an error, missing keys take defaults."""
+    """Build dataclass ``cls`` from ``values``; unknown keys are an error, missing keys take defaults.
+
+    A field whose type is itself a dataclass may be given as a mapping; it is built the same
+    way, and an unknown key inside it is named with its path (``randomization.levle``).
+    """
     values = dict(values or {})
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        field_type = hints.get(name)
+        if isinstance(value, dict) and dataclasses.is_dataclass(field_type):
+            try:
+                values[name] = from_dict(field_type, value)
+            except ValueError as error:
+                raise ValueError(f"{cls.__name__}.{name}: {error}") from None
     return cls(**values)
 
 

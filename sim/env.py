@@ -46,7 +46,7 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.image_size < 0:
             raise ValueError(f"image_size must be >= 0 (0 disables the camera), got {self.image_size}")
-        if self.control_hz <= 0 or self.physics_hz % self.control_hz:
+        if self.control_hz <= 0 or self.physics_hz <= 0 or self.physics_hz % self.control_hz:
             raise ValueError(f"physics_hz ({self.physics_hz}) must be a positive multiple of control_hz ({self.control_hz})")
         if self.instructions not in SPLITS:
             raise ValueError(f"instructions must be one of {SPLITS}, got {self.instructions!r}")

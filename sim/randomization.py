@@ -7,6 +7,7 @@ The values drawn for an episode are returned as a flat dict, reported in ``info`
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -32,10 +33,16 @@ class RandomizationConfig:
     action_noise: float = 0.003  # rad (or m), std of Gaussian noise on joint targets
 
     def __post_init__(self) -> None:
+        if not isinstance(self.enabled, (bool, np.bool_)):
+            raise ValueError(f"RandomizationConfig.enabled must be true or false, got {self.enabled!r}")
         for name, value in asdict(self).items():
-            if name != "enabled" and (not np.isfinite(value) or value < 0):
+            if name == "enabled":
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise ValueError(f"RandomizationConfig.{name} must be a number, got {value!r}")
+            if not np.isfinite(value) or value < 0:
                 raise ValueError(f"RandomizationConfig.{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(self.action_latency, int):
+        if not isinstance(self.action_latency, numbers.Integral):
             raise ValueError(f"RandomizationConfig.action_latency must be an integer, got {self.action_latency!r}")
 
     @property
