@@ -1,0 +1,31 @@
+"""The `robostral` command: parses arguments and dispatches to one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from robostral.commands import sim as sim_command
+
+COMMANDS = (sim_command,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robostral", description="Robostral: robot VLA policies, sim to ROS 2.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"robostral {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
