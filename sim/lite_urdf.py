@@ -54,7 +54,8 @@ def _resolve(filename: str, urdf_dir: Path) -> Path:
 def render_light_urdf(urdf_path: str | os.PathLike) -> str:
     """Path of a render-light copy of ``urdf_path``, made once per machine and cached."""
     urdf_path = Path(urdf_path).resolve()
-    digest = hashlib.sha256(urdf_path.read_bytes() + str(MAX_RENDER_MESH_BYTES).encode()).hexdigest()[:16]
+    # The cache key covers this module too, so a change to the lightening rules never serves a stale copy.
+    digest = hashlib.sha256(urdf_path.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:16]
     cache_dir = Path(tempfile.gettempdir()) / "robostral-urdf"
     target = cache_dir / f"{urdf_path.stem}-{digest}.urdf"
     if target.exists():
