@@ -109,3 +109,14 @@ def test_action_noise_perturbs_the_joints_and_stays_seeded(make_env):
     np.testing.assert_array_equal(runs[1], runs[2])
     difference = np.abs(runs[1][-1] - runs[0][-1])[:-1]
     assert 1e-4 < difference.max() < 0.05
+
+
+def test_randomized_joint_damping_slows_the_arm(make_env):
+    free = make_env("reach", randomization=only())
+    damped = make_env("reach", randomization=only(joint_damping=40.0))
+    assert damped.reset(seed=2)[1]["randomization"]["joint_damping"] > 5.0
+    action = free.unwrapped.robot.home.copy()
+    action[:4] += 0.8
+    runs = [_joint_trajectory(env, 2, action, 6) for env in (free, damped)]
+    lag = np.abs(runs[0][-1] - runs[0][0]) - np.abs(runs[1][-1] - runs[1][0])
+    assert lag[:4].min() > 0.002  # the damped arm has covered less ground on every driven joint
