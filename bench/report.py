@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
-HEADER = "# Benchmarks\n\nEvery figure below is written by the command shown with it; rerun it to refresh its section.\n"
+HEADER = (
+    "# Benchmarks\n\nEvery figure below is written by the command shown with it; rerun it to refresh its section.\n"
+)
 
 
 def machine() -> str:
@@ -17,7 +19,8 @@ def machine() -> str:
     import os
 
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {when}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {when}"
 
 
 def update_section(name: str, command: str, body: str) -> None:
