@@ -1,10 +1,12 @@
 """Render-light copies of robot URDFs.
 
-pybullet's TinyRenderer spends its time on triangles: the stock visual meshes of
-the Panda and the xArm cost ~17 ms per frame whatever the resolution. A policy
-at 96x96 pixels needs the silhouette, not the fillets, so each visual mesh is
-replaced by the link's collision mesh when that is small, else by the box that
-bounds the mesh. Physics is untouched: collision geometry stays as it was.
+pybullet's TinyRenderer spends its time on triangles: every one costs three vertex
+shader calls, seen or not, and the stock visual meshes of the Panda and the xArm
+cost ~17 ms per frame whatever the resolution. A policy at 96x96 pixels needs the
+silhouette, not the fillets, so each visual mesh is replaced by a coarse copy of
+the link's collision mesh (the visual mesh where the link has none): vertices are
+merged on a ``RENDER_CELL`` grid (vertex clustering) and collapsed triangles dropped.
+Physics is untouched: collision geometry stays as it was.
 """
 
 from __future__ import annotations
@@ -18,32 +20,64 @@ from pathlib import Path
 
 import numpy as np
 
-# A collision mesh above this many bytes is drawn as its bounding box instead.
-MAX_RENDER_MESH_BYTES = 160_000
+# Grid step of the vertex clustering, metres: ~1.7 px of the 96x96 front camera at the robot.
+RENDER_CELL = 0.02
 
 
-def mesh_bounds(path: Path, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned (min, max) corners of an OBJ or STL mesh, in metres."""
+def load_triangles(path: Path) -> np.ndarray:
+    """Triangles of an OBJ or STL mesh as an (n, 3, 3) array of vertex positions, in file units."""
     if path.suffix.lower() == ".stl":
-        vertices = _stl_vertices(path)
-    else:
-        vertices = np.array(
-            [line.split()[1:4] for line in path.read_text().splitlines() if line.startswith("v ")],
-            dtype=np.float64,
-        )
-    vertices = vertices * scale
-    return vertices.min(axis=0), vertices.max(axis=0)
+        return _stl_vertices(path).reshape(-1, 3, 3)
+    vertices, faces = [], []
+    for line in path.read_text().splitlines():
+        if line.startswith("v "):
+            vertices.append(line.split()[1:4])
+        elif line.startswith("f "):
+            corners = [int(token.split("/")[0]) for token in line.split()[1:]]
+            faces.extend([corners[0], corners[i], corners[i + 1]] for i in range(1, len(corners) - 1))  # fan
+    array = np.array(vertices, dtype=np.float64)
+    index = np.array(faces, dtype=np.int64)
+    return array[np.where(index > 0, index - 1, len(array) + index)]  # OBJ counts from 1, or back from -1
 
 
 def _stl_vertices(path: Path) -> np.ndarray:
     data = path.read_bytes()
     if data[:5] == b"solid" and b"facet" in data[:300]:
-        rows = [line.split()[1:4] for line in data.decode(errors="ignore").splitlines() if line.strip().startswith("vertex")]
-        return np.array(rows, dtype=np.float64)
+        lines = data.decode(errors="ignore").splitlines()
+        return np.array([line.split()[1:4] for line in lines if line.strip().startswith("vertex")], dtype=np.float64)
     (count,) = struct.unpack_from("<I", data, 80)
     records = np.frombuffer(data, dtype=np.uint8, count=count * 50, offset=84).reshape(count, 50)
     triangles = records[:, 12:48].copy().view("<f4").reshape(count * 3, 3)
     return triangles.astype(np.float64)
+
+
+def cluster(triangles: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the vertices in each ``cell``-sized grid box into their mean; return (vertices, faces).
+
+    Triangles whose corners merge are dropped, and so are duplicates; winding is kept,
+    so the faces still point outwards for TinyRenderer's back-face culling.
+    """
+    corners = triangles.reshape(-1, 3)
+    keys = np.floor(corners / cell).astype(np.int64)
+    _, which, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    which = which.reshape(-1)
+    vertices = np.zeros((len(counts), 3))
+    np.add.at(vertices, which, corners)
+    vertices /= counts[:, None]
+    faces = which.reshape(-1, 3)
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+    first = np.argmin(faces, axis=1)  # rotate each face to start at its lowest index, so duplicates compare equal
+    faces = np.stack([faces[np.arange(len(faces)), (first + k) % 3] for k in range(3)], axis=1)
+    return vertices, np.unique(faces, axis=0)
+
+
+def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write an OBJ atomically: concurrent workers never read half a file."""
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
 
 
 def _resolve(filename: str, urdf_dir: Path) -> Path:
@@ -56,52 +90,38 @@ def render_light_urdf(urdf_path: str | os.PathLike) -> str:
     urdf_path = Path(urdf_path).resolve()
     # The cache key covers this module too, so a change to the lightening rules never serves a stale copy.
     digest = hashlib.sha256(urdf_path.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:16]
-    cache_dir = Path(tempfile.gettempdir()) / "robostral-urdf"
-    target = cache_dir / f"{urdf_path.stem}-{digest}.urdf"
+    cache_dir = Path(tempfile.gettempdir()) / "robostral-urdf" / f"{urdf_path.stem}-{digest}"
+    target = cache_dir / urdf_path.name
     if target.exists():
         return str(target)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tree = ET.parse(urdf_path)
     urdf_dir = urdf_path.parent
     for link in tree.getroot().iter("link"):
-        collision_mesh = link.find("collision/geometry/mesh")
-        for visual in link.findall("visual"):
-            _lighten_visual(visual, collision_mesh, urdf_dir)
+        collision = link.find("collision")
+        for k, visual in enumerate(link.findall("visual")):
+            if visual.find("geometry/mesh") is not None:
+                _lighten(visual, collision, urdf_dir, cache_dir / f"{link.get('name')}-{k}.obj")
         for mesh in link.iter("mesh"):
             mesh.set("filename", str(_resolve(mesh.get("filename"), urdf_dir)))
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tree.write(tmp)
-    os.replace(tmp, target)  # atomic: concurrent workers never read half a file
+    os.replace(tmp, target)  # written last: its presence means every mesh is there
     return str(target)
 
 
-def _lighten_visual(visual: ET.Element, collision_mesh: ET.Element | None, urdf_dir: Path) -> None:
-    geometry = visual.find("geometry")
-    mesh = geometry.find("mesh") if geometry is not None else None
-    if mesh is None:
-        return  # already a primitive
-    scale = np.array([float(s) for s in mesh.get("scale", "1 1 1").split()])
-    if collision_mesh is not None:
-        candidate = _resolve(collision_mesh.get("filename"), urdf_dir)
-        if candidate.stat().st_size <= MAX_RENDER_MESH_BYTES:
-            mesh.set("filename", str(candidate))
-            return
-    low, high = mesh_bounds(_resolve(mesh.get("filename"), urdf_dir), scale)
-    geometry.remove(mesh)
-    ET.SubElement(geometry, "box", size=" ".join(f"{v:.5f}" for v in high - low))
-    origin = visual.find("origin")
-    if origin is None:
-        origin = ET.SubElement(visual, "origin", rpy="0 0 0", xyz="0 0 0")
-    # The box is centred on the mesh's centre, expressed in the visual's own frame.
-    offset = np.array([float(v) for v in origin.get("xyz", "0 0 0").split()])
-    rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
-    centre = _rotation(rpy) @ ((low + high) / 2) + offset
-    origin.set("xyz", " ".join(f"{v:.5f}" for v in centre))
-
-
-def _rotation(rpy: list[float]) -> np.ndarray:
-    r, p, y = rpy
-    rx = np.array([[1, 0, 0], [0, np.cos(r), -np.sin(r)], [0, np.sin(r), np.cos(r)]])
-    ry = np.array([[np.cos(p), 0, np.sin(p)], [0, 1, 0], [-np.sin(p), 0, np.cos(p)]])
-    rz = np.array([[np.cos(y), -np.sin(y), 0], [np.sin(y), np.cos(y), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+def _lighten(visual: ET.Element, collision: ET.Element | None, urdf_dir: Path, output: Path) -> None:
+    """Point a visual mesh at a clustered copy of the link's collision mesh, or of itself (scale baked in)."""
+    mesh = visual.find("geometry/mesh")
+    source = collision.find("geometry/mesh") if collision is not None else None
+    if source is None:
+        source = mesh
+    else:  # the collision mesh is drawn where the collision shape sits
+        for origin in visual.findall("origin"):
+            visual.remove(origin)
+        visual.extend(collision.findall("origin"))
+    scale = np.array([float(s) for s in source.get("scale", "1 1 1").split()])
+    triangles = load_triangles(_resolve(source.get("filename"), urdf_dir)) * scale
+    write_obj(output, *cluster(triangles, RENDER_CELL))
+    mesh.set("filename", str(output))
+    mesh.attrib.pop("scale", None)
