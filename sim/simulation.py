@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -29,6 +29,7 @@ class Simulation:
         self.client.setGravity(0, 0, -9.81)
         self.client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
         self._bodies: dict[str, int] = {}
+        self._static: set[str] = set()  # bodies built here with mass 0: they never move
 
     # -- bodies -----------------------------------------------------------------
     def body(self, name: str) -> int:
@@ -87,9 +88,12 @@ class Simulation:
         orientation = self.client.getQuaternionFromEuler([0, 0, yaw])
         body = self.client.createMultiBody(mass, shape, visual, basePosition=position, baseOrientation=orientation)
         self._bodies[name] = body
+        if mass == 0:
+            self._static.add(name)
         return body
 
     def remove(self, name: str) -> None:
+        self._static.discard(name)
         self.client.removeBody(self._bodies.pop(name))
 
     def set_dynamics(self, name: str, link: int = -1, **kwargs: float) -> None:
@@ -98,6 +102,35 @@ class Simulation:
 
     def set_color(self, name: str, rgba: Sequence[float], link: int = -1) -> None:
         self.client.changeVisualShape(self._bodies[name], link, rgbaColor=rgba)
+
+    # -- what cameras see ----------------------------------------------------------
+    def static_bodies(self) -> list[str]:
+        """Bodies that never move (the table, bins, markers): a fixed camera may draw them once."""
+        return [name for name in self._bodies if name in self._static]
+
+    def moving_bodies(self) -> list[str]:
+        return [name for name in self._bodies if name not in self._static]
+
+    def appearance(self, names: Iterable[str]) -> tuple:
+        """Pose and visual shapes (colours included) of ``names``: equal values, equal pictures."""
+        ids = [self._bodies[name] for name in names]
+        return tuple((b, self.client.getBasePositionAndOrientation(b), self.client.getVisualShapeData(b)) for b in ids)
+
+    @contextmanager
+    def hidden(self, names: Iterable[str]) -> Iterator[None]:
+        """Leave ``names`` out of camera images for the duration (alpha 0), then restore their colours.
+
+        One colour per link comes back, the way ``set_color`` sets them.
+        """
+        shapes = [shape for name in names for shape in self.client.getVisualShapeData(self._bodies[name])]
+        colors = {(shape[0], shape[1]): shape[7] for shape in shapes}  # (body, link) -> rgba
+        for (body, link), rgba in colors.items():
+            self.client.changeVisualShape(body, link, rgbaColor=[*rgba[:3], 0.0])
+        try:
+            yield
+        finally:
+            for (body, link), rgba in colors.items():
+                self.client.changeVisualShape(body, link, rgbaColor=rgba)
 
     # -- state ------------------------------------------------------------------
     def position(self, name: str) -> np.ndarray:
@@ -114,8 +147,9 @@ class Simulation:
         return bool(self.client.getContactPoints(self._bodies[name_a], self._bodies[name_b]))
 
     def step(self, steps: int = 1) -> None:
+        step = self.client.stepSimulation  # BulletClient wraps each attribute lookup: look it up once
         for _ in range(steps):
-            self.client.stepSimulation()
+            step()
 
     def save_state(self) -> int:
         return self.client.saveState()
