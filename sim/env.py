@@ -47,7 +47,9 @@ class EnvConfig:
         if self.image_size < 0:
             raise ValueError(f"image_size must be >= 0 (0 disables the camera), got {self.image_size}")
         if self.control_hz <= 0 or self.physics_hz <= 0 or self.physics_hz % self.control_hz:
-            raise ValueError(f"physics_hz ({self.physics_hz}) must be a positive multiple of control_hz ({self.control_hz})")
+            raise ValueError(
+                f"physics_hz ({self.physics_hz}) must be a positive multiple of control_hz ({self.control_hz})"
+            )
         if self.instructions not in SPLITS:
             raise ValueError(f"instructions must be one of {SPLITS}, got {self.instructions!r}")
 
@@ -84,7 +86,9 @@ class RobotTaskEnv(gym.Env):
         size = self.config.image_size
         self.camera = Camera(self.sim, self.config.camera, size, size) if size else None
         self.wrist_camera = WristCamera(self.sim, self.robot, size, size) if size and self.config.wrist_camera else None
-        self.action_space = spaces.Box(self.robot.lower.astype(np.float32), self.robot.upper.astype(np.float32), dtype=np.float32)
+        self._video_camera: Camera | None = None
+        low, high = self.robot.lower.astype(np.float32), self.robot.upper.astype(np.float32)
+        self.action_space = spaces.Box(low, high, dtype=np.float32)
         self.observation_space = self._observation_space()
         self._target = self.robot.home.copy()
         self._pending: deque[np.ndarray] = deque()
@@ -125,15 +129,16 @@ class RobotTaskEnv(gym.Env):
         self._pending = deque([self._target.copy()] * values["action_latency"])
         self._episode = {**values, **self.task.values}
         self.sim.step(self.substeps)  # let the new objects settle on the table
-        return self._observation(), self._info(clipped=[])
+        return self._observation(), self._info([], self.task.is_success())
 
     def step(self, action):
         action = self._validate(action)
-        clipped = [self.robot.joint_names[i] for i in np.flatnonzero((action < self.robot.lower) | (action > self.robot.upper))]
-        target = np.clip(action, self.robot.lower, self.robot.upper)
+        lower, upper = self.robot.lower, self.robot.upper
+        clipped = [self.robot.joint_names[i] for i in np.flatnonzero((action < lower) | (action > upper))]
+        target = np.clip(action, lower, upper)
         noise = self._episode["action_noise"]
         if noise > 0:
-            target = np.clip(target + self.np_random.normal(0.0, noise, size=target.shape), self.robot.lower, self.robot.upper)
+            target = np.clip(target + self.np_random.normal(0.0, noise, size=target.shape), lower, upper)
         self._pending.append(target)
         executed = self._pending.popleft()
         max_move = self.robot.max_velocity / self.config.control_hz
@@ -141,13 +146,15 @@ class RobotTaskEnv(gym.Env):
         self.robot.command(self._target)
         self.sim.step(self.substeps)
         success = self.task.is_success()
-        return self._observation(), float(success), success, False, self._info(clipped)
+        return self._observation(), float(success), success, False, self._info(clipped, success)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        camera = self.camera or Camera(self.sim, self.config.camera, self.config.render_size, self.config.render_size)
-        return camera.render(self.config.render_size, self.config.render_size)
+        size = self.config.render_size
+        if self._video_camera is None:  # kept, so that a fixed camera draws the static scene once
+            self._video_camera = self.camera or Camera(self.sim, self.config.camera, size, size)
+        return self._video_camera.render(size, size)
 
     def close(self) -> None:
         self.sim.close()
@@ -156,9 +163,8 @@ class RobotTaskEnv(gym.Env):
     def _validate(self, action) -> np.ndarray:
         array = np.asarray(action, dtype=np.float64)
         if array.shape != self.action_space.shape:
-            raise ValueError(
-                f"action must have shape {self.action_space.shape} ({', '.join(self.robot.joint_names)}), got {array.shape}"
-            )
+            names = ", ".join(self.robot.joint_names)
+            raise ValueError(f"action must have shape {self.action_space.shape} ({names}), got {array.shape}")
         bad = ~np.isfinite(array)
         if bad.any():
             names = [self.robot.joint_names[i] for i in np.flatnonzero(bad)]
@@ -166,7 +172,7 @@ class RobotTaskEnv(gym.Env):
         return array
 
     def _observation(self) -> dict[str, Any]:
-        q, qd = self.robot.joint_positions(), self.robot.joint_velocities()
+        q, qd = self.robot.joint_state()
         proprio = np.concatenate([q[:-1], qd[:-1], q[-1:]]).astype(np.float32)
         space = self.observation_space["proprio"]
         observation: dict[str, Any] = {}
@@ -178,9 +184,9 @@ class RobotTaskEnv(gym.Env):
         observation["instruction"] = self.instruction
         return observation
 
-    def _info(self, clipped: list[str]) -> dict[str, Any]:
+    def _info(self, clipped: list[str], success: bool) -> dict[str, Any]:
         return {
-            "is_success": self.task.is_success(),
+            "is_success": success,
             "instruction": self.instruction,
             "task": self.task.name,
             "robot": self.robot.name,

@@ -104,14 +104,17 @@ class Robot:
             self.sim.client.changeDynamics(self.body, index, jointDamping=damping)
 
     # -- state ------------------------------------------------------------------
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, velocities) of the arm joints then the gripper's driving joint, from one query."""
+        states = self.sim.client.getJointStates(self.body, self.arm_indices + self.gripper_indices[:1])
+        return np.array([s[0] for s in states]), np.array([s[1] for s in states])
+
     def joint_positions(self) -> np.ndarray:
         """Arm joint positions then the gripper's driving joint, in joint units."""
-        states = self.sim.client.getJointStates(self.body, self.arm_indices + self.gripper_indices[:1])
-        return np.array([s[0] for s in states])
+        return self.joint_state()[0]
 
     def joint_velocities(self) -> np.ndarray:
-        states = self.sim.client.getJointStates(self.body, self.arm_indices + self.gripper_indices[:1])
-        return np.array([s[1] for s in states])
+        return self.joint_state()[1]
 
     def gripper_closedness(self) -> float:
         """0 when fully open, 1 when fully closed, whatever the gripper's joint units."""
