@@ -10,7 +10,7 @@ class PickPlaceExpert(Expert):
         cube, target = self.task.goal.a, self.task.goal.b
         return [
             *self.pick(cube),
-            Phase("carry", self.above(target, CARRY_HEIGHT), closed=1.0, tolerance=0.02),
-            Phase("lower", self.above(target, DROP_HEIGHT), closed=1.0, tolerance=0.01),
+            Phase("carry", self.above(target, CARRY_HEIGHT), closed=self.grip(cube), tolerance=0.02),
+            Phase("lower", self.above(target, DROP_HEIGHT), closed=self.grip(cube), tolerance=0.01),
             *self.release(self.above(target, DROP_HEIGHT)),
         ]

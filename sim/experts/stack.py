@@ -11,7 +11,7 @@ class StackExpert(Expert):
         resting = (self.task.sizes[top] + self.task.sizes[base]) / 2 + CLEARANCE
         return [
             *self.pick(top),
-            Phase("carry", self.above(base, CARRY_HEIGHT), closed=1.0, tolerance=0.02),
-            Phase("lower", self.above(base, resting), closed=1.0, tolerance=0.006, speed=0.15),
+            Phase("carry", self.above(base, CARRY_HEIGHT), closed=self.grip(top), tolerance=0.02),
+            Phase("lower", self.above(base, resting), closed=self.grip(top), tolerance=0.006, speed=0.15),
             *self.release(self.above(base, resting)),
         ]
