@@ -11,5 +11,4 @@ PANDA = RobotSpec(
     gripper_closed=0.0,
     tool_link="panda_grasptarget",
     home=(0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785),
-    tool_yaw_offset=0.785398,
 )
