@@ -1,0 +1,129 @@
+"""Export the frozen MiniLM-L6 encoder: ``encoder.onnx`` and ``tokenizer.json``, the same bytes on every run.
+
+The sha256 of these files goes into a bundle's card, so the export must not vary:
+the opset is fixed, and the doc strings, metadata and producer version (which
+carry source paths, stack traces and versions) are stripped. The dynamo exporter
+is used; names are made unique after export (it can give an intermediate value
+the output's name, pytorch/pytorch#158094).
+
+Run ``python -m robostral.language.export OUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_ir.passes.common
+import torch
+
+from robostral.language.minilm import MiniLMEncoder
+from robostral.language.runtime import ENCODER_FILE, INPUT_NAMES, OUTPUT_NAME, TOKENIZER_FILE, InstructionEncoder
+from robostral.language.tokenizer import tokenize
+
+OPSET = 20
+PARITY_TOLERANCE = 1e-5
+"""Largest allowed |ONNX Runtime - torch| over the embeddings of ``PARITY_INSTRUCTIONS``."""
+
+PARITY_INSTRUCTIONS = (
+    "pick up the red cube",
+    "Put the blue block on the green plate.",
+    "stack",
+    "push the small yellow cylinder to the left edge of the table, slowly and without knocking anything over",
+    "Öffne den Greifer!",
+    "reach the target " * 100,  # past MAX_TOKENS: truncated
+)
+
+
+def export_encoder(out_dir: str | Path) -> dict[str, str]:
+    """Write ``encoder.onnx`` and ``tokenizer.json`` into ``out_dir``; return file name -> sha256.
+
+    The files are checked (ONNX Runtime against torch on ``PARITY_INSTRUCTIONS``)
+    before they replace any old ones; a RuntimeError leaves ``out_dir`` as it was.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder = MiniLMEncoder.from_package()
+    names = (ENCODER_FILE, TOKENIZER_FILE)
+    with tempfile.TemporaryDirectory(dir=out_dir) as staging:
+        staging = Path(staging)
+        (staging / ENCODER_FILE).write_bytes(to_onnx(encoder).SerializeToString())
+        (staging / TOKENIZER_FILE).write_bytes(encoder.tokenizer.to_str().encode("utf-8"))
+        check_parity(encoder, staging)
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    return {name: sha256(out_dir / name) for name in names}
+
+
+def to_onnx(encoder: MiniLMEncoder) -> onnx.ModelProto:
+    """The encoder as an ONNX graph: int64 ``input_ids``, ``attention_mask`` (batch, tokens) -> ``embedding``."""
+    ids, mask = (torch.from_numpy(a) for a in tokenize(encoder.tokenizer, PARITY_INSTRUCTIONS[:2]))
+    axes = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings():  # both inputs share these axes, and the exporter says so once per input
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints with another axis")
+        program = torch.onnx.export(
+            encoder,
+            (ids, mask),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={name: axes for name in INPUT_NAMES},
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    onnx_ir.passes.common.NameFixPass()(program.model)
+    model = program.model_proto
+    strip(model)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def strip(model: onnx.ModelProto) -> None:
+    """Remove what varies between runs or checkouts: doc strings, metadata, the producer's version."""
+    model.producer_name = "robostral.language.export"
+    model.producer_version = ""
+    model.doc_string = ""
+    del model.metadata_props[:]
+    graph = model.graph
+    graph.doc_string = ""
+    del graph.metadata_props[:]
+    for group in (graph.node, graph.initializer, graph.input, graph.output, graph.value_info):
+        for item in group:
+            item.doc_string = ""
+            del item.metadata_props[:]
+
+
+def check_parity(encoder: MiniLMEncoder, directory: Path) -> float:
+    """Max |ONNX Runtime - torch| over ``PARITY_INSTRUCTIONS``, one by one and as a batch; RuntimeError if too big."""
+    runtime = InstructionEncoder(directory)
+    expected = encoder.encode(PARITY_INSTRUCTIONS).numpy()
+    singles = np.concatenate([runtime.run([text]) for text in PARITY_INSTRUCTIONS])
+    error = max(float(np.abs(got - expected).max()) for got in (singles, runtime.run(PARITY_INSTRUCTIONS)))
+    if not error <= PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX encoder differs from torch by {error:.3g} (max abs), more than {PARITY_TOLERANCE}")
+    return error
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Export into the directory on the command line and print each file's sha256."""
+    parser = argparse.ArgumentParser(prog="python -m robostral.language.export", description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path, help="directory for encoder.onnx and tokenizer.json")
+    args = parser.parse_args(argv)
+    for name, digest in export_encoder(args.out_dir).items():
+        print(f"{digest}  {args.out_dir / name}")
+
+
+if __name__ == "__main__":
+    main()
