@@ -1,12 +1,14 @@
 """Robostral: open-weight vision-language-action policies for industrial arms, from simulator to ROS 2."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="robostral",
     version="0.1.0",
     description="Train, validate and deploy small VLA policies for industrial arms, offline.",
-    long_description=open("README.md").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",

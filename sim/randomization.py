@@ -7,6 +7,7 @@ The values drawn for an episode are returned as a flat dict, reported in ``info`
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import asdict, dataclass
 
@@ -40,7 +41,7 @@ class RandomizationConfig:
                 continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
                 raise ValueError(f"RandomizationConfig.{name} must be a number, got {value!r}")
-            if not np.isfinite(value) or value < 0:
+            if not math.isfinite(value) or value < 0:  # math, not numpy: huge Python ints stay ints
                 raise ValueError(f"RandomizationConfig.{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(self.action_latency, numbers.Integral):
             raise ValueError(f"RandomizationConfig.action_latency must be an integer, got {self.action_latency!r}")

@@ -27,8 +27,13 @@ def test_sim_json_is_a_stable_object():
     assert summary["success_rate"] == 1.0
     assert summary["ci_low"] <= summary["success_rate"] <= summary["ci_high"]
     assert [r["seed"] for r in summary["results"]] == [7, 8, 9]
-    assert all("target" in r["instruction"] or "dot" in r["instruction"] or "marker" in r["instruction"]
-               or "spot" in r["instruction"] for r in summary["results"])
+    assert all(
+        "target" in r["instruction"]
+        or "dot" in r["instruction"]
+        or "marker" in r["instruction"]
+        or "spot" in r["instruction"]
+        for r in summary["results"]
+    )
 
 
 def test_sim_text_output_and_video(tmp_path):
@@ -56,7 +61,10 @@ def test_sim_refuses_unknown_names_and_bad_counts():
 def test_demo_writes_video_and_poster(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "robostral.demo", "--out", str(tmp_path), "--size", "96"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "episodes succeeded" in result.stdout

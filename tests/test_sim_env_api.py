@@ -229,9 +229,7 @@ def _rollout(env, seed: int, steps: int = 8) -> list[dict]:
 
 
 def _identical(a: list[dict], b: list[dict]) -> bool:
-    return all(
-        x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True)
-    )
+    return all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("task,robot", GRID)

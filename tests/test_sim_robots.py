@@ -65,8 +65,17 @@ def test_unknown_robot_spec_is_named():
 # Where the tasks put things: x forward, y left, z up from the table (metres).
 WORKSPACE = {"x": (0.33, 0.6), "y": (-0.2, 0.2), "z": (0.02, 0.25), "yaw": (-0.8, 0.8)}
 # The nominal task sites: reach hover points, cube grasp points, bin and carry heights.
-TASK_SITES = [(0.42, -0.15, 0.05), (0.52, 0.0, 0.05), (0.42, 0.15, 0.05), (0.38, -0.12, 0.02), (0.38, 0.15, 0.02),
-              (0.52, 0.0, 0.06), (0.56, -0.13, 0.15), (0.56, 0.13, 0.15), (0.45, 0.0, 0.3)]
+TASK_SITES = [
+    (0.42, -0.15, 0.05),
+    (0.52, 0.0, 0.05),
+    (0.42, 0.15, 0.05),
+    (0.38, -0.12, 0.02),
+    (0.38, 0.15, 0.02),
+    (0.52, 0.0, 0.06),
+    (0.56, -0.13, 0.15),
+    (0.56, 0.13, 0.15),
+    (0.45, 0.0, 0.3),
+]
 
 
 def _ik_error(arm, position: np.ndarray, yaw: float) -> tuple[float, float]:
@@ -174,10 +183,16 @@ def _joints(urdf: Path) -> list[tuple]:
     for joint in ET.parse(urdf).getroot().findall("joint"):
         limit = joint.find("limit")
         origin = joint.find("origin")
-        result.append((
-            joint.get("name"), joint.get("type"), joint.find("parent").get("link"), joint.find("child").get("link"),
-            None if limit is None else dict(limit.attrib), None if origin is None else dict(origin.attrib),
-        ))
+        result.append(
+            (
+                joint.get("name"),
+                joint.get("type"),
+                joint.find("parent").get("link"),
+                joint.find("child").get("link"),
+                None if limit is None else dict(limit.attrib),
+                None if origin is None else dict(origin.attrib),
+            )
+        )
     return result
 
 

@@ -32,7 +32,6 @@ class RobotSpec:
     tool_link: str
     home: tuple[float, ...]
     tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # tool point in the tool link frame
-    tool_yaw_offset: float = 0.0  # yaw of the jaws' closing axis relative to world x at yaw 0
     base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     finger_friction: float = 1.5
     gripper_multipliers: tuple[float, ...] = field(default=())
@@ -45,7 +44,9 @@ class Robot:
         self.sim = sim
         self.spec = spec
         self.name = spec.name
-        self.body = sim.load_urdf("robot", render_light_urdf(f"{pybullet_data.getDataPath()}/{spec.urdf}"), spec.base_position)
+        self.body = sim.load_urdf(
+            "robot", render_light_urdf(f"{pybullet_data.getDataPath()}/{spec.urdf}"), spec.base_position
+        )
         client = sim.client
         by_name = {}
         link_by_name = {}
@@ -137,7 +138,9 @@ class Robot:
         biases the Panda's solution by 5 cm, so it is not used).
         """
         client = self.sim.client
-        orientation = client.multiplyTransforms([0, 0, 0], DOWN, [0, 0, 0], client.getQuaternionFromEuler([0, 0, -(yaw + self.spec.tool_yaw_offset)]))[1]
+        orientation = client.multiplyTransforms(
+            [0, 0, 0], DOWN, [0, 0, 0], client.getQuaternionFromEuler([0, 0, -yaw])
+        )[1]
         link_target = _apply_offset(client, position, orientation, -np.array(self.spec.tool_offset))
         solution = client.calculateInverseKinematics(
             self.body,

@@ -34,7 +34,10 @@ class PickPlace(Task):
         bin_colors = self.pick_colors(rng, 2)
         cube_slots = [(0.38, -0.12), (0.38, 0.12)]
         bin_slots = [(0.56, -0.13), (0.56, 0.13)]
-        cubes = [self.add_cube(rng, c, xy, randomization) for c, xy in zip(cube_colors, self.place(rng, cube_slots, randomization))]
+        cubes = [
+            self.add_cube(rng, c, xy, randomization)
+            for c, xy in zip(cube_colors, self.place(rng, cube_slots, randomization))
+        ]
         for color, xy in zip(bin_colors, self.place(rng, bin_slots, randomization, scale=0.5)):
             name = self.add_object(f"bin_{color}")
             self.sim.create_compound(name, bin_boxes(), [xy[0], xy[1], 0.0], self.color(rng, color, randomization))
@@ -42,5 +45,7 @@ class PickPlace(Task):
 
     def is_success(self) -> bool:
         cube, target = self.sim.position(self.goal.a), self.sim.position(self.goal.b)
-        inside = np.all(np.abs(cube - target)[:2] < BIN_INNER_HALF) and cube[2] < BIN_HEIGHT + self.sizes[self.goal.a] / 2
+        inside = (
+            np.all(np.abs(cube - target)[:2] < BIN_INNER_HALF) and cube[2] < BIN_HEIGHT + self.sizes[self.goal.a] / 2
+        )
         return bool(inside and self.resting_free(self.goal.a))

@@ -19,7 +19,10 @@ class Push(Task):
         zone_colors = self.pick_colors(rng, 2)
         cube_slots = [(0.40, -0.10), (0.40, 0.10)]
         zone_slots = [(0.54, -0.12), (0.54, 0.12)]
-        cubes = [self.add_cube(rng, c, xy, randomization) for c, xy in zip(cube_colors, self.place(rng, cube_slots, randomization))]
+        cubes = [
+            self.add_cube(rng, c, xy, randomization)
+            for c, xy in zip(cube_colors, self.place(rng, cube_slots, randomization))
+        ]
         for color, xy in zip(zone_colors, self.place(rng, zone_slots, randomization)):
             name = self.add_object(f"zone_{color}")
             rgba = self.color(rng, color, randomization)

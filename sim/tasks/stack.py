@@ -17,7 +17,9 @@ class Stack(Task):
     def build(self, rng: np.random.Generator, randomization: RandomizationConfig) -> Goal:
         colors = self.pick_colors(rng, 3)
         slots = [(0.38, -0.15), (0.52, 0.0), (0.38, 0.15)]
-        cubes = [self.add_cube(rng, c, xy, randomization) for c, xy in zip(colors, self.place(rng, slots, randomization))]
+        cubes = [
+            self.add_cube(rng, c, xy, randomization) for c, xy in zip(colors, self.place(rng, slots, randomization))
+        ]
         return Goal(cubes[0], cubes[1])
 
     def is_success(self) -> bool:

@@ -68,7 +68,10 @@ class Task:
 
     @staticmethod
     def place(
-        rng: np.random.Generator, slots: list[tuple[float, float]], randomization: RandomizationConfig, scale: float = 1.0
+        rng: np.random.Generator,
+        slots: list[tuple[float, float]],
+        randomization: RandomizationConfig,
+        scale: float = 1.0,
     ) -> list[np.ndarray]:
         """Slot positions (x, y in metres), each jittered (``scale`` times the range), in a random order."""
         order = rng.permutation(len(slots))
