@@ -86,7 +86,7 @@ class InstructionEncoder:
         return self.session.run([OUTPUT_NAME], {"input_ids": ids, "attention_mask": mask})[0]
 
     def _check_signature(self, model: Path) -> None:
-        """Refuse a graph that is not an instruction encoder (wrong names, or not (batch, 384) float32 out)."""
+        """Refuse a graph that is not an instruction encoder; the probe run also warms the session up."""
         inputs = tuple(i.name for i in self.session.get_inputs())
         outputs = tuple(o.name for o in self.session.get_outputs())
         if sorted(inputs) != sorted(INPUT_NAMES) or outputs != (OUTPUT_NAME,):
