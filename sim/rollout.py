@@ -1,4 +1,4 @@
-"""Run the scripted expert for whole episodes: the one loop behind `robostral sim`, the demo and the benches."""
+"""Run the scripted expert for whole episodes: the one loop behind `robostral sim`, `collect`, the demo and benches."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ class EpisodeResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RecordedEpisode:
+    """An expert episode step by step: ``actions[i]`` was chosen from ``observations[i]``.
+
+    The observation after the last action is not kept, so both lists have ``result.steps`` entries.
+    """
+
+    result: EpisodeResult
+    observations: list[dict]
+    actions: list[np.ndarray]  # joint targets, joint units (rad, or m for prismatic joints)
+    randomization: dict  # this episode's randomized values, as in ``info["randomization"]``
+
+
 def make_env(task: str, robot: str, **config) -> gym.Env:
     """A registered env (time limit included) for a task name such as ``pick_place``."""
     if task not in sim.ENV_IDS:
@@ -34,17 +47,49 @@ def make_env(task: str, robot: str, **config) -> gym.Env:
 
 def run_expert_episode(env: gym.Env, seed: int, on_frame: Callable[[np.ndarray], None] | None = None) -> EpisodeResult:
     """One seeded episode of the expert; ``on_frame`` receives ``env.render()`` after reset and each step."""
-    env.reset(seed=seed)
+    return _expert_loop(env, seed, on_frame=on_frame)[0]
+
+
+def record_expert_episode(env: gym.Env, seed: int) -> RecordedEpisode:
+    """One seeded episode of the expert with every observation and the action chosen from it."""
+    observations: list[dict] = []
+    actions: list[np.ndarray] = []
+
+    def on_step(observation: dict, action: np.ndarray) -> None:
+        observations.append(observation)
+        actions.append(np.asarray(action, dtype=np.float32))
+
+    result, randomization = _expert_loop(env, seed, on_step=on_step)
+    return RecordedEpisode(result, observations, actions, randomization)
+
+
+def _expert_loop(
+    env: gym.Env,
+    seed: int,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+    on_step: Callable[[dict, np.ndarray], None] | None = None,
+) -> tuple[EpisodeResult, dict]:
+    """The episode loop: reset with ``seed``, step the expert until the episode ends.
+
+    ``on_step(observation, action)`` sees each observation and the action the expert chose from it,
+    before that action is stepped. Returns the result and the episode's randomized values.
+    """
+    observation, info = env.reset(seed=seed)
+    randomization = info["randomization"]
     expert = make_expert(env)
     expert.reset()
     if on_frame is not None:
         on_frame(env.render())
-    steps, info, done = 0, {}, False
+    steps, done = 0, False
     while not done:
-        _, _, terminated, truncated, info = env.step(expert.act())
+        action = expert.act()
+        if on_step is not None:
+            on_step(observation, action)
+        observation, _, terminated, truncated, info = env.step(action)
         steps += 1
         done = terminated or truncated
         if on_frame is not None:
             on_frame(env.render())
     base = env.unwrapped
-    return EpisodeResult(base.task.name, base.robot.name, seed, bool(info["is_success"]), steps, base.instruction)
+    result = EpisodeResult(base.task.name, base.robot.name, seed, bool(info["is_success"]), steps, base.instruction)
+    return result, randomization

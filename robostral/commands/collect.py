@@ -1,0 +1,76 @@
+"""`robostral collect`: record scripted-expert demonstrations into a LeRobotDataset v3.0 directory.
+
+Runs N successful episodes per task with domain randomization on, in worker processes.
+Running the same command again resumes an interrupted collection; after a finished one
+it does nothing. Exit status: 0 done, 1 a task gave up (too many failed seeds), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from robostral.collect import CollectConfig, collect
+from sim.robots import ROBOTS
+from sim.tasks import TASKS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("collect", help="record expert demonstrations into a dataset", description=__doc__)
+    parser.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created, or resumed)")
+    parser.add_argument("--robot", default="panda", choices=sorted(ROBOTS))
+    parser.add_argument("--tasks", type=_tasks, default=tuple(TASKS), help=f"comma-separated, from {','.join(TASKS)}")
+    parser.add_argument("--episodes", type=_positive, required=True, help="successful episodes to keep per task")
+    parser.add_argument("--seed", type=int, default=0, help="first seed of every task's seed stream")
+    parser.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--image-size", type=_positive, default=96, help="camera image size in pixels")
+    parser.add_argument("--wrist", action="store_true", help="also record the wrist camera")
+    parser.add_argument("--level", type=float, default=1.0, help="domain randomization level (0 = nominal)")
+    parser.add_argument("--flush-every", type=_positive, default=32, help="episodes written per flush")
+    parser.add_argument("--max-failures", type=int, default=None,
+                        help="failed seeds per task before giving up (default: max(10, episodes))")
+    parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _tasks(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in names if t not in TASKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown task(s) {','.join(unknown) or text!r}; known: {','.join(TASKS)}")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    config = CollectConfig(
+        out=args.out, robot=args.robot, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
+        workers=args.workers, image_size=args.image_size, wrist=args.wrist, level=args.level,
+        flush_every=args.flush_every, max_failures=args.max_failures,
+    )
+    report = collect(config)
+    if report.removed_strays:
+        print(f"removed {len(report.removed_strays)} unfinished file(s) an interrupted run left: "
+              f"{', '.join(report.removed_strays)}")
+    wanted = config.episodes * len(config.tasks)
+    if not report.kept and not report.discarded and not report.interrupted and not report.incomplete:
+        print(f"nothing to do: all {wanted} episodes ({','.join(config.tasks)} x {config.episodes}) "
+              f"are already in {config.out}")
+        return 0
+    rate = report.kept / report.seconds if report.seconds else 0.0
+    print(f"kept {report.kept} episodes ({report.frames} frames), discarded {report.discarded} failed, "
+          f"skipped {report.skipped} already present; {report.seconds:.1f} s, {rate:.2f} episodes/s")
+    print(f"{config.out}: {report.total_episodes} episodes")
+    if report.interrupted:
+        print("interrupted: every finished episode is saved; run the same command again to resume")
+        return 130
+    if report.incomplete:
+        short = ", ".join(f"{task} short by {n}" for task, n in report.incomplete.items())
+        print(f"incomplete: {short} after {config.failure_budget} failed seeds per task")
+        return 1
+    return 0
