@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from robostral.commands import collect as collect_command
 from robostral.commands import sim as sim_command
 
-COMMANDS = (sim_command,)
+COMMANDS = (sim_command, collect_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
