@@ -15,8 +15,9 @@ import pytest
 import torch
 
 import robostral
+from robostral.export.onnx_graph import OPSET
 from robostral.language import EMBEDDING_DIM
-from robostral.language.export import OPSET, PARITY_TOLERANCE, check_parity, export_encoder
+from robostral.language.export import PARITY_TOLERANCE, check_parity, export_encoder
 from robostral.language.minilm import PACKAGE_DIR, MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
 from robostral.language.tokenizer import MAX_TOKENS, tokenize

@@ -1,10 +1,7 @@
 """Export the frozen MiniLM-L6 encoder: ``encoder.onnx`` and ``tokenizer.json``, the same bytes on every run.
 
-The sha256 of these files goes into a bundle's card, so the export must not vary:
-the opset is fixed, and the doc strings, metadata and producer version (which
-carry source paths, stack traces and versions) are stripped. The dynamo exporter
-is used; names are made unique after export (it can give an intermediate value
-the output's name, pytorch/pytorch#158094).
+The sha256 of these files goes into a bundle's card, so the export must not vary
+(see ``robostral.export.onnx_graph``).
 
 Run ``python -m robostral.language.export OUT_DIR``.
 """
@@ -12,22 +9,20 @@ Run ``python -m robostral.language.export OUT_DIR``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnx_ir.passes.common
 import torch
 
+from robostral.bundle.card import sha256_file
+from robostral.export.onnx_graph import export_onnx
 from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, INPUT_NAMES, OUTPUT_NAME, TOKENIZER_FILE, InstructionEncoder
 from robostral.language.tokenizer import tokenize
 
-OPSET = 20
 PARITY_TOLERANCE = 1e-5
 """Largest allowed |ONNX Runtime - torch| over the embeddings of ``PARITY_INSTRUCTIONS``."""
 
@@ -58,46 +53,16 @@ def export_encoder(out_dir: str | Path) -> dict[str, str]:
         check_parity(encoder, staging)
         for name in names:
             os.replace(staging / name, out_dir / name)
-    return {name: sha256(out_dir / name) for name in names}
+    return {name: sha256_file(out_dir / name) for name in names}
 
 
 def to_onnx(encoder: MiniLMEncoder) -> onnx.ModelProto:
     """The encoder as an ONNX graph: int64 ``input_ids``, ``attention_mask`` (batch, tokens) -> ``embedding``."""
     ids, mask = (torch.from_numpy(a) for a in tokenize(encoder.tokenizer, PARITY_INSTRUCTIONS[:2]))
     axes = {0: "batch", 1: "tokens"}
-    with warnings.catch_warnings():  # both inputs share these axes, and the exporter says so once per input
-        warnings.filterwarnings("ignore", message=".*shares the same shape constraints with another axis")
-        program = torch.onnx.export(
-            encoder,
-            (ids, mask),
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes={name: axes for name in INPUT_NAMES},
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    onnx_ir.passes.common.NameFixPass()(program.model)
-    model = program.model_proto
-    strip(model)
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def strip(model: onnx.ModelProto) -> None:
-    """Remove what varies between runs or checkouts: doc strings, metadata, the producer's version."""
-    model.producer_name = "robostral.language.export"
-    model.producer_version = ""
-    model.doc_string = ""
-    del model.metadata_props[:]
-    graph = model.graph
-    graph.doc_string = ""
-    del graph.metadata_props[:]
-    for group in (graph.node, graph.initializer, graph.input, graph.output, graph.value_info):
-        for item in group:
-            item.doc_string = ""
-            del item.metadata_props[:]
+    return export_onnx(
+        encoder, (ids, mask), list(INPUT_NAMES), [OUTPUT_NAME], {name: axes for name in INPUT_NAMES}, "robostral.language.export"
+    )
 
 
 def check_parity(encoder: MiniLMEncoder, directory: Path) -> float:
@@ -109,11 +74,6 @@ def check_parity(encoder: MiniLMEncoder, directory: Path) -> float:
     if not error <= PARITY_TOLERANCE:
         raise RuntimeError(f"ONNX encoder differs from torch by {error:.3g} (max abs), more than {PARITY_TOLERANCE}")
     return error
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:

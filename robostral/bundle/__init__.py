@@ -1,0 +1,1 @@
+"""Policy bundles: the self-contained directory that deploys (ONNX graphs, tokenizer, card.yaml)."""

@@ -1,0 +1,1 @@
+"""Export of trained policies to self-contained ONNX bundles: `robostral export`."""
