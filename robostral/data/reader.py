@@ -65,9 +65,9 @@ class Dataset:
         self.info: dict = self._read_json(INFO_PATH)
         self._check_info()
         self.features: dict[str, dict] = self.info["features"]
-        self.stats: dict[str, dict[str, np.ndarray]] = self._read_stats()
         self.tasks: list[str] = self._read_tasks()
         self.episodes: list[dict] = self._read_episodes()
+        self.stats: dict[str, dict[str, np.ndarray]] = self._read_stats()
         self._files += sorted({self.data_file(e) for e in self.episodes})
         self._columns = self._read_data_columns()
         self._hash: str | None = None
@@ -138,10 +138,21 @@ class Dataset:
         return value
 
     def _read_table(self, relative: str, columns: list[str] | None = None) -> pa.Table:
+        path = self._path(relative)
         try:
-            return pq.read_table(self._path(relative), columns=columns, page_checksum_verification=True)
+            return pq.read_table(path, columns=columns, page_checksum_verification=True)
         except (pa.ArrowException, OSError) as error:
-            raise DatasetError(f"{self.root / relative}: unreadable parquet, truncated or corrupt ({error})") from None
+            raise self._unreadable(relative, error) from None
+
+    def _read_schema(self, relative: str) -> pa.Schema:
+        path = self._path(relative)
+        try:
+            return pq.read_schema(path)
+        except (pa.ArrowException, OSError) as error:
+            raise self._unreadable(relative, error) from None
+
+    def _unreadable(self, relative: str, error: Exception) -> DatasetError:
+        return self._fail(relative, f"unreadable parquet, truncated or corrupt ({error})")
 
     def _fail(self, relative: str, problem: str) -> DatasetError:
         return DatasetError(f"{self.root / relative}: {problem}")
@@ -238,8 +249,8 @@ class Dataset:
         numeric = [k for k in self.features if k not in image_keys(self.features)]
         parts: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
         for relative, episodes in self._episodes_by_file().items():
-            table = self._read_table(relative, numeric)
             self._check_schema(relative)
+            table = self._read_table(relative, numeric)
             expected = sum(e["length"] for e in episodes)
             if table.num_rows != expected:
                 raise self._fail(relative, f"has {table.num_rows} frames, its episodes hold {expected}")
@@ -272,7 +283,7 @@ class Dataset:
         return files
 
     def _check_schema(self, relative: str) -> None:
-        schema = pq.read_schema(self._path(relative))
+        schema = self._read_schema(relative)
         for key, feature in self.features.items():
             if key not in schema.names:
                 raise self._fail(relative, f"missing column {key}")

@@ -169,9 +169,10 @@ class DatasetWriter:
         self._pending = []
 
     def close(self) -> None:
-        """Flush what is pending and release the directory."""
+        """Flush what is pending (if anything) and release the directory."""
         try:
-            self.flush()
+            if self._pending:
+                self.flush()
         finally:
             self._lock.close()
 
