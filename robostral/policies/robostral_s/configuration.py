@@ -1,0 +1,56 @@
+"""Configuration of Robostral-S, saved with every checkpoint and copied into the policy card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACTION_MODES = ("delta", "absolute")
+
+
+@dataclass
+class RobostralSConfig:
+    """Shapes and sizes of the network. ``state_dim``/``action_dim`` come from the dataset.
+
+    The state (proprio) is laid out as arm joint positions, arm joint velocities,
+    gripper position; actions are arm joint targets then the gripper target.
+    With ``action_mode="delta"`` the network predicts each chunk step as an offset
+    from the current joint positions (finer resolution for the same output range);
+    the exported graph adds the offset back, so it always outputs absolute targets.
+    """
+
+    state_dim: int = 0
+    action_dim: int = 0
+    image_size: int = 96  # pixels, square RGB input
+    chunk_size: int = 10  # control steps predicted per call (K)
+    channels: tuple[int, ...] = (32, 64, 128)  # conv blocks, each halving the resolution
+    keypoints: int = 64  # spatial-softmax keypoints read off the last feature map
+    language_dim: int = 384  # MiniLM-L6 sentence embedding
+    hidden_dim: int = 512
+    dropout: float = 0.1
+    action_mode: str = "delta"
+    joint_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        if self.state_dim <= 0 or self.action_dim <= 0:
+            raise ValueError(f"state_dim and action_dim must be positive, got {self.state_dim} and {self.action_dim}")
+        arm = self.action_dim - 1
+        if self.state_dim != 2 * arm + 1:
+            raise ValueError(
+                f"state_dim {self.state_dim} does not match action_dim {self.action_dim}: "
+                f"expected arm positions, velocities and gripper = {2 * arm + 1}"
+            )
+        if self.image_size < 32 or self.image_size % 2 ** len(self.channels):
+            raise ValueError(f"image_size {self.image_size} must be >= 32 and divisible by {2 ** len(self.channels)}")
+        if not 1 <= self.chunk_size <= 100:
+            raise ValueError(f"chunk_size must be within 1..100, got {self.chunk_size}")
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be within [0, 1), got {self.dropout}")
+        if self.joint_names and len(self.joint_names) != self.action_dim:
+            raise ValueError(f"{len(self.joint_names)} joint names for action_dim {self.action_dim}")
+
+    @property
+    def arm_dim(self) -> int:
+        return self.action_dim - 1

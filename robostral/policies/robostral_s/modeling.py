@@ -1,0 +1,127 @@
+"""The Robostral-S network: a FiLM-conditioned CNN with spatial-softmax keypoints and a chunked action head.
+
+Inputs are what the robot has: a raw uint8 RGB image (B, H, W, 3), the raw proprio
+vector (B, state_dim) and the instruction's sentence embedding (B, 384).
+Normalization lives inside the module (buffers filled from dataset statistics),
+so the exported ONNX graph takes raw inputs and returns absolute joint targets
+(B, chunk_size, action_dim) in joint units.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from robostral.policies.robostral_s.configuration import RobostralSConfig
+
+
+class FiLMBlock(nn.Module):
+    """Conv (stride 2) -> GroupNorm -> feature-wise affine from the language embedding -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, language_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False)
+        self.norm = nn.GroupNorm(8, out_channels)
+        self.film = nn.Linear(language_dim, 2 * out_channels)
+        nn.init.zeros_(self.film.weight)  # start as identity: gamma = 1, beta = 0
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(language)[:, :, None, None].chunk(2, dim=1)
+        return F.relu(self.norm(self.conv(x)) * (1 + gamma) + beta)
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected (x, y) image position, in [-1, 1], of each channel's activation (Levine et al. 2016)."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = features.shape
+        attention = torch.softmax(features.reshape(b, c, h * w), dim=-1)
+        return (attention @ self.grid).reshape(b, 2 * c)
+
+
+class RobostralS(nn.Module):
+    """The policy network; ``forward`` maps raw inputs to an absolute action chunk."""
+
+    def __init__(self, config: RobostralSConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        blocks, channels = [], 3
+        for width in c.channels:
+            blocks.append(FiLMBlock(channels, width, c.language_dim))
+            channels = width
+        self.blocks = nn.ModuleList(blocks)
+        side = c.image_size // 2 ** len(c.channels)
+        self.to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
+        self.spatial_softmax = SpatialSoftmax(side, side)
+        self.language_proj = nn.Sequential(nn.Linear(c.language_dim, 128), nn.ReLU())
+        self.state_proj = nn.Sequential(nn.Linear(c.state_dim, 128), nn.ReLU())
+        features = 2 * c.keypoints + channels + 128 + 128
+        self.head = nn.Sequential(
+            nn.Linear(features, c.hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(c.dropout),
+            nn.Linear(c.hidden_dim, c.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(c.hidden_dim, c.chunk_size * c.action_dim),
+        )
+        # Normalization statistics (identity until ``set_normalization``); saved with the weights.
+        self.register_buffer("image_mean", torch.zeros(3))
+        self.register_buffer("image_std", torch.ones(3))
+        self.register_buffer("language_mean", torch.zeros(c.language_dim))
+        self.register_buffer("language_std", torch.ones(c.language_dim))
+        self.register_buffer("state_mean", torch.zeros(c.state_dim))
+        self.register_buffer("state_std", torch.ones(c.state_dim))
+        self.register_buffer("target_mean", torch.zeros(c.chunk_size, c.action_dim))
+        self.register_buffer("target_std", torch.ones(c.chunk_size, c.action_dim))
+
+    def set_normalization(self, stats: dict[str, torch.Tensor]) -> None:
+        """Fill the normalization buffers; keys are the buffer names, std floored at 1e-3."""
+        for name, value in stats.items():
+            value = torch.as_tensor(value, dtype=torch.float32)
+            if name.endswith("_std"):
+                value = value.clamp_min(1e-3)
+            getattr(self, name).copy_(value.reshape(getattr(self, name).shape))
+
+    def joint_positions(self, state: torch.Tensor) -> torch.Tensor:
+        """Current joint positions in action order (arm joints, gripper) from the proprio vector."""
+        arm = self.config.arm_dim
+        return torch.cat([state[:, :arm], state[:, -1:]], dim=1)
+
+    def predict_normalized(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+        """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
+        x = (image.float() / 255.0 - self.image_mean) / self.image_std
+        x = x.permute(0, 3, 1, 2)
+        # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
+        # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
+        language = (language - self.language_mean) / self.language_std
+        for block in self.blocks:
+            x = block(x, language)
+        keypoints = self.spatial_softmax(self.to_keypoints(x))
+        pooled = x.mean(dim=(2, 3))
+        state_features = self.state_proj((state - self.state_mean) / self.state_std)
+        features = torch.cat([keypoints, pooled, self.language_proj(language), state_features], dim=1)
+        return self.head(features).reshape(-1, self.config.chunk_size, self.config.action_dim)
+
+    def normalize_targets(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Ground-truth chunks (B, K, A, joint units) in the space ``predict_normalized`` outputs."""
+        if self.config.action_mode == "delta":
+            actions = actions - self.joint_positions(state)[:, None, :]
+        return (actions - self.target_mean) / self.target_std
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+        """Absolute joint targets (B, K, A) in joint units: what deploys."""
+        actions = self.predict_normalized(image, state, language) * self.target_std + self.target_mean
+        if self.config.action_mode == "delta":
+            actions = actions + self.joint_positions(state)[:, None, :]
+        return actions
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

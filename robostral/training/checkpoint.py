@@ -1,0 +1,83 @@
+"""Checkpoints: weights and optimizer state in safetensors, the rest as JSON/YAML, for exact resume.
+
+Layout of ``OUT/checkpoints/step-NNNNNNN/``: ``model.safetensors`` (weights and
+normalization buffers), ``optimizer.safetensors`` (AdamW moments), ``state.json``
+(step, optimizer hyper-parameters, random generator states) and ``config.yaml``
+(policy and training configuration). ``OUT/checkpoints/latest`` names the newest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from robostral.policies.robostral_s.configuration import RobostralSConfig
+
+
+def save_checkpoint(out: Path, step: int, model, optimizer, extra_state: dict, train_config) -> Path:
+    """Write a checkpoint atomically (a temp folder renamed into place) and mark it latest."""
+    root = out / "checkpoints"
+    final = root / f"step-{step:07d}"
+    tmp = root / f".step-{step:07d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    tensors, groups = _flatten_optimizer(optimizer.state_dict())
+    save_file(tensors, tmp / "optimizer.safetensors")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": groups, **extra_state}, indent=1))
+    config = {"policy": dataclasses.asdict(model.config), "train": dataclasses.asdict(train_config)}
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    latest_tmp = root / "latest.tmp"
+    latest_tmp.write_text(final.name)
+    os.replace(latest_tmp, root / "latest")
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    marker = out / "checkpoints" / "latest"
+    if not marker.exists():
+        return None
+    return out / "checkpoints" / marker.read_text().strip()
+
+
+def load_policy_config(checkpoint: Path) -> RobostralSConfig:
+    config = yaml.safe_load((checkpoint / "config.yaml").read_text())
+    return RobostralSConfig(**config["policy"])
+
+
+def load_weights(checkpoint: Path, model) -> None:
+    model.load_state_dict(load_file(checkpoint / "model.safetensors"))
+
+
+def load_training_state(checkpoint: Path, model, optimizer) -> dict:
+    """Restore weights and optimizer; return state.json (step, generator states...)."""
+    load_weights(checkpoint, model)
+    state = json.loads((checkpoint / "state.json").read_text())
+    tensors = load_file(checkpoint / "optimizer.safetensors")
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, state["param_groups"]))
+    return state
+
+
+def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], list]:
+    tensors = {}
+    for index, values in state_dict["state"].items():
+        for name, value in values.items():
+            tensors[f"{index}.{name}"] = torch.as_tensor(value).contiguous()
+    return tensors, state_dict["param_groups"]
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": groups}

@@ -1,0 +1,58 @@
+"""The training configuration: one dataclass, loadable from YAML, overridable from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from robostral.policies.robostral_s.configuration import ACTION_MODES
+
+
+@dataclass
+class PolicyOptions:
+    """Network options chosen by the user; shapes (state/action size) come from the dataset."""
+
+    chunk_size: int = 10
+    channels: tuple[int, ...] = (32, 64, 128)
+    keypoints: int = 64
+    hidden_dim: int = 512
+    dropout: float = 0.1
+    action_mode: str = "delta"
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = ""
+    out: str = "runs/train"
+    steps: int = 20_000  # optimizer steps
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    min_lr_fraction: float = 0.05  # cosine decays to this fraction of lr
+    grad_clip: float = 1.0
+    val_fraction: float = 0.05  # of episodes, held out for the validation loss
+    shift_pixels: int = 4  # random-shift augmentation, pixels
+    color_jitter: float = 0.15  # brightness/contrast factors within 1 +/- this
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
+    log_every: int = 50
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    policy: PolicyOptions = field(default_factory=PolicyOptions)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"TrainConfig.val_fraction must be within [0, 1), got {self.val_fraction}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"TrainConfig.device must be cpu or cuda[:N], got {self.device!r}")

@@ -1,0 +1,199 @@
+"""`robostral train`: fit Robostral-S to a recorded dataset, with checkpoints, metrics and a learning curve.
+
+Outputs under ``config.out``: ``checkpoints/step-*/`` (safetensors, resumable),
+``metrics.csv`` (step, lr, training and validation loss, samples per second) and
+``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robostral.data import load_dataset
+from robostral.language.minilm import MiniLMEncoder
+from robostral.policies.robostral_s.configuration import RobostralSConfig
+from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.training.augment import color_jitter, random_shift
+from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples, split_episodes, target_statistics
+from robostral.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from robostral.training.config import TrainConfig
+from robostral.training.curves import plot_learning_curve
+
+METRICS = ("step", "lr", "train_loss", "val_loss", "samples_per_s", "elapsed_s")
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Train until ``config.steps``; with ``resume`` continue from the latest checkpoint in ``config.out``."""
+    device = _device(config)
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    dataset = load_dataset(config.dataset)
+    arrays = dataset.load_arrays([IMAGE, STATE, ACTION, "task_index"])
+    train_episodes, val_episodes = split_episodes(dataset.episodes, config.val_fraction, config.seed)
+    chunk = config.policy.chunk_size
+    train_set = ChunkSamples(arrays, train_episodes, chunk)
+    val_set = ChunkSamples(arrays, val_episodes, chunk)
+
+    model = RobostralS(
+        RobostralSConfig(
+            state_dim=arrays[STATE].shape[1],
+            action_dim=arrays[ACTION].shape[1],
+            image_size=arrays[IMAGE].shape[1],
+            joint_names=list(dataset.joint_names),
+            **vars(config.policy),
+        )
+    )
+    language = MiniLMEncoder.from_package().encode(dataset.tasks)
+    _set_normalization(model, dataset.stats, train_set, language)
+    model.to(device)
+    language = language.to(device)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(config, step))
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    step, elapsed = 0, 0.0
+    checkpoint = latest_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        state = load_training_state(checkpoint, model, optimizer)
+        step, elapsed = state["step"], state["elapsed_s"]
+        rng.bit_generator.state = state["numpy_rng"]
+        generator.set_state(torch.frombuffer(bytearray(base64.b64decode(state["torch_rng"])), dtype=torch.uint8))
+        for _ in range(step):
+            schedule.step()
+        _truncate_metrics(out / "metrics.csv", step)  # rows logged after the checkpoint are redone
+    elif (out / "metrics.csv").exists():
+        (out / "metrics.csv").unlink()  # a fresh run does not append to an old run's curve
+
+    extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set)}
+    metrics = _MetricsWriter(out / "metrics.csv")
+    progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    running, started, window_start, window_samples = 0.0, time.perf_counter(), time.perf_counter(), 0
+    model.train()
+    while step < config.steps:
+        batch = train_set.random_batch(config.batch_size, rng)
+        images = random_shift(batch.image.float(), config.shift_pixels, generator)
+        images = color_jitter(images, config.color_jitter, generator).to(device)
+        state = batch.state.to(device)
+        target = model.normalize_targets(batch.actions.to(device), state)
+        loss = torch.nn.functional.l1_loss(
+            model.predict_normalized(images, state, language[batch.task.to(device)]), target
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        window_samples += config.batch_size
+        running = loss.item() if step == 1 else 0.98 * running + 0.02 * loss.item()
+        progress.update(1)
+        progress.set_postfix(loss=f"{running:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}", refresh=False)
+        last = step == config.steps
+        if step % config.log_every == 0 or last:
+            now = time.perf_counter()
+            row = {
+                "step": step,
+                "lr": schedule.get_last_lr()[0],
+                "train_loss": running,
+                "samples_per_s": window_samples / (now - window_start),
+                "elapsed_s": elapsed + now - started,
+            }
+            if step % config.eval_every == 0 or last:
+                row["val_loss"] = _validation_loss(model, val_set, language, config.batch_size, device)
+            metrics.write(row)
+            window_start, window_samples = now, 0
+        if step % config.checkpoint_every == 0 or last:
+            state = {
+                **extra,
+                "elapsed_s": elapsed + time.perf_counter() - started,
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": base64.b64encode(generator.get_state().numpy().tobytes()).decode(),
+            }
+            save_checkpoint(out, step, model, optimizer, state, config)
+    progress.close()
+    plot_learning_curve(out / "metrics.csv", out / "learning_curve.png")
+    return out
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {config.device} asked for, but torch sees no CUDA device on this machine")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    return torch.device(config.device)
+
+
+def _lr_factor(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_fraction``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    floor = config.min_lr_fraction
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, language: torch.Tensor) -> None:
+    """Image and state statistics from the dataset's stats.json; chunk targets and instructions from its frames."""
+    joint_positions = lambda s: np.concatenate([s[:, : model.config.arm_dim], s[:, -1:]], axis=1)  # noqa: E731
+    target_mean, target_std = target_statistics(train_set, joint_positions, model.config.action_mode)
+    model.set_normalization(
+        {
+            "image_mean": np.asarray(stats[IMAGE]["mean"]).reshape(3),
+            "image_std": np.asarray(stats[IMAGE]["std"]).reshape(3),
+            "state_mean": stats[STATE]["mean"],
+            "state_std": stats[STATE]["std"],
+            "target_mean": target_mean,
+            "target_std": target_std,
+        }
+    )
+
+
+@torch.no_grad()
+def _validation_loss(model: RobostralS, samples: ChunkSamples, language, batch_size: int, device) -> float | None:
+    if len(samples) == 0:
+        return None
+    model.eval()
+    total = 0.0
+    for batch in samples.batches(batch_size):
+        state = batch.state.to(device)
+        prediction = model.predict_normalized(batch.image.to(device), state, language[batch.task.to(device)])
+        target = model.normalize_targets(batch.actions.to(device), state)
+        total += torch.nn.functional.l1_loss(prediction, target, reduction="sum").item() / target[0].numel()
+    model.train()
+    return total / len(samples)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    rows = [r for r in csv.DictReader(path.open()) if int(r["step"]) <= step]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRICS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class _MetricsWriter:
+    """Appends rows to metrics.csv, flushing each one so a crash keeps the curve so far."""
+
+    def __init__(self, path: Path) -> None:
+        new = not path.exists()
+        self.handle = path.open("a", newline="")
+        self.writer = csv.DictWriter(self.handle, fieldnames=METRICS)
+        if new:
+            self.writer.writeheader()
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.handle.flush()
