@@ -43,7 +43,8 @@ def _tasks(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in names if t not in TASKS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown task(s) {','.join(unknown) or text!r}; known: {','.join(TASKS)}")
+        given = ",".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(f"unknown task(s) {given}; known: {','.join(TASKS)}")
     return names
 
 
