@@ -25,13 +25,14 @@ import robostral
 from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_file, write_card
 from robostral.data import load_dataset
 from robostral.export.onnx_graph import export_onnx
-from robostral.export.parity import POLICY_INPUTS, POLICY_OUTPUT, latency_ms, max_abs_difference, policy_session
+from robostral.export.parity import latency_ms, max_abs_difference
 from robostral.export.quantize import quantize_policy
 from robostral.language import EMBEDDING_DIM
 from robostral.language.export import export_encoder
 from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
 from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.runtime.session import POLICY_INPUTS, POLICY_OUTPUT, policy_session
 from robostral.training.batches import IMAGE, STATE
 from robostral.training.checkpoint import load_policy_config, load_weights
 from sim.robots import Robot, robot_spec

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from robostral.language.runtime import session_options
-
-POLICY_INPUTS = ("image", "state", "language")
-POLICY_OUTPUT = "actions"
-
-
-def policy_session(path: str | Path, threads: int = 2) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session tuned for the edge box (no spinning, all graph optimizations)."""
-    return ort.InferenceSession(str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"])
-
-
-def run_policy(session: ort.InferenceSession, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    return session.run([POLICY_OUTPUT], {name: inputs[name] for name in POLICY_INPUTS})[0]
+from robostral.runtime.session import run_policy
 
 
 def max_abs_difference(session: ort.InferenceSession, inputs: dict[str, np.ndarray], expected: np.ndarray) -> float:

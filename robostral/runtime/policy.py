@@ -1,0 +1,141 @@
+"""Run a policy bundle with ONNX Runtime only: verify it, then turn observations into joint targets.
+
+No torch on this path: a deployment installs onnxruntime, numpy, tokenizers and
+PyYAML. ``PolicyRuntime`` verifies the bundle (every sha256, and the signature
+when trusted keys are configured), warms the session up, caches instruction
+embeddings, validates every input, and predicts action chunks for a batch of
+observations. ``ChunkController`` turns chunks into one action per control step
+with ACT's temporal ensembling, one history per env of a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, BundleError, read_card, verify_files
+from robostral.language import EMBEDDING_DIM
+from robostral.language.runtime import InstructionEncoder
+from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy
+
+DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
+
+
+class PolicyRuntime:
+    """A verified bundle, ready to predict: ``predict_chunks`` for batches, ``controller`` for control loops."""
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike,
+        *,
+        threads: int = 2,
+        int8: bool = False,
+        trusted_keys: Sequence[str | os.PathLike] | None = None,
+    ) -> None:
+        self.path = Path(bundle)
+        self.card = read_card(self.path)
+        verify_files(self.path, self.card)
+        if trusted_keys:
+            from robostral.bundle.signing import load_public_keys, verify_signature
+
+            verify_signature(self.path, load_public_keys(trusted_keys))
+        graph = POLICY_INT8_FILE if int8 else POLICY_FILE
+        if graph not in self.card["files"]:
+            raise BundleError(f"{self.path}: the card lists no {graph}")
+        self.session = policy_session(self.path / graph, threads)
+        self.encoder = InstructionEncoder(self.path, threads=1)
+        inputs = self.card["inputs"]
+        self.image_shape = tuple(inputs["image"]["shape"][1:])
+        self.state_dim = int(inputs["state"]["shape"][1])
+        self.chunk_size = int(self.card["chunk_size"])
+        self.action_dim = len(self.card["joint_names"])
+        self.control_hz = float(self.card["control_hz"])
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the graph a few times so the first real call is not the slow one."""
+        image = np.zeros((1, *self.image_shape), dtype=np.uint8)
+        state = np.zeros((1, self.state_dim), dtype=np.float32)
+        language = np.zeros((1, EMBEDDING_DIM), dtype=np.float32)
+        for _ in range(3):
+            self.predict_chunks(image, state, language)
+
+    def embed(self, instruction: str) -> np.ndarray:
+        """The instruction's embedding (384,), computed once per distinct instruction."""
+        return self.encoder.encode(instruction)
+
+    def predict_chunks(self, image: np.ndarray, state: np.ndarray, language: np.ndarray) -> np.ndarray:
+        """Action chunks (B, K, A) in joint units for a batch; ValueError naming any bad input."""
+        image, state, language = self._validate(image, state, language)
+        chunks = run_policy(self.session, dict(zip(POLICY_INPUTS, (image, state, language))))
+        if not np.isfinite(chunks).all():
+            raise ValueError("the policy produced NaN or infinite joint targets; refusing to pass them on")
+        return chunks
+
+    def controller(self, batch: int = 1, decay: float = DEFAULT_ENSEMBLE_DECAY) -> ChunkController:
+        return ChunkController(self, batch, decay)
+
+    def _validate(self, image, state, language) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        image, state, language = np.asarray(image), np.asarray(state), np.asarray(language)
+        if image.dtype != np.uint8:
+            raise ValueError(f"image must be uint8 RGB, got dtype {image.dtype}")
+        if image.ndim != 4 or image.shape[1:] != self.image_shape:
+            raise ValueError(f"image must be (batch, {', '.join(map(str, self.image_shape))}), got {image.shape}")
+        batch = image.shape[0]
+        if state.shape != (batch, self.state_dim):
+            raise ValueError(f"state must be ({batch}, {self.state_dim}), got {state.shape}")
+        if language.shape != (batch, EMBEDDING_DIM):
+            raise ValueError(f"language must be ({batch}, {EMBEDDING_DIM}), got {language.shape}")
+        for name, value in (("state", state), ("language", language)):
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} contains NaN or infinite values")
+        return (
+            np.ascontiguousarray(image),
+            np.ascontiguousarray(state, dtype=np.float32),
+            np.ascontiguousarray(language, dtype=np.float32),
+        )
+
+
+class ChunkController:
+    """One action per control step for each of ``batch`` envs, by temporal ensembling of chunks.
+
+    Every step the policy predicts a fresh chunk of K future targets; the target
+    executed at step t averages every stored prediction for t, weighted
+    ``exp(-decay * i)`` with i = 0 for the oldest (ACT, Zhao et al. 2023).
+    """
+
+    def __init__(self, runtime: PolicyRuntime, batch: int, decay: float) -> None:
+        self.runtime = runtime
+        self.batch = batch
+        self.decay = decay
+        k, a = runtime.chunk_size, runtime.action_dim
+        # predictions[i, s, k]: the chunk made s steps ago for env i, shifted so k indexes "now + k".
+        self.predictions = np.zeros((batch, k, k, a), dtype=np.float32)
+        self.valid = np.zeros((batch, k, k), dtype=bool)
+
+    def reset(self, index: int | None = None) -> None:
+        """Forget the history of env ``index`` (all envs when None), e.g. at an episode start."""
+        if index is None:
+            self.valid[:] = False
+        else:
+            self.valid[index] = False
+
+    def act(self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+        """Targets (B, A) for this step from the current observations and each env's instruction."""
+        if len(instructions) != self.batch:
+            raise ValueError(f"{len(instructions)} instructions for a batch of {self.batch}")
+        language = np.stack([self.runtime.embed(text) for text in instructions])
+        chunks = self.runtime.predict_chunks(image, state, language)
+        # Age every stored chunk by one step: row s -> s + 1, and its entries shift one step closer.
+        self.predictions[:, 1:, :-1] = self.predictions[:, :-1, 1:]
+        self.valid[:, 1:, :-1] = self.valid[:, :-1, 1:]
+        self.valid[:, :, -1] = False
+        self.predictions[:, 0] = chunks
+        self.valid[:, 0] = True
+        current = self.predictions[:, :, 0]  # (B, ages, A): every prediction for "now"
+        ages = np.arange(self.runtime.chunk_size)
+        weights = np.exp(-self.decay * (ages.max() - ages))[None, :] * self.valid[:, :, 0]  # oldest weighs most
+        return (weights[:, :, None] * current).sum(axis=1) / weights.sum(axis=1, keepdims=True)
