@@ -91,6 +91,7 @@ class DatasetWriter:
             self._open()
         else:
             self._create(provenance or {})
+        self._keys = set(zip(self._episodes.column("sim_task").to_pylist(), self._episodes.column("seed").to_pylist()))
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -100,8 +101,7 @@ class DatasetWriter:
     @property
     def keys(self) -> set[tuple[str, int]]:
         """(sim_task, seed) of every episode written so far, flushed or pending."""
-        flushed = zip(self._episodes.column("sim_task").to_pylist(), self._episodes.column("seed").to_pylist())
-        return set(flushed) | {(e.sim_task, e.seed) for e in self._pending}
+        return set(self._keys)
 
     @property
     def pending(self) -> int:
@@ -122,11 +122,12 @@ class DatasetWriter:
         for key, values in (("observation.state", episode.state), ("action", episode.action)):
             if values.shape[1:] != tuple(self.features[key]["shape"]):
                 problems.append(f"{key} of shape {values.shape[1:]}, dataset has {self.features[key]['shape']}")
-        if (episode.sim_task, episode.seed) in self.keys:
+        if (episode.sim_task, episode.seed) in self._keys:
             problems.append("already in the dataset")
         if problems:
             raise ValueError(f"episode {episode.sim_task}/{episode.seed}: " + "; ".join(problems))
         self._pending.append(episode)
+        self._keys.add((episode.sim_task, episode.seed))
 
     def flush(self) -> None:
         """Write the buffered episodes and the metadata; the dataset on disk is then complete."""
