@@ -177,8 +177,8 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     writer = DatasetWriter(config.out, spec, provenance)
     report = CollectReport(Path(config.out), removed_strays=writer.removed_strays)
     try:
-        _check_env_config(config.out, writer.provenance["env_config"], env_config)
-        plan = SeedPlan(config, writer.keys, writer.provenance["discarded"])
+        _check_env_config(config.out, writer.provenance.get("env_config", {}), env_config)
+        plan = SeedPlan(config, writer.keys, writer.provenance.setdefault("discarded", {}))
         jobs = deque(plan.initial())
         report.skipped = plan.skipped
         if jobs:
@@ -199,17 +199,29 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
 
 def _check_env_config(out: str, stored: dict, requested: dict) -> None:
     """Refuse to mix episodes recorded under different env settings (randomization, cameras, rates)."""
-    differences = [f"{key}: dataset {stored.get(key)!r}, this run {value!r}"
-                   for key, value in requested.items() if stored.get(key) != value]
+    have, want = _flatten(stored), _flatten(requested)
+    differences = [f"{key}: dataset {have.get(key)!r}, this run {value!r}"
+                   for key, value in want.items() if have.get(key) != value]
     if differences:
         raise DatasetError(f"{out}: recorded with other env settings ({'; '.join(differences)}); "
                            "write to another directory")
 
 
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _record_run(provenance: dict, config: CollectConfig) -> None:
-    provenance["env_ids"].update({task: sim.ENV_IDS[task] for task in config.tasks})
-    if config.command not in provenance["commands"]:
-        provenance["commands"].append(config.command)
+    provenance.setdefault("env_ids", {}).update({task: sim.ENV_IDS[task] for task in config.tasks})
+    commands = provenance.setdefault("commands", [])
+    if config.command not in commands:
+        commands.append(config.command)
 
 
 def _run(config: CollectConfig, plan: SeedPlan, jobs: deque, writer: DatasetWriter, report: CollectReport,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_running_a_finished_collection_again_does_nothing(small, capsys):
 @pytest.mark.parametrize("args, needle", [
     (["--robot", "xarm6"], "robot is 'panda', these episodes' is 'xarm6'"),
     (["--image-size", "48"], "image size is 32, these episodes' is 48"),
-    (["--level", "0.5"], "recorded with other env settings"),
+    (["--level", "0.5"], "randomization.level: dataset 1.0, this run 0.5"),
     (["--wrist"], "wrist camera is False"),
 ])
 def test_collect_refuses_to_mix_datasets(small, capsys, args, needle):
@@ -131,8 +132,9 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig):
+@pytest.mark.parametrize("sig, victim", [(signal.SIGINT, "main"), (signal.SIGKILL, "main"),
+                                         (signal.SIGKILL, "worker")], ids=["ctrl-c", "kill-9", "worker-kill-9"])
+def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig, victim):
     out = tmp_path / "ds"
     args = ["collect", "--out", str(out), "--tasks", "reach,push", "--episodes", "6", "--workers", "2",
             "--image-size", "32", "--flush-every", "2"]
@@ -144,9 +146,15 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig)
             break
         time.sleep(0.05)
     workers = _children(process.pid)
-    process.send_signal(sig)
+    if victim == "worker":
+        spawned = [p for p in workers if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+        os.kill(spawned[0], sig)
+    else:
+        process.send_signal(sig)
     out_text, err_text = process.communicate(timeout=60)
-    if sig == signal.SIGINT:
+    if victim == "worker":
+        assert process.returncode == 1 and "a collection worker died (exit code -9); re-run to resume" in err_text
+    elif sig == signal.SIGINT:
         assert process.returncode == 130, err_text
         assert "interrupted: every finished episode is saved" in out_text
     else:
@@ -187,11 +195,11 @@ def test_failed_expert_episodes_are_discarded_and_counted(tmp_path):
     assert not any(run_expert_episode(env, seed).success for seed in discarded)
 
     # A task that keeps failing gives up after --max-failures and says so.
-    process = robostral("collect", "--out", str(tmp_path / "strict"), "--tasks", "push", "--episodes", "5",
+    process = robostral("collect", "--out", str(tmp_path / "strict"), "--tasks", "push", "--episodes", "3",
                         "--workers", "2", "--image-size", "32", "--level", "6", "--max-failures", "1")
     out_text, err_text = process.communicate(timeout=120)
     assert process.returncode == 1, err_text
     assert "after 1 failed seeds per task" in out_text
     strict = load_dataset(tmp_path / "strict")
     short = int(out_text.split("incomplete: push short by ")[1].split()[0])
-    assert strict.info["total_episodes"] + short == 5 and strict.info["robostral"]["discarded"]["push"]
+    assert strict.info["total_episodes"] + short == 3 and strict.info["robostral"]["discarded"]["push"]

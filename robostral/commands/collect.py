@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from robostral.collect import CollectConfig, collect
 from sim.robots import ROBOTS
@@ -54,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers, image_size=args.image_size, wrist=args.wrist, level=args.level,
         flush_every=args.flush_every, max_failures=args.max_failures,
     )
-    report = collect(config)
+    try:
+        report = collect(config)
+    except RuntimeError as error:  # a worker failed or died; what was finished is saved
+        print(f"robostral collect: error: {error}", file=sys.stderr)
+        return 1
     if report.removed_strays:
         print(f"removed {len(report.removed_strays)} unfinished file(s) an interrupted run left: "
               f"{', '.join(report.removed_strays)}")

@@ -84,19 +84,24 @@ class DatasetWriter:
             self._lock = lock_exclusive(self.root)
         except BlockingIOError:
             raise DatasetError(f"{self.root}: another process is writing this dataset") from None
-        finish_commit(self.root)  # a flush a crash interrupted after its commit
         self._pending: list[Episode] = []
         self.removed_strays: list[str] = []  # files an interrupted writer left, deleted on open
-        if (self.root / INFO_PATH).exists():
-            self._open()
-        else:
-            self._create(provenance or {})
+        try:
+            finish_commit(self.root)  # a flush a crash interrupted after its commit
+            if (self.root / INFO_PATH).exists():
+                self._open()
+            else:
+                self._create(provenance or {})
+        except BaseException:
+            self._lock.close()
+            raise
         self._keys = set(zip(self._episodes.column("sim_task").to_pylist(), self._episodes.column("seed").to_pylist()))
 
     # -- public API -----------------------------------------------------------------------
     @property
     def provenance(self) -> dict:
-        return self.info["robostral"]
+        """info.json's ``robostral`` object: where the episodes came from."""
+        return self.info.setdefault("robostral", {})
 
     @property
     def keys(self) -> set[tuple[str, int]]:
