@@ -102,7 +102,7 @@ class Dataset:
         unknown = [c for c in columns if c not in self.features]
         if unknown:
             raise DatasetError(f"{self.root}: no column(s) {unknown}; columns: {list(self.features)}")
-        arrays = {c: self._columns[c] for c in columns if c in self._columns}
+        arrays = {c: self._columns[c].copy() for c in columns if c in self._columns}  # callers may write to them
         for key in [c for c in columns if c not in self._columns]:
             arrays[key] = self._decode_images(key)
         return {c: arrays[c] for c in columns}
