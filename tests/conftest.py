@@ -54,3 +54,61 @@ def teleport(env, name: str, position) -> None:
     client = env.unwrapped.sim.client
     client.resetBasePositionAndOrientation(env.unwrapped.sim.body(name), list(position), [0, 0, 0, 1])
     client.resetBaseVelocity(env.unwrapped.sim.body(name), [0, 0, 0], [0, 0, 0])
+
+
+# ---------------------------------------------------------------------------
+# Policy pipeline (tests/test_train*, test_export*, test_runtime*, test_policies_cli*):
+# one tiny dataset, one tiny training run and one exported bundle per session.
+# ---------------------------------------------------------------------------
+
+PIPELINE_TASKS = ("reach", "pick_place")
+
+
+def tiny_train_config(dataset, out, **overrides):
+    """A TrainConfig that trains in seconds: 32 px images, a narrow network, one thread (fastest on a busy box)."""
+    from robostral.training.config import PolicyOptions, TrainConfig
+
+    values = dict(
+        dataset=str(dataset), out=str(out), steps=60, batch_size=16, lr=3e-3, warmup_steps=5,
+        log_every=5, eval_every=30, checkpoint_every=30, val_fraction=0.25, threads=1,
+        policy=PolicyOptions(chunk_size=5, channels=(8, 16), keypoints=8, hidden_dim=64),
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    dataset: object  # Path: LeRobot v3.0 dataset, 2 episodes each of PIPELINE_TASKS, 32 px
+    run: object  # Path: training run of tiny_train_config (checkpoints at steps 30 and 60, metrics.csv)
+    bundle: object  # Path: exported with --int8; shared by every test: copy it (copy_bundle) before changing it
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Pipeline:
+    from robostral.collect import CollectConfig, collect
+    from robostral.export.bundle import export_bundle
+    from robostral.training.checkpoint import latest_checkpoint
+    from robostral.training.trainer import train
+
+    root = tmp_path_factory.mktemp("pipeline")
+    dataset, run, bundle = root / "dataset", root / "run", root / "bundle"
+    collect(
+        CollectConfig(out=str(dataset), tasks=PIPELINE_TASKS, episodes=2, workers=2, image_size=32), progress=False
+    )
+    train(tiny_train_config(dataset, run))
+    export_bundle(latest_checkpoint(run), bundle, "robostral export (tests/conftest.py pipeline)", int8=True)
+    return Pipeline(dataset, run, bundle)
+
+
+def copy_bundle(bundle, target):
+    """A copy of ``bundle`` to tamper with; encoder.onnx (90 MB) is hard-linked, so never write to it in place."""
+    import os
+    import shutil
+
+    target.mkdir()
+    for path in bundle.iterdir():
+        if path.name == "encoder.onnx":
+            os.link(path, target / path.name)
+        else:
+            shutil.copy2(path, target / path.name)
+    return target

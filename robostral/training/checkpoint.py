@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from robostral.policies.robostral_s.configuration import RobostralSConfig
@@ -55,7 +56,12 @@ def load_policy_config(checkpoint: Path) -> RobostralSConfig:
 
 
 def load_weights(checkpoint: Path, model) -> None:
-    model.load_state_dict(load_file(checkpoint / "model.safetensors"))
+    """Load ``model.safetensors`` into ``model``; ValueError if it is unreadable or made for another network."""
+    path = checkpoint / "model.safetensors"
+    try:
+        model.load_state_dict(load_file(path))
+    except (SafetensorError, RuntimeError) as error:
+        raise ValueError(f"{path}: corrupt, or not the weights of the network in config.yaml ({error})") from None
 
 
 def load_training_state(checkpoint: Path, model, optimizer) -> dict:

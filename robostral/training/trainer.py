@@ -59,26 +59,24 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     language = language.to(device)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(config, step))
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    step, elapsed = 0, 0.0
+    step, elapsed, running = 0, 0.0, None  # running: smoothed training loss
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
         state = load_training_state(checkpoint, model, optimizer)
-        step, elapsed = state["step"], state["elapsed_s"]
-        rng.bit_generator.state = state["numpy_rng"]
-        generator.set_state(torch.frombuffer(bytearray(base64.b64decode(state["torch_rng"])), dtype=torch.uint8))
-        for _ in range(step):
-            schedule.step()
+        step, elapsed, running = state["step"], state["elapsed_s"], state.get("running_loss")
+        _restore_random_state(state, rng, generator, device)
         _truncate_metrics(out / "metrics.csv", step)  # rows logged after the checkpoint are redone
     elif (out / "metrics.csv").exists():
         (out / "metrics.csv").unlink()  # a fresh run does not append to an old run's curve
+    # Created after a resume so that it starts at the checkpoint's step (its optimizer holds initial_lr).
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s), last_epoch=step - 1)
 
     extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set)}
     metrics = _MetricsWriter(out / "metrics.csv")
     progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
-    running, started, window_start, window_samples = 0.0, time.perf_counter(), time.perf_counter(), 0
+    started, window_start, window_samples = time.perf_counter(), time.perf_counter(), 0
     model.train()
     while step < config.steps:
         batch = train_set.random_batch(config.batch_size, rng)
@@ -96,7 +94,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         schedule.step()
         step += 1
         window_samples += config.batch_size
-        running = loss.item() if step == 1 else 0.98 * running + 0.02 * loss.item()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         progress.update(1)
         progress.set_postfix(loss=f"{running:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}", refresh=False)
         last = step == config.steps
@@ -117,8 +115,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             state = {
                 **extra,
                 "elapsed_s": elapsed + time.perf_counter() - started,
-                "numpy_rng": rng.bit_generator.state,
-                "torch_rng": base64.b64encode(generator.get_state().numpy().tobytes()).decode(),
+                "running_loss": running,
+                **_random_state(rng, generator, device),
             }
             save_checkpoint(out, step, model, optimizer, state, config)
     progress.close()
@@ -132,6 +130,32 @@ def _device(config: TrainConfig) -> torch.device:
     if config.threads:
         torch.set_num_threads(config.threads)
     return torch.device(config.device)
+
+
+def _random_state(rng: np.random.Generator, generator: torch.Generator, device: torch.device) -> dict:
+    """Every random stream training draws from, as JSON: batches (numpy), augmentation, dropout (torch)."""
+    state = {"numpy_rng": rng.bit_generator.state, "torch_rng": _encode(generator.get_state())}
+    state["torch_global_rng"] = _encode(torch.get_rng_state())
+    if device.type == "cuda":
+        state["cuda_rng"] = _encode(torch.cuda.get_rng_state(device))
+    return state
+
+
+def _restore_random_state(state: dict, rng: np.random.Generator, generator: torch.Generator, device) -> None:
+    rng.bit_generator.state = state["numpy_rng"]
+    generator.set_state(_decode(state["torch_rng"]))
+    if "torch_global_rng" in state:  # absent from checkpoints written before dropout's stream was saved
+        torch.set_rng_state(_decode(state["torch_global_rng"]))
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(_decode(state["cuda_rng"]), device)
+
+
+def _encode(rng_state: torch.Tensor) -> str:
+    return base64.b64encode(rng_state.numpy().tobytes()).decode()
+
+
+def _decode(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
 
 
 def _lr_factor(config: TrainConfig, step: int) -> float:

@@ -1,0 +1,155 @@
+"""`robostral train` on a tiny real dataset: the loss drops, outputs are written, resume is exact, bad configs fail."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_train_config
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from robostral.cli import main
+from robostral.data import load_dataset
+from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples
+from robostral.training.checkpoint import latest_checkpoint, load_policy_config
+from robostral.training.trainer import METRICS, train
+
+
+def metrics(run) -> list[dict]:
+    return list(csv.DictReader((run / "metrics.csv").open()))
+
+
+def fixed_batch_loss(model: RobostralS, dataset) -> float:
+    """Normalized L1 over every frame of the dataset: no augmentation, no dropout."""
+    data = load_dataset(dataset)
+    arrays = data.load_arrays([IMAGE, STATE, ACTION, "task_index"])
+    batch = ChunkSamples(arrays, data.episodes, model.config.chunk_size).batch(np.arange(data.num_frames))
+    from robostral.language.minilm import MiniLMEncoder
+
+    language = MiniLMEncoder.from_package().encode(data.tasks)[batch.task]
+    model.eval()
+    with torch.no_grad():
+        prediction = model.predict_normalized(batch.image, batch.state, language)
+        return torch.nn.functional.l1_loss(prediction, model.normalize_targets(batch.actions, batch.state)).item()
+
+
+def test_training_lowers_the_loss(pipeline):
+    checkpoint = latest_checkpoint(pipeline.run)
+    trained = RobostralS(load_policy_config(checkpoint))
+    trained.load_state_dict(load_file(checkpoint / "model.safetensors"))
+    untrained = RobostralS(load_policy_config(checkpoint))  # fresh weights, the trained run's normalization
+    untrained.load_state_dict({name: value for name, value in trained.state_dict().items() if "_mean" in name or
+                               "_std" in name}, strict=False)
+    before, after = fixed_batch_loss(untrained, pipeline.dataset), fixed_batch_loss(trained, pipeline.dataset)
+    assert after < 0.7 * before, (before, after)
+    logged = [float(row["train_loss"]) for row in metrics(pipeline.run)]
+    assert logged[-1] < logged[0], logged
+
+
+def test_training_writes_metrics_curve_and_safetensors_checkpoints(pipeline):
+    rows = metrics(pipeline.run)
+    assert list(rows[0]) == list(METRICS)
+    assert [int(r["step"]) for r in rows] == list(range(5, 61, 5))
+    assert [int(r["step"]) for r in rows if r["val_loss"]] == [30, 60]  # one of the 4 episodes held out
+    assert all(float(r["lr"]) > 0 and float(r["samples_per_s"]) > 0 for r in rows)
+    png = (pipeline.run / "learning_curve.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+    checkpoints = pipeline.run / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["latest", "step-0000030", "step-0000060"]
+    assert latest_checkpoint(pipeline.run) == checkpoints / "step-0000060"
+    for step in checkpoints.glob("step-*"):
+        assert sorted(p.name for p in step.iterdir()) == [
+            "config.yaml", "model.safetensors", "optimizer.safetensors", "state.json"
+        ]
+        with safe_open(step / "model.safetensors", framework="pt") as weights:
+            assert {"head.0.weight", "target_std"} <= set(weights.keys())  # weights and normalization
+        with safe_open(step / "optimizer.safetensors", framework="pt") as moments:
+            assert any(name.endswith(".exp_avg_sq") for name in list(moments.keys()))
+    config = load_policy_config(checkpoints / "step-0000060")
+    assert (config.chunk_size, config.channels, config.image_size, config.state_dim) == (5, (8, 16), 32, 15)
+
+
+def interrupted_copy(run, tmp_path, at: str):
+    """The run as a crash right after checkpoint ``at`` leaves it: later checkpoints gone, metrics rows kept."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    for step in (copy / "checkpoints").glob("step-*"):
+        if step.name > at:
+            shutil.rmtree(step)
+    (copy / "checkpoints" / "latest").write_text(at)
+    (copy / "learning_curve.png").unlink()
+    return copy
+
+
+def assert_same_tensors(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_resume_after_a_crash_matches_the_uninterrupted_run(pipeline, tmp_path):
+    resumed = interrupted_copy(pipeline.run, tmp_path, "step-0000030")
+    train(tiny_train_config(pipeline.dataset, resumed), resume=True)
+
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        assert_same_tensors(
+            load_file(resumed / "checkpoints/step-0000060" / name),
+            load_file(pipeline.run / "checkpoints/step-0000060" / name),
+        )
+    expected, got = metrics(pipeline.run), metrics(resumed)
+    assert [r["step"] for r in got] == [r["step"] for r in expected]  # rows after step 30 redone, not doubled
+    for column in ("lr", "train_loss", "val_loss"):
+        assert [r[column] for r in got] == [r[column] for r in expected], column
+    assert (resumed / "learning_curve.png").is_file()
+
+
+def test_resume_extends_a_finished_run(pipeline, tmp_path):
+    extended = tmp_path / "run"
+    shutil.copytree(pipeline.run, extended)
+    train(tiny_train_config(pipeline.dataset, extended, steps=80), resume=True)
+
+    assert latest_checkpoint(extended).name == "step-0000080"
+    rows = metrics(extended)
+    assert [int(r["step"]) for r in rows] == list(range(5, 81, 5))
+    assert rows[:12] == metrics(pipeline.run)  # the first 60 steps' history is kept as it was
+    before, after = float(rows[11]["train_loss"]), float(rows[12]["train_loss"])
+    assert abs(after - before) < 0.25 * before, (before, after)  # the smoothed loss carries on, no restart from 0
+    assert float(rows[12]["elapsed_s"]) > float(rows[11]["elapsed_s"])
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "flags", "needle"),
+    [
+        ("stpes: 10\n", (), "unknown key(s) stpes"),
+        ("policy:\n  chanels: [8, 16]\n", (), "TrainConfig.policy: PolicyOptions: unknown key(s) chanels"),
+        ("policy:\n  action_mode: velocity\n", (), "action_mode must be one of"),
+        ("", ("--steps", "-5"), "TrainConfig.steps must be positive, got -5"),
+        ("", ("--lr", "0"), "TrainConfig.lr must be positive"),
+        ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
+        pytest.param(
+            "", ("--device", "cuda"), "torch sees no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+    ],
+)
+def test_bad_configs_are_refused_before_anything_is_written(pipeline, tmp_path, capsys, yaml_text, flags, needle):
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml_text)
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--dataset", str(pipeline.dataset), "--out", str(out), *flags])
+    assert code == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_train_without_a_dataset_or_with_a_missing_one_is_refused(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run")]) == 2
+    assert "no dataset: pass --dataset DIR" in capsys.readouterr().err
+    assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]) == 2
+    assert "nowhere" in capsys.readouterr().err
