@@ -43,8 +43,8 @@ PARITY_FRAMES = 64
 DEFAULT_GATE = {"metric": "ci_low", "min": 0.90, "min_episodes": 100}
 
 
-class ExportError(RuntimeError):
-    """The exported graph does not reproduce the trained model."""
+class ExportError(ValueError):
+    """The checkpoint cannot be exported: its graph does not reproduce it, or it predicts NaN."""
 
 
 def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | None = None, int8: bool = False) -> dict:
@@ -55,13 +55,17 @@ def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | Non
     load_weights(checkpoint, model)
     model.eval()
     data = load_dataset(dataset or state["dataset"])
-    inputs = _parity_inputs(data, model.config.chunk_size)
+    frames = _dataset_frames(data, 2 * PARITY_FRAMES)
+    # Alternate frames: int8 is calibrated on one half and its parity measured on the other, never on its own fit.
+    inputs, calibration = ({k: np.ascontiguousarray(v[i::2]) for k, v in frames.items()} for i in (0, 1))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         with torch.no_grad():
             expected = model(*(torch.from_numpy(inputs[name]) for name in POLICY_INPUTS)).numpy()
+        if not np.isfinite(expected).all():
+            raise ExportError(f"{checkpoint} predicts NaN or infinite joint targets on dataset frames: corrupt weights")
         _write_policy_onnx(model, inputs, staging / POLICY_FILE)
         session = policy_session(staging / POLICY_FILE)
         error = max_abs_difference(session, inputs, expected)
@@ -70,7 +74,7 @@ def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | Non
         parity = {"max_abs": error, "tolerance": PARITY_TOLERANCE, "frames": len(expected), "dataset": str(data.root)}
         speed = {"fp32_ms": latency_ms(session, inputs)}
         if int8:
-            quantize_policy(staging / POLICY_FILE, staging / POLICY_INT8_FILE, inputs)
+            quantize_policy(staging / POLICY_FILE, staging / POLICY_INT8_FILE, calibration)
             quantized = policy_session(staging / POLICY_INT8_FILE)
             parity["int8_max_abs"] = float(np.abs(quantized.run([POLICY_OUTPUT], inputs)[0] - expected).max())
             speed["int8_ms"] = latency_ms(quantized, inputs)
@@ -85,16 +89,13 @@ def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | Non
     return card
 
 
-def _parity_inputs(data, chunk_size: int) -> dict[str, np.ndarray]:
-    """Real observations spread over the dataset, with their instructions' embeddings."""
+def _dataset_frames(data, count: int) -> dict[str, np.ndarray]:
+    """Up to ``count`` real observations spread over the dataset, with their instructions' embeddings."""
     arrays = data.load_arrays([IMAGE, STATE, "task_index"])
-    rows = np.linspace(0, data.num_frames - 1, num=min(PARITY_FRAMES, data.num_frames)).astype(int)
+    rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
     language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
-    return {
-        "image": np.ascontiguousarray(arrays[IMAGE][rows]),
-        "state": np.ascontiguousarray(arrays[STATE][rows]),
-        "language": np.ascontiguousarray(language[arrays["task_index"][rows]]),
-    }
+    tasks = arrays["task_index"][rows]
+    return {"image": arrays[IMAGE][rows], "state": arrays[STATE][rows], "language": language[tasks]}
 
 
 def _write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
