@@ -25,7 +25,8 @@ from sim.language import CHARSET, MAX_LENGTH, SPLITS
 from sim.randomization import RandomizationConfig
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
-from sim.tasks import task_class
+from sim.tasks import Task, task_class
+from sim.tasks.task import Goal
 
 TABLE_COLOR = np.array([0.62, 0.55, 0.47])
 
@@ -61,7 +62,7 @@ class RobotTaskEnv(gym.Env):
 
     def __init__(
         self,
-        task: str,
+        task: str | type[Task],
         robot: str = "panda",
         render_mode: str | None = None,
         randomization: RandomizationConfig | dict | None = None,
@@ -147,6 +148,18 @@ class RobotTaskEnv(gym.Env):
         self.sim.step(self.substeps)
         success = self.task.is_success()
         return self._observation(), float(success), success, False, self._info(clipped, success)
+
+    def set_goal(self, goal: Goal) -> str:
+        """Give the task a new goal mid-episode, without a reset (instruction chains); returns its instruction.
+
+        The wording is drawn from this env's phrasing split; observations carry it from the next step.
+        """
+        missing = [name for name in (goal.a, goal.b) if name and name not in self.task.objects]
+        if missing:
+            raise ValueError(f"goal names {', '.join(missing)}, not in the scene ({', '.join(self.task.objects)})")
+        self.task.goal = goal
+        self.instruction = self.task.instruction(self.np_random, self.config.instructions)
+        return self.instruction
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -50,6 +50,10 @@ class Task:
             self.sim.remove(name)
         self.objects, self.sizes, self.values = [], {}, {}
         self.goal = self.build(rng, randomization)
+        return self.instruction(rng, split)
+
+    def instruction(self, rng: np.random.Generator, split: str) -> str:
+        """A wording of the current goal, drawn from the ``split`` phrasings."""
         colour_a = self.goal.a.split("_")[-1]
         colour_b = self.goal.b.split("_")[-1] if self.goal.b else ""
         return sample_instruction(rng, self.name, split, colour_a, colour_b)

@@ -1,0 +1,115 @@
+"""`robostral eval`: run a policy bundle with ONNX Runtime on seeded, randomized episodes and report.
+
+Per task: success rate with a 95% Wilson interval, mean episode length, success
+on held-out instruction phrasings and, where the scene has distractors, how often
+the named object is the first one moved; plus CALVIN-style chains of 5
+instructions (with pick_place). Writes report.json, report.md, success.png and
+videos under --out, records the summary in the bundle's card and prints the
+gate verdict. Seeds start at 10,000,000, far from dataset collection seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from robostral.evaluation.evaluate import EVAL_SEED_BASE, EvalConfig, evaluate, record_in_card
+from sim.robots import ROBOTS
+from sim.tasks import TASKS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="evaluate a policy bundle in the simulator", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", required=True, type=Path, metavar="BUNDLE", help="policy bundle directory")
+    parser.add_argument("--task", dest="tasks", action="extend", type=_tasks, metavar="T",
+                        help=f"task to evaluate, repeatable or comma-separated (default: all of {','.join(TASKS)})")
+    parser.add_argument("--robot", choices=sorted(ROBOTS), help="default: the robot in the bundle's card")
+    parser.add_argument("--episodes", type=_count(1), default=200, help="episodes per task, train phrasings")
+    parser.add_argument("--heldout-episodes", type=_count(0), metavar="N",
+                        help="episodes per task with held-out phrasings, on the same seeds (default: --episodes)")
+    parser.add_argument("--chains", type=_count(0), metavar="N",
+                        help="chains of 5 instructions, run with pick_place (default: episodes/4, at least 1)")
+    parser.add_argument("--seed", type=_count(0), default=EVAL_SEED_BASE,
+                        help=f"seed of episode 0; episode i uses seed+i (default {EVAL_SEED_BASE:,})")
+    parser.add_argument("--batch-size", type=_count(1), default=8, help="envs stepped together in one process")
+    parser.add_argument("--workers", type=_count(1), default=1, help="processes, each with its own runtime")
+    parser.add_argument("--int8", action="store_true", help="run policy_int8.onnx")
+    parser.add_argument("--videos", type=_count(0), default=4, help="recorded episodes per task (0: none)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: runs/eval/<bundle name>)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
+    parser.add_argument("--no-write-card", action="store_true", help="leave the bundle's card unchanged")
+    parser.set_defaults(run=run)
+
+
+def _tasks(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in names if t not in TASKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown task(s) {','.join(unknown) or repr(text)}; known: {','.join(TASKS)}")
+    return names
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def run(args: argparse.Namespace) -> int:
+    config = EvalConfig(
+        bundle=args.policy, tasks=tuple(dict.fromkeys(args.tasks or TASKS)), robot=args.robot,
+        episodes=args.episodes, heldout_episodes=args.heldout_episodes, chains=args.chains, seed=args.seed,
+        batch_size=args.batch_size, workers=args.workers, int8=args.int8, videos=args.videos, out=args.out,
+        command=_command(args),
+    )
+    report = evaluate(config)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report)
+    if args.no_write_card:
+        print("card left unchanged (--no-write-card)")
+    else:
+        stale = record_in_card(args.policy, report)
+        print(f"evaluation written to {args.policy / 'card.yaml'}")
+        if stale:
+            print("note: the card changed, so its signature (card.sig) no longer matches: sign the bundle again")
+    gate = report["gate"]
+    print(f"gate: {'PASS' if gate['passed'] else 'FAIL'}")
+    for reason in gate["reasons"]:
+        print(f"  {reason}")
+    return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that repeats this run, every option spelled out."""
+    parts = ["robostral", "eval"]
+    for key, value in vars(args).items():
+        if key in ("run", "command") or value is None or value is False:
+            continue
+        flag = "--" + ("task" if key == "tasks" else key.replace("_", "-"))
+        parts += [flag] if value is True else [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return shlex.join(parts)
+
+
+def _print_summary(report: dict) -> None:
+    print(f"\n{'task':<12}{'success (95% CI)':<24}{'len':>6}  {'held-out phrasing':<19}named first")
+    for task, t in report["tasks"].items():
+        held, choice = t["heldout"], t["distractor"]
+        print(
+            f"{task:<12}{t['success_rate']:>6.1%} ({t['ci_low']:.1%}-{t['ci_high']:.1%})  "
+            f"{t['mean_length']:>6.1f}  {format(held['success_rate'], '.1%') if held else '-':<19}"
+            f"{format(choice['rate'], '.1%') if choice and choice['rate'] is not None else '-'}"
+        )
+    if report["chains"]:
+        chains = report["chains"]
+        print(f"chains: {chains['average_completed']:.2f} of {chains['length']} completed on average "
+              f"({chains['episodes']} chains)")
+    print(f"report: {Path(report['out']) / 'report.md'} ({report['wall_time_s']:.0f} s)")

@@ -1,0 +1,296 @@
+"""`robostral eval` as a library call: run a bundle on every selected task and on chains, write the report.
+
+Seeds: episode i of every task (and chain i) uses seed ``seed + i``, with
+``seed`` 10,000,000 by default (``EVAL_SEED_BASE``). Dataset collection draws
+seeds 0, 1, 2, ... from its own ``--seed`` (default 0), so evaluation scenes are
+never training scenes; when the training dataset named in the card is on this
+machine, its (task, seed) pairs are checked and an overlap is refused. Held-out
+phrasing episodes reuse the seeds of the first episodes: the same scenes, only
+the wording differs, a paired comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from robostral.bundle.card import SIGNATURE_FILE, read_card, write_card
+from robostral.bundle.gate import judge
+from robostral.data.layout import EPISODES_PATH
+from robostral.evaluation.chains import CHAIN_LENGTH
+from robostral.evaluation.report import plot_report, summarize_chains, task_summary, write_markdown
+from robostral.evaluation.rollouts import ChainResult, evaluate_chains, evaluate_episodes
+from robostral.runtime import PolicyRuntime
+from robostral.video import label, mosaic, write_video
+from sim.randomization import RandomizationConfig
+from sim.tasks import TASKS
+
+EVAL_SEED_BASE = 10_000_000
+REPORT_FORMAT = "robostral-eval/1"
+CHAIN_TASK = "pick_place"  # chains are pick-and-place links: run when pick_place is evaluated
+HOLD_LAST_FRAME = 20  # video frames showing the verdict at the end of a clip
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    bundle: Path
+    tasks: tuple[str, ...] = tuple(TASKS)
+    robot: str | None = None  # None: the card's robot
+    episodes: int = 200  # per task, train phrasings
+    heldout_episodes: int | None = None  # per task, held-out phrasings; None: as many as ``episodes``
+    chains: int | None = None  # None: episodes // 4 (at least 1); 0: none
+    seed: int = EVAL_SEED_BASE
+    batch_size: int = 8  # envs stepped together per process
+    workers: int = 1  # processes
+    int8: bool = False
+    videos: int = 4  # recorded episodes per task (one mosaic each) and 1 chain; 0: none
+    out: Path | None = None  # None: runs/eval/<bundle name>
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"unknown task(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(TASKS)}")
+        for name in ("episodes", "batch_size", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("heldout_episodes", "chains", "videos", "seed"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+
+    @property
+    def heldout_count(self) -> int:
+        return self.episodes if self.heldout_episodes is None else self.heldout_episodes
+
+    @property
+    def chain_count(self) -> int:
+        if CHAIN_TASK not in self.tasks:
+            return 0
+        return max(1, self.episodes // 4) if self.chains is None else self.chains
+
+
+@dataclass(frozen=True)
+class Job:
+    """A share of one evaluation: one kind (episodes or chains), task and phrasing split, some seeds."""
+
+    kind: str
+    task: str
+    split: str
+    seeds: tuple[int, ...]
+    record: tuple[int, ...] = field(default=())
+
+    def run(self, policy: PolicyRuntime, robot: str, batch_size: int, tick) -> list:
+        options = {"instructions": self.split, "batch_size": batch_size, "record": self.record, "progress": tick}
+        if self.kind == "chains":
+            return evaluate_chains(policy, robot, self.seeds, **options)
+        return evaluate_episodes(policy, self.task, robot, self.seeds, **options)
+
+
+def evaluate(config: EvalConfig, progress: bool = True) -> dict:
+    """Run the whole evaluation, write report.json, report.md, the chart and the videos; return the report."""
+    start = time.monotonic()
+    card = read_card(config.bundle)
+    robot = config.robot or card["robot"]
+    if robot != card["robot"]:
+        raise ValueError(f"{config.bundle} drives a {card['robot']}; it cannot be evaluated on a {robot}")
+    _check_seeds_unseen(card, config)
+    out = Path(config.out or Path("runs/eval") / card.get("name", Path(config.bundle).name))
+    jobs = _jobs(config)
+    results = _run_jobs(config, robot, jobs, progress)
+    report = _report(config, card, robot, results)
+    report["wall_time_s"] = round(time.monotonic() - start, 1)
+    report["out"] = str(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report["videos"] = [str(p.relative_to(out)) for p in _write_videos(results, out / "videos")]
+    report["chart"] = str(plot_report(report, out / "success.png").relative_to(out))
+    report["gate"] = asdict(judge({**card, "evaluation": card_evaluation(report)}))  # the card's gate
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out / "report.md")
+    return report
+
+
+def card_evaluation(report: dict) -> dict:
+    """The summary a card keeps under ``evaluation`` (what the gate reads)."""
+    tasks = {}
+    for task, t in report["tasks"].items():
+        tasks[task] = {key: t[key] for key in ("success_rate", "ci_low", "ci_high", "episodes", "mean_length")}
+        tasks[task]["heldout_success_rate"] = t["heldout"]["success_rate"] if t["heldout"] else None
+        tasks[task]["distractor_choice_rate"] = t["distractor"]["rate"] if t["distractor"] else None
+    chains = report["chains"]
+    return {
+        "tasks": tasks,
+        "mean_success_rate": report["mean_success_rate"],
+        "chains": {k: chains[k] for k in ("episodes", "length", "average_completed")} if chains else None,
+        "robot": report["robot"],
+        "runtime": "onnxruntime int8" if report["int8"] else "onnxruntime fp32",
+        "command": report["command"],
+        "seed": report["seeds"]["first"],
+    }
+
+
+def record_in_card(bundle: Path, report: dict) -> bool:
+    """Write the evaluation summary into the bundle's card; True if that made its signature stale."""
+    card = read_card(bundle)
+    card["evaluation"] = card_evaluation(report)
+    write_card(bundle, card)
+    return (Path(bundle) / SIGNATURE_FILE).is_file()
+
+
+def _jobs(config: EvalConfig) -> list[Job]:
+    seeds = tuple(range(config.seed, config.seed + config.episodes))
+    record = seeds[: config.videos]
+    jobs = []
+    for task in config.tasks:
+        jobs.append(Job("episodes", task, "train", seeds, record))
+        if config.heldout_count:
+            held = tuple(range(config.seed, config.seed + config.heldout_count))
+            jobs.append(Job("episodes", task, "heldout", held))
+    if config.chain_count:
+        chain_seeds = tuple(range(config.seed, config.seed + config.chain_count))
+        jobs.append(Job("chains", CHAIN_TASK, "train", chain_seeds, chain_seeds[: min(1, config.videos)]))
+    return jobs
+
+
+def _check_seeds_unseen(card: dict, config: EvalConfig) -> None:
+    """Refuse evaluation seeds the training dataset used for the same task (checked when it is on this machine)."""
+    dataset = (card.get("training") or {}).get("dataset")
+    path = Path(dataset) / EPISODES_PATH if dataset else None
+    if path is None or not path.is_file():
+        return
+    used = pq.read_table(path, columns=["sim_task", "seed"]).to_pylist()
+    last = config.seed + max(config.episodes, config.heldout_count, config.chain_count)
+    clash = sorted({(row["sim_task"], row["seed"]) for row in used
+                    if row["sim_task"] in config.tasks and config.seed <= row["seed"] < last})
+    if clash:
+        shown = ", ".join(f"{task} {seed}" for task, seed in clash[:5])
+        raise ValueError(f"evaluation seeds {config.seed}..{last - 1} include training episodes of {dataset} "
+                         f"({shown}{', ...' if len(clash) > 5 else ''}); choose another --seed")
+
+
+def _run_jobs(config: EvalConfig, robot: str, jobs: list[Job], progress: bool) -> dict[tuple, list]:
+    """Results per (kind, task, split), in seed order, from this process or from worker processes."""
+    total = sum(len(job.seeds) for job in jobs)
+    name = Path(config.bundle).name
+    with tqdm(total=total, desc=f"eval {name}", unit="ep", disable=not progress, smoothing=0.05) as bar:
+        if config.workers == 1:
+            runtime = PolicyRuntime(config.bundle, int8=config.int8)
+            return {(j.kind, j.task, j.split): j.run(runtime, robot, config.batch_size, bar.update) for j in jobs}
+        shares = [share for job in jobs for share in _split(job, config.workers)]
+        done = _run_in_workers(config, robot, shares, bar)
+    merged: dict[tuple, list] = {}
+    for share, results in zip(shares, done):
+        merged.setdefault((share.kind, share.task, share.split), []).extend(results)
+    return merged
+
+
+def _split(job: Job, parts: int) -> list[Job]:
+    """``job`` as up to ``parts`` jobs over contiguous runs of its seeds."""
+    size = -(-len(job.seeds) // parts)
+    pieces = [job.seeds[i : i + size] for i in range(0, len(job.seeds), size)]
+    return [Job(job.kind, job.task, job.split, p, tuple(s for s in job.record if s in p)) for p in pieces]
+
+
+def _run_in_workers(config: EvalConfig, robot: str, shares: list[Job], bar: tqdm) -> list[list]:
+    context = mp.get_context("spawn")
+    todo, results = context.Queue(), context.Queue()
+    for number, share in enumerate(shares):
+        todo.put((number, share))
+    for _ in range(config.workers):
+        todo.put(None)  # one stop sign per worker
+    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    args = (config.bundle, config.int8, threads, robot, config.batch_size, todo, results)
+    workers = [context.Process(target=_worker, args=args, daemon=True) for _ in range(config.workers)]
+    for worker in workers:
+        worker.start()
+    done: dict[int, list] = {}
+    try:
+        while len(done) < len(shares):
+            try:
+                message = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [w for w in workers if not w.is_alive()]
+                if dead:
+                    raise RuntimeError(f"an evaluation worker died (exit code {dead[0].exitcode})") from None
+                continue
+            if message[0] == "tick":
+                bar.update()
+            elif message[0] == "error":
+                raise RuntimeError(f"an evaluation worker failed:\n{message[2]}")
+            else:
+                done[message[1]] = message[2]
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.join()
+    return [done[i] for i in range(len(shares))]
+
+
+def _worker(bundle, int8: bool, threads: int, robot: str, batch_size: int, todo, results) -> None:
+    """Load the bundle once, then run shares until none are left."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    number = None
+    try:
+        runtime = PolicyRuntime(bundle, threads=threads, int8=int8)
+        while (item := todo.get()) is not None:
+            number, share = item
+            results.put(("done", number, share.run(runtime, robot, batch_size, lambda: results.put(("tick",)))))
+    except Exception:
+        results.put(("error", number, traceback.format_exc()))
+
+
+def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, list]) -> dict:
+    tasks = {task: task_summary(results[("episodes", task, "train")], results.get(("episodes", task, "heldout"), []))
+             for task in config.tasks}
+    rates = [t["success_rate"] for t in tasks.values()]
+    chains = results.get(("chains", CHAIN_TASK, "train"))
+    return {
+        "format": REPORT_FORMAT,
+        "bundle": str(Path(config.bundle).resolve()),
+        "bundle_name": card.get("name", Path(config.bundle).name),
+        "robot": robot,
+        "int8": config.int8,
+        "command": config.command,
+        "seeds": {
+            "first": config.seed,
+            "last": config.seed + max(config.episodes, config.heldout_count, config.chain_count) - 1,
+            "rule": "episode i of every task, its held-out phrasing twin and chain i use seed first + i",
+        },
+        "randomization": asdict(RandomizationConfig()),
+        "batch_size": config.batch_size,
+        "workers": config.workers,
+        "tasks": tasks,
+        "mean_success_rate": sum(rates) / len(rates),
+        "chains": summarize_chains(chains) if chains else None,
+        "episodes": {"/".join(key): [r.as_dict() for r in runs] for key, runs in results.items()},
+    }
+
+
+def _write_videos(results: dict[tuple, list], folder: Path) -> list[Path]:
+    """One MP4 per task (a mosaic of its recorded episodes) and one of the recorded chain."""
+    written = []
+    for (kind, task, _split), runs in results.items():
+        clips = [_with_verdict(r) for r in runs if r.frames]
+        if clips:
+            name = "chain" if kind == "chains" else task
+            written.append(write_video(folder / f"{name}.mp4", mosaic(clips, columns=min(2, len(clips))), fps=20))
+    return written
+
+
+def _with_verdict(result) -> list:
+    """The clip, its last frame held with the outcome written over the instruction."""
+    if isinstance(result, ChainResult):
+        verdict = f"{result.completed} of {CHAIN_LENGTH} links completed"
+    else:
+        verdict = f"{'SUCCESS' if result.success else 'FAILED'} after {result.steps} steps"
+    return [*result.frames, *[label(result.frames[-1], verdict)] * HOLD_LAST_FRAME]

@@ -1,0 +1,152 @@
+"""Turn per-episode results into the evaluation report: numbers (JSON), a table (markdown) and a chart (PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from robostral.evaluation.chains import CHAIN_LENGTH  # noqa: E402
+from robostral.evaluation.rollouts import ChainResult, EpisodeResult  # noqa: E402
+from robostral.stats import wilson_interval  # noqa: E402
+
+
+def rate(successes: int, n: int) -> dict:
+    """A success rate with its 95% Wilson interval; rate None when there are no trials."""
+    low, high = wilson_interval(successes, n)
+    return {"episodes": n, "successes": successes, "success_rate": successes / n if n else None,
+            "ci_low": low, "ci_high": high}
+
+
+def summarize_episodes(results: Sequence[EpisodeResult]) -> dict:
+    """Success rate, Wilson interval and mean episode length (control steps) of one task and split."""
+    summary = rate(sum(r.success for r in results), len(results))
+    summary["mean_length"] = sum(r.steps for r in results) / len(results) if results else None
+    return summary
+
+
+def summarize_choice(results: Sequence[EpisodeResult]) -> dict | None:
+    """How often the first object disturbed was the named one, over episodes where one was (see ``choice``).
+
+    None for tasks without distractors (reach).
+    """
+    if results and results[0].task == "reach":
+        return None
+    chose = [r for r in results if r.first_moved is not None]
+    named = sum(r.first_moved == r.named for r in chose)
+    low, high = wilson_interval(named, len(chose))
+    return {"choices": len(chose), "named": named, "no_choice": len(results) - len(chose),
+            "rate": named / len(chose) if chose else None, "ci_low": low, "ci_high": high}
+
+
+def summarize_chains(results: Sequence[ChainResult]) -> dict:
+    """CALVIN's numbers: average links completed and the share of chains completing at least k links."""
+    n = len(results)
+    counts = [sum(r.completed == k for r in results) for k in range(CHAIN_LENGTH + 1)]
+    return {
+        "episodes": n,
+        "length": CHAIN_LENGTH,
+        "average_completed": sum(r.completed for r in results) / n if n else None,
+        "completed_counts": counts,  # index k: chains that completed exactly k links
+        "success_at": [sum(counts[k:]) / n if n else None for k in range(1, CHAIN_LENGTH + 1)],
+    }
+
+
+def task_summary(train: Sequence[EpisodeResult], heldout: Sequence[EpisodeResult]) -> dict:
+    """One task's block of the report: train-phrasing numbers, then ``heldout`` and ``distractor``."""
+    return {**summarize_episodes(train), "heldout": summarize_episodes(heldout) if heldout else None,
+            "distractor": summarize_choice(train)}
+
+
+def write_markdown(report: dict, path: Path) -> Path:
+    """A readable table of the report, with the chart and videos linked."""
+    lines = [
+        f"# Evaluation of `{report['bundle_name']}` on {report['robot']}",
+        "",
+        f"`{report['command']}`  ",
+        f"Seeds {report['seeds']['first']} to {report['seeds']['last']}, randomization on; "
+        f"runtime: ONNX Runtime ({'int8' if report['int8'] else 'fp32'}).",
+        "",
+        "| task | success (95% CI) | episodes | mean length | held-out phrasings (95% CI) | named object chosen |",
+        "| --- | --- | ---: | ---: | --- | --- |",
+    ]
+    for task, t in report["tasks"].items():
+        held = t["heldout"]
+        choice = t["distractor"]
+        lines.append(
+            f"| {task} | {_percent(t)} | {t['episodes']} | {_number(t['mean_length'])} | "
+            f"{_percent(held) + ' of ' + str(held['episodes']) if held else '-'} | "
+            f"{_choice(choice)} |"
+        )
+    lines.append("")
+    if report["mean_success_rate"] is not None:
+        lines.append(f"Mean success over the tasks: {report['mean_success_rate']:.1%}.")
+    chains = report["chains"]
+    if chains:
+        at = ", ".join(f"{k + 1}: {p:.0%}" for k, p in enumerate(chains["success_at"]))
+        lines.append(f"Chains of {chains['length']}: average {chains['average_completed']:.2f} completed "
+                     f"over {chains['episodes']} chains (completing at least k links: {at}).")
+    gate = report.get("gate")
+    if gate:
+        lines += ["", f"Gate: **{'PASS' if gate['passed'] else 'FAIL'}**", ""]
+        lines += [f"- {reason}" for reason in gate["reasons"]]
+    lines += ["", f"![success per task]({report['chart']})", ""]
+    lines += [f"- [{Path(video).stem}]({video})" for video in report["videos"]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plot_report(report: dict, path: Path) -> Path:
+    """Success per task with 95% Wilson error bars (train vs held-out phrasings), and the chain curve."""
+    tasks = list(report["tasks"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100, gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.38
+    for offset, key, name in ((-width / 2, None, "train phrasings"), (width / 2, "heldout", "held-out phrasings")):
+        blocks = [report["tasks"][t] if key is None else report["tasks"][t][key] for t in tasks]
+        xs = [i + offset for i, b in enumerate(blocks) if b]
+        shown = [b for b in blocks if b]
+        rates = [b["success_rate"] for b in shown]
+        errors = [[r - b["ci_low"] for r, b in zip(rates, shown)], [b["ci_high"] - r for r, b in zip(rates, shown)]]
+        left.bar(xs, rates, width, yerr=errors, capsize=4, label=name)
+    left.set_xticks(range(len(tasks)), tasks)
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("success rate (95% Wilson CI)")
+    left.set_title(f"{report['bundle_name']} on {report['robot']}")
+    left.legend(loc="lower right")
+    left.grid(True, axis="y", alpha=0.3)
+    chains = report["chains"]
+    if chains:
+        ks = range(1, chains["length"] + 1)
+        right.plot(ks, chains["success_at"], marker="o")
+        right.set_xticks(list(ks))
+        right.set_ylim(0, 1.05)
+        right.set_xlabel("links completed in a row (at least)")
+        right.set_ylabel("share of chains")
+        right.set_title(f"chains: average {chains['average_completed']:.2f} of {chains['length']}")
+        right.grid(True, alpha=0.3)
+    else:
+        right.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _percent(block: dict) -> str:
+    return f"{block['success_rate']:.1%} ({block['ci_low']:.1%} to {block['ci_high']:.1%})"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _choice(choice: dict | None) -> str:
+    if choice is None:
+        return "- (no distractors)"
+    if choice["rate"] is None:
+        return f"- (nothing moved in {choice['no_choice']})"
+    return f"{choice['rate']:.1%} of {choice['choices']} ({choice['no_choice']} moved nothing)"

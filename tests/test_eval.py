@@ -1,0 +1,134 @@
+"""`robostral eval` on a real (tiny, untrained) bundle: real ONNX Runtime, real PyBullet, real files.
+
+The bundle comes from the session's ``pipeline`` fixture (tests/conftest.py); every
+test that lets eval write the card works on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import yaml
+from conftest import copy_bundle
+
+from robostral.bundle.gate import judge
+from robostral.cli import main
+from robostral.evaluation import EVAL_SEED_BASE, EvalConfig, evaluate, evaluate_episodes
+from robostral.runtime import PolicyRuntime
+from robostral.stats import wilson_interval
+
+TASKS = ("reach", "pick_place")
+
+
+@pytest.fixture(scope="module")
+def evaluated(pipeline, tmp_path_factory):
+    """One CLI run: 3 episodes per task, 2 with held-out phrasings, 1 chain, 1 video per task."""
+    root = tmp_path_factory.mktemp("eval")
+    bundle = root / "bundle"
+    copy_bundle(pipeline.bundle, bundle)
+    out, copy = root / "out", root / "elsewhere" / "report.json"
+    argv = ["eval", "--policy", str(bundle), "--task", "reach", "--task", "pick_place", "--episodes", "3",
+            "--heldout-episodes", "2", "--chains", "1", "--videos", "1", "--batch-size", "3",
+            "--out", str(out), "--json", str(copy)]
+    code = main(argv)
+    report = json.loads((out / "report.json").read_text())
+    return {"code": code, "bundle": bundle, "out": out, "json": copy, "report": report}
+
+
+def test_eval_writes_the_report_files(evaluated):
+    out, report = evaluated["out"], evaluated["report"]
+    assert evaluated["code"] == 0
+    assert json.loads(evaluated["json"].read_text()) == report
+    assert (out / "report.md").read_text().count("| reach |") == 1
+    assert (out / report["chart"]).stat().st_size > 10_000
+    assert sorted(report["videos"]) == ["videos/chain.mp4", "videos/pick_place.mp4", "videos/reach.mp4"]
+    assert all((out / video).stat().st_size > 10_000 for video in report["videos"])
+
+
+def test_the_report_json_schema(evaluated):
+    report = evaluated["report"]
+    assert report["format"] == "robostral-eval/1" and report["robot"] == "panda"
+    assert report["command"].startswith("robostral eval --policy ")
+    assert report["seeds"]["first"] == EVAL_SEED_BASE and report["seeds"]["last"] == EVAL_SEED_BASE + 2
+    assert list(report["tasks"]) == list(TASKS)
+    for task, block in report["tasks"].items():
+        assert {"success_rate", "ci_low", "ci_high", "episodes", "mean_length", "heldout", "distractor"} <= set(block)
+        assert block["episodes"] == 3 and block["heldout"]["episodes"] == 2
+        seeds = [r["seed"] for r in report["episodes"][f"episodes/{task}/train"]]
+        assert seeds == [EVAL_SEED_BASE, EVAL_SEED_BASE + 1, EVAL_SEED_BASE + 2]
+    assert report["tasks"]["reach"]["distractor"] is None
+    assert set(report["tasks"]["pick_place"]["distractor"]) >= {"rate", "choices", "no_choice"}
+    chains = report["chains"]
+    assert chains["episodes"] == 1 and chains["length"] == 5 and sum(chains["completed_counts"]) == 1
+    assert 0 <= chains["average_completed"] <= 5
+
+
+def test_report_numbers_agree_with_the_episodes(evaluated):
+    report = evaluated["report"]
+    for task, block in report["tasks"].items():
+        for split, summary in (("train", block), ("heldout", block["heldout"])):
+            episodes = report["episodes"][f"episodes/{task}/{split}"]
+            successes = sum(e["success"] for e in episodes)
+            assert summary["successes"] == successes and summary["success_rate"] == successes / len(episodes)
+            assert (summary["ci_low"], summary["ci_high"]) == wilson_interval(successes, len(episodes))
+            assert summary["mean_length"] == sum(e["steps"] for e in episodes) / len(episodes)
+    assert all(e["split"] == "heldout" for e in report["episodes"]["episodes/reach/heldout"])
+
+
+def test_the_card_records_the_evaluation_and_still_loads(evaluated):
+    card = yaml.safe_load((evaluated["bundle"] / "card.yaml").read_text())
+    evaluation = card["evaluation"]
+    pick_place = evaluation["tasks"]["pick_place"]
+    assert set(pick_place) == {"success_rate", "ci_low", "ci_high", "episodes", "mean_length",
+                               "heldout_success_rate", "distractor_choice_rate"}
+    assert evaluation["chains"]["episodes"] == 1 and evaluation["seed"] == EVAL_SEED_BASE
+    verdict = judge(card)
+    assert not verdict.passed and verdict.reasons == evaluated["report"]["gate"]["reasons"]
+    PolicyRuntime(evaluated["bundle"])  # the card is not among the hashed files: the bundle still verifies
+
+
+def test_same_seeds_give_the_same_episodes(pipeline):
+    runtime = PolicyRuntime(pipeline.bundle)
+    seeds = [EVAL_SEED_BASE + 7, EVAL_SEED_BASE + 8, EVAL_SEED_BASE + 9]
+    first = evaluate_episodes(runtime, "reach", "panda", seeds, batch_size=2)
+    again = evaluate_episodes(runtime, "reach", "panda", seeds, batch_size=2)
+    assert [r.as_dict() for r in first] == [r.as_dict() for r in again]
+    assert [r.seed for r in first] == seeds
+
+
+def test_worker_processes_give_the_episodes_one_process_gives(pipeline, tmp_path):
+    config = EvalConfig(bundle=pipeline.bundle, tasks=("reach",), episodes=2, heldout_episodes=0, chains=0,
+                        videos=0, batch_size=1, out=tmp_path / "one")
+    one = evaluate(config, progress=False)
+    two = evaluate(replace(config, workers=2, out=tmp_path / "two"), progress=False)
+    assert one["episodes"] == two["episodes"] and two["workers"] == 2
+
+
+def test_bad_input_is_refused_with_a_clear_error(pipeline, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--policy", str(pipeline.bundle), "--task", "juggle"])
+    assert exit_info.value.code == 2 and "unknown task(s) juggle" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown task"):
+        EvalConfig(bundle=pipeline.bundle, tasks=("juggle",))
+
+    assert main(["eval", "--policy", str(tmp_path / "nowhere")]) == 2
+    assert "not a policy bundle" in capsys.readouterr().err
+
+    tampered = tmp_path / "tampered"
+    copy_bundle(pipeline.bundle, tampered)
+    with open(tampered / "policy.onnx", "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    out = tmp_path / "out"
+    assert main(["eval", "--policy", str(tampered), "--episodes", "1", "--out", str(out)]) == 2
+    assert "tampered" in capsys.readouterr().err and not out.exists()
+
+    assert main(["eval", "--policy", str(pipeline.bundle), "--robot", "xarm6", "--out", str(out)]) == 2
+    assert "drives a panda" in capsys.readouterr().err
+
+    assert main(["eval", "--policy", str(pipeline.bundle), "--seed", "0", "--out", str(out)]) == 2
+    assert "training episodes" in capsys.readouterr().err and not out.exists()
