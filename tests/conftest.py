@@ -105,7 +105,7 @@ def copy_bundle(bundle, target):
     import os
     import shutil
 
-    target.mkdir()
+    target.mkdir(parents=True)
     for path in bundle.iterdir():
         if path.name == "encoder.onnx":
             os.link(path, target / path.name)

@@ -65,6 +65,8 @@ def verify_files(bundle: str | os.PathLike, card: dict[str, Any]) -> None:
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{bundle}: the card lists no files and hashes")
     for name, expected in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in (".", "..", CARD_FILE, SIGNATURE_FILE):
+            raise BundleError(f"{bundle}: the card lists {name!r}, not a file name inside the bundle")
         path = Path(bundle) / name
         if not path.is_file():
             raise BundleError(f"{bundle}: {name} is missing (listed in the card)")

@@ -16,16 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, BundleError, read_card, verify_files
+from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
+from robostral.bundle.verify import verify_bundle
 from robostral.language import EMBEDDING_DIM
-from robostral.language.runtime import InstructionEncoder
+from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
 from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy
 
 DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
 
 
 class PolicyRuntime:
-    """A verified bundle, ready to predict: ``predict_chunks`` for batches, ``controller`` for control loops."""
+    """A verified bundle, ready to predict: ``predict_chunks`` for batches, ``controller`` for control loops.
+
+    ``trusted_keys``: public key files the bundle's signature must match; ``None``
+    takes them from ``ROBOSTRAL_TRUSTED_KEYS``, and with no keys at all only the
+    hashes are checked. A bundle that fails is refused with a BundleError.
+    """
 
     def __init__(
         self,
@@ -36,15 +42,8 @@ class PolicyRuntime:
         trusted_keys: Sequence[str | os.PathLike] | None = None,
     ) -> None:
         self.path = Path(bundle)
-        self.card = read_card(self.path)
-        verify_files(self.path, self.card)
-        if trusted_keys:
-            from robostral.bundle.signing import load_public_keys, verify_signature
-
-            verify_signature(self.path, load_public_keys(trusted_keys))
         graph = POLICY_INT8_FILE if int8 else POLICY_FILE
-        if graph not in self.card["files"]:
-            raise BundleError(f"{self.path}: the card lists no {graph}")
+        self.card = verify_bundle(self.path, trusted_keys, required=(graph, ENCODER_FILE, TOKENIZER_FILE)).card
         self.session = policy_session(self.path / graph, threads)
         self.encoder = InstructionEncoder(self.path, threads=1)
         inputs = self.card["inputs"]
