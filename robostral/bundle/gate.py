@@ -24,10 +24,18 @@ def judge(card: dict) -> GateVerdict:
         return GateVerdict(False, ["the card has no gate"])
     if not evaluation or not evaluation.get("tasks"):
         return GateVerdict(False, ["the card has no evaluation results: run `robostral eval` first"])
-    metric, minimum, min_episodes = gate["metric"], float(gate["min"]), int(gate["min_episodes"])
+    try:
+        metric, minimum, min_episodes = gate["metric"], float(gate["min"]), int(gate["min_episodes"])
+    except (KeyError, TypeError, ValueError):
+        return GateVerdict(False, [f"the card's gate {gate!r} needs metric, min and min_episodes"])
     reasons, passed = [], True
     for task, result in sorted(evaluation["tasks"].items()):
-        value, episodes = float(result[metric]), int(result["episodes"])
+        try:
+            value, episodes = float(result[metric]), int(result["episodes"])
+        except (KeyError, TypeError, ValueError):
+            passed = False
+            reasons.append(f"{task}: no {metric} and episodes in {result!r} - FAIL")
+            continue
         ok = value >= minimum and episodes >= min_episodes
         passed &= ok
         reasons.append(
