@@ -128,11 +128,18 @@ def _entry(folder: Path, trusted_keys) -> PolicyEntry:
 
 
 def evaluation_summary(card: dict) -> str:
-    """``task success (ci_low..ci_high, n)`` for each evaluated task, or "not evaluated"."""
-    tasks = (card.get("evaluation") or {}).get("tasks") or {}
+    """The mean success, ``task success (ci_low..ci_high, n)`` per task and the chains result, or "not evaluated"."""
+    evaluation = card.get("evaluation") or {}
+    tasks = evaluation.get("tasks") or {}
     if not tasks:
         return "not evaluated"
-    return ", ".join(f"{task} {_figures(result)}" for task, result in sorted(tasks.items()))
+    parts = [f"{task} {_figures(result)}" for task, result in sorted(tasks.items())]
+    if isinstance(evaluation.get("mean_success_rate"), float):
+        parts.insert(0, f"mean {evaluation['mean_success_rate']:.2f}")
+    chains = evaluation.get("chains") or {}
+    if isinstance(chains.get("average_completed"), float):
+        parts.append(f"chains {chains['average_completed']:.2f}/{chains.get('length', '?')}")
+    return ", ".join(parts)
 
 
 def _figures(result: dict) -> str:

@@ -195,7 +195,11 @@ def test_list_shows_robot_figures_gate_and_verification(pipeline, site_keys, tmp
     assert main(["policies", "list", "--policies-dir", str(policies)]) == 0
     assert "no policy bundles in" in capsys.readouterr().out
 
-    promote(evaluated(pipeline, tmp_path / "a", reach=0.97, pick_place=0.93), "alpha", policies)
+    alpha = evaluated(pipeline, tmp_path / "a", reach=0.97, pick_place=0.93)
+    card = read_card(alpha)
+    card["evaluation"].update(mean_success_rate=0.95, chains={"episodes": 20, "length": 5, "average_completed": 4.35})
+    write_card(alpha, card)
+    promote(alpha, "alpha", policies)
     promote(evaluated(pipeline, tmp_path / "b", reach=0.91, pick_place=0.95), "beta", policies)
     flip_byte(policies / "beta" / "policy.onnx")  # corrupted after it was promoted
     (policies / ".gamma.tmp").mkdir()  # an interrupted promotion's staging folder is not a policy
@@ -205,7 +209,9 @@ def test_list_shows_robot_figures_gate_and_verification(pipeline, site_keys, tmp
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["NAME", "ROBOT", "VERIFIES", "GATE"]
     assert lines[1].split()[:4] == ["alpha", "panda", "yes", "pass"]
-    assert "pick_place 0.96 (0.93..0.98, n=200), reach 1.00 (0.97..1.00, n=200)" in lines[1]
+    figures = "mean 0.95, pick_place 0.96 (0.93..0.98, n=200), reach 1.00 (0.97..1.00, n=200), chains 4.35/5"
+    assert lines[1].endswith(f"  {figures}")
+    assert lines[2].endswith("  pick_place 0.98 (0.95..1.00, n=200), reach 0.94 (0.91..0.96, n=200)")
     assert lines[2].split()[:4] == ["beta", "panda", "no", "pass"]
     assert lines[3].startswith("beta: ") and "policy.onnx has sha256" in lines[3]
     assert len(lines) == 4

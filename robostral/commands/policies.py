@@ -22,25 +22,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     keygen.set_defaults(run=keygen_command)
 
     sign = actions.add_parser("sign", help="sign a bundle's card (writes card.sig)")
-    sign.add_argument("bundle", type=Path)
+    sign.add_argument("bundle", type=Path, help="a bundle folder (from robostral export)")
     sign.add_argument("--key", required=True, type=Path, help="the site's private key")
     sign.set_defaults(run=sign_command)
 
     verify = actions.add_parser("verify", help="check a bundle's hashes, and its signature where keys are trusted")
-    verify.add_argument("bundle", type=Path)
+    verify.add_argument("bundle", type=Path, help="a bundle folder (from robostral export)")
     _trusted_key_argument(verify)
     verify.set_defaults(run=verify_command)
 
     promote = actions.add_parser("promote", help="copy a bundle into policies/NAME if it verifies and passes its gate")
-    promote.add_argument("bundle", type=Path)
-    promote.add_argument("--name", required=True)
-    promote.add_argument("--policies-dir", type=Path, default=Path("policies"))
+    promote.add_argument("bundle", type=Path, help="a bundle folder (from robostral export)")
+    promote.add_argument("--name", required=True, help="its folder under --policies-dir, e.g. robostral-s-panda")
+    promote.add_argument("--policies-dir", type=Path, default=Path("policies"), help="default: policies")
     promote.add_argument("--replace", action="store_true", help="replace an existing policies/NAME")
     _trusted_key_argument(promote)
     promote.set_defaults(run=promote_command)
 
     listing = actions.add_parser("list", help="the promoted bundles: robot, evaluation, gate, whether they verify")
-    listing.add_argument("--policies-dir", type=Path, default=Path("policies"))
+    listing.add_argument("--policies-dir", type=Path, default=Path("policies"), help="default: policies")
     _trusted_key_argument(listing)
     listing.set_defaults(run=list_command)
 
