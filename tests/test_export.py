@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
 from robostral.cli import main
+from robostral.collect import CollectConfig, collect
 from robostral.data import load_dataset
 from robostral.export.bundle import DEFAULT_GATE, ExportError, export_bundle
 from robostral.language.runtime import InstructionEncoder
@@ -131,6 +132,16 @@ def test_nan_weights_fail_the_export_and_write_nothing(pipeline, tmp_path):
         export_bundle(checkpoint, out, "robostral export (nan test)")
     assert {p.name: sha256_file(p) for p in out.iterdir()} == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["bundle"]
+
+
+def test_a_dataset_of_another_camera_size_is_refused(pipeline, tmp_path, capsys):
+    other = tmp_path / "dataset-64px"
+    collect(CollectConfig(out=str(other), tasks=("reach",), episodes=1, workers=1, image_size=64), progress=False)
+    out = tmp_path / "bundle"
+    args = ["export", "--checkpoint", str(pipeline.run), "--out", str(out), "--dataset", str(other)]
+    assert main(args) == 2
+    assert "has (64, 64, 3) images and 15 state values; this policy takes (32, 32, 3) and 15" in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["dataset-64px"]
 
 
 def test_export_of_a_missing_checkpoint_is_refused(tmp_path, capsys):

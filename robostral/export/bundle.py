@@ -56,6 +56,12 @@ def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | Non
     model.eval()
     data = load_dataset(dataset or state["dataset"])
     frames = _dataset_frames(data, 2 * PARITY_FRAMES)
+    c = model.config
+    if frames["image"].shape[1:] != (c.image_size, c.image_size, 3) or frames["state"].shape[1] != c.state_dim:
+        raise ValueError(
+            f"{data.root} has {frames['image'].shape[1:]} images and {frames['state'].shape[1]} state values; "
+            f"this policy takes ({c.image_size}, {c.image_size}, 3) and {c.state_dim}: pass a dataset like its own"
+        )
     # Alternate frames: int8 is calibrated on one half and its parity measured on the other, never on its own fit.
     inputs, calibration = ({k: np.ascontiguousarray(v[i::2]) for k, v in frames.items()} for i in (0, 1))
 
