@@ -61,7 +61,12 @@ def to_onnx(encoder: MiniLMEncoder) -> onnx.ModelProto:
     ids, mask = (torch.from_numpy(a) for a in tokenize(encoder.tokenizer, PARITY_INSTRUCTIONS[:2]))
     axes = {0: "batch", 1: "tokens"}
     return export_onnx(
-        encoder, (ids, mask), list(INPUT_NAMES), [OUTPUT_NAME], {name: axes for name in INPUT_NAMES}, "robostral.language.export"
+        encoder,
+        (ids, mask),
+        list(INPUT_NAMES),
+        [OUTPUT_NAME],
+        {name: axes for name in INPUT_NAMES},
+        "robostral.language.export",
     )
 
 
