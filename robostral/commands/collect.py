@@ -12,6 +12,7 @@ import os
 import sys
 
 from robostral.collect import CollectConfig, collect
+from robostral.commands.arguments import positive_int
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
 
@@ -21,23 +22,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created, or resumed)")
     parser.add_argument("--robot", default="panda", choices=sorted(ROBOTS))
     parser.add_argument("--tasks", type=_tasks, default=tuple(TASKS), help=f"comma-separated, from {','.join(TASKS)}")
-    parser.add_argument("--episodes", type=_positive, required=True, help="successful episodes to keep per task")
+    parser.add_argument("--episodes", type=positive_int, required=True, help="successful episodes to keep per task")
     parser.add_argument("--seed", type=int, default=0, help="first seed of every task's seed stream")
-    parser.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, help="worker processes")
-    parser.add_argument("--image-size", type=_positive, default=96, help="camera image size in pixels")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--image-size", type=positive_int, default=96, help="camera image size in pixels")
     parser.add_argument("--wrist", action="store_true", help="also record the wrist camera")
     parser.add_argument("--level", type=float, default=1.0, help="domain randomization level (0 = nominal)")
-    parser.add_argument("--flush-every", type=_positive, default=32, help="episodes written per flush")
+    parser.add_argument("--flush-every", type=positive_int, default=32, help="episodes written per flush")
     parser.add_argument("--max-failures", type=int, default=None,
                         help="failed seeds per task before giving up (default: max(10, episodes))")
     parser.set_defaults(run=run)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _tasks(text: str) -> tuple[str, ...]:

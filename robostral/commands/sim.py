@@ -7,6 +7,7 @@ import json
 
 from tqdm import tqdm
 
+from robostral.commands.arguments import positive_int
 from robostral.stats import wilson_interval
 from robostral.video import video_path, write_video
 from sim.robots import ROBOTS
@@ -18,20 +19,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sim", help="run the scripted expert in the simulator", description=__doc__)
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--robot", default="panda", choices=sorted(ROBOTS))
-    parser.add_argument("--episodes", type=_positive, default=10)
+    parser.add_argument("--episodes", type=positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
     parser.add_argument("--level", type=float, default=None, help="domain randomization level (default: config's)")
     parser.add_argument("--no-randomization", action="store_true", help="nominal scenes, no randomization")
     parser.add_argument("--video", metavar="PATH", type=_video, help="write the rollouts to an .mp4 or .gif")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(run=run)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _video(text: str):
