@@ -8,6 +8,12 @@ exists: links alternate between the cubes, and from link 3 on the cube comes out
 of one bin into another. Each link gets pick_place's step budget; the chain ends
 at the first link that is not done within it. The score is the number of links
 completed, 0 to 5. Instructions use pick_place's phrasings (train or held-out).
+
+The bins are 16 cm inside instead of pick_place's 13 cm: a cube set down a
+centimetre or two off-centre must still leave room for open jaws around it when
+it is picked out again. With 13 cm bins the scripted expert's jaws caught a wall
+on about 5% of those picks (average 4.70 links on the Panda); with 16 cm it
+completes all 5 links in 100 of 100 chains on each robot (seeds 10,000,000 on).
 """
 
 from __future__ import annotations
@@ -15,18 +21,20 @@ from __future__ import annotations
 import numpy as np
 
 from sim.randomization import RandomizationConfig
-from sim.tasks.pick_place import BIN_INNER_HALF, PickPlace, bin_boxes
+from sim.tasks.pick_place import PickPlace, bin_boxes
 from sim.tasks.task import Goal
 
 CHAIN_LENGTH = 5
 LINK_STEPS = PickPlace.max_episode_steps  # control steps allowed per link
 CUBE_SLOTS = [(0.38, -0.12), (0.38, 0.12)]  # m, base frame
-BIN_SLOTS = [(0.58, -0.18), (0.58, 0.0), (0.58, 0.18)]  # m, base frame
-BIN_JITTER = 0.25  # fraction of the object-position range: bins 18 cm apart never touch
+BIN_SLOTS = [(0.58, -0.2), (0.58, 0.0), (0.58, 0.2)]  # m, base frame
+BIN_JITTER = 0.25  # fraction of the object-position range: bins 20 cm apart never touch
 
 
 class ChainScene(PickPlace):
-    """pick_place with two cubes and three bins; ``next_goal`` draws the next link of a chain."""
+    """pick_place with two cubes and three wider bins; ``next_goal`` draws the next link of a chain."""
+
+    bin_inner_half = 0.08  # m
 
     def build(self, rng: np.random.Generator, randomization: RandomizationConfig) -> Goal:
         cube_colors = self.pick_colors(rng, 2)
@@ -38,7 +46,8 @@ class ChainScene(PickPlace):
         bins = []
         for color, xy in zip(bin_colors, self.place(rng, BIN_SLOTS, randomization, scale=BIN_JITTER)):
             bins.append(self.add_object(f"bin_{color}"))
-            self.sim.create_compound(bins[-1], bin_boxes(), [xy[0], xy[1], 0.0], self.color(rng, color, randomization))
+            rgba = self.color(rng, color, randomization)
+            self.sim.create_compound(bins[-1], bin_boxes(self.bin_inner_half), [xy[0], xy[1], 0.0], rgba)
         return Goal(cubes[0], bins[0])
 
     @property
@@ -52,7 +61,7 @@ class ChainScene(PickPlace):
     def occupied(self, bin_name: str) -> bool:
         """A cube lies within the bin's walls (seen from above)."""
         centre = self.sim.position(bin_name)[:2]
-        return any(np.all(np.abs(self.sim.position(c)[:2] - centre) < BIN_INNER_HALF) for c in self.cubes)
+        return any(np.all(np.abs(self.sim.position(c)[:2] - centre) < self.bin_inner_half) for c in self.cubes)
 
     def next_goal(self, rng: np.random.Generator) -> Goal:
         """The next link: the cube the current goal did not name, into a bin that holds no cube now."""

@@ -104,6 +104,8 @@ def evaluate_chains(
 def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int], task, **config) -> list[gym.Env]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct: one result is returned per seed")
     if isinstance(policy, PolicyRuntime):
         trained = policy.card["robot"]
         if robot != trained:

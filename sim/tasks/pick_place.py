@@ -12,9 +12,9 @@ BIN_WALL = 0.008  # m, wall thickness
 BIN_HEIGHT = 0.035  # m, wall height
 
 
-def bin_boxes() -> list[tuple[list[float], list[float]]]:
+def bin_boxes(inner_half: float = BIN_INNER_HALF) -> list[tuple[list[float], list[float]]]:
     """(half_extents, offset) of the floor and four walls of a bin centred at its floor."""
-    h, w, t = BIN_INNER_HALF, BIN_HEIGHT / 2, BIN_WALL / 2
+    h, w, t = inner_half, BIN_HEIGHT / 2, BIN_WALL / 2
     outer = h + t
     return [
         ([outer + t, outer + t, 0.002], [0, 0, 0.002]),
@@ -28,6 +28,7 @@ def bin_boxes() -> list[tuple[list[float], list[float]]]:
 class PickPlace(Task):
     name = "pick_place"
     max_episode_steps = 160
+    bin_inner_half = BIN_INNER_HALF  # m, judged by is_success; a scene with other bins sets its own
 
     def build(self, rng: np.random.Generator, randomization: RandomizationConfig) -> Goal:
         cube_colors = self.pick_colors(rng, 2)
@@ -45,7 +46,6 @@ class PickPlace(Task):
 
     def is_success(self) -> bool:
         cube, target = self.sim.position(self.goal.a), self.sim.position(self.goal.b)
-        inside = (
-            np.all(np.abs(cube - target)[:2] < BIN_INNER_HALF) and cube[2] < BIN_HEIGHT + self.sizes[self.goal.a] / 2
-        )
+        low = cube[2] < BIN_HEIGHT + self.sizes[self.goal.a] / 2
+        inside = np.all(np.abs(cube - target)[:2] < self.bin_inner_half) and low
         return bool(inside and self.resting_free(self.goal.a))
