@@ -15,6 +15,7 @@ import json
 import shlex
 from pathlib import Path
 
+from robostral.commands.arguments import positive_int
 from robostral.evaluation.evaluate import EVAL_SEED_BASE, EvalConfig, evaluate, record_in_card
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
@@ -27,20 +28,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", dest="tasks", action="extend", type=_tasks, metavar="T",
                         help=f"task to evaluate, repeatable or comma-separated (default: all of {','.join(TASKS)})")
     parser.add_argument("--robot", choices=sorted(ROBOTS), help="default: the robot in the bundle's card")
-    parser.add_argument("--episodes", type=_count(1), default=200, metavar="N",
+    parser.add_argument("--episodes", type=positive_int, default=200, metavar="N",
                         help="episodes per task with training phrasings (default 200)")
-    parser.add_argument("--heldout-episodes", type=_count(0), metavar="N",
+    parser.add_argument("--heldout-episodes", type=_non_negative, metavar="N",
                         help="episodes per task with held-out phrasings, on the same seeds (default: --episodes)")
-    parser.add_argument("--chains", type=_count(0), metavar="N",
+    parser.add_argument("--chains", type=_non_negative, metavar="N",
                         help="chains of 5 instructions, run with pick_place (default: episodes/4, at least 1)")
-    parser.add_argument("--seed", type=_count(0), default=EVAL_SEED_BASE, metavar="S",
+    parser.add_argument("--seed", type=_non_negative, default=EVAL_SEED_BASE, metavar="S",
                         help=f"seed of episode 0; episode i uses seed+i (default {EVAL_SEED_BASE:,})")
-    parser.add_argument("--batch-size", type=_count(1), default=8, metavar="B",
+    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="B",
                         help="envs stepped together, one batched runtime call per step (default 8)")
-    parser.add_argument("--workers", type=_count(1), default=1, metavar="W",
+    parser.add_argument("--workers", type=positive_int, default=1, metavar="W",
                         help="processes, each with its own runtime (default 1)")
     parser.add_argument("--int8", action="store_true", help="run policy_int8.onnx")
-    parser.add_argument("--videos", type=_count(0), default=4, metavar="N",
+    parser.add_argument("--videos", type=_non_negative, default=4, metavar="N",
                         help="episodes per task filmed into one video, plus one chain (default 4; 0: none)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: runs/eval/<bundle name>)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
@@ -56,14 +57,14 @@ def _tasks(text: str) -> list[str]:
     return names
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
+def _non_negative(text: str) -> int:
+    try:
         value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
