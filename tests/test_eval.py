@@ -124,7 +124,7 @@ def test_bad_input_is_refused_with_a_clear_error(pipeline, tmp_path, capsys):
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
     out = tmp_path / "out"
-    assert main(["eval", "--policy", str(tampered), "--episodes", "1", "--out", str(out)]) == 2
+    assert main(["eval", "--policy", str(tampered), "--episodes", "1", "--workers", "2", "--out", str(out)]) == 2
     assert "tampered" in capsys.readouterr().err and not out.exists()
 
     assert main(["eval", "--policy", str(pipeline.bundle), "--robot", "xarm6", "--out", str(out)]) == 2

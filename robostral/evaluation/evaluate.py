@@ -182,10 +182,11 @@ def _run_jobs(config: EvalConfig, robot: str, jobs: list[Job], progress: bool) -
     """Results per (kind, task, split), in seed order, from this process or from worker processes."""
     total = sum(len(job.seeds) for job in jobs)
     name = Path(config.bundle).name
+    runtime = PolicyRuntime(config.bundle, int8=config.int8)  # a bad bundle is refused here, before any worker
     with tqdm(total=total, desc=f"eval {name}", unit="ep", disable=not progress, smoothing=0.05) as bar:
         if config.workers == 1:
-            runtime = PolicyRuntime(config.bundle, int8=config.int8)
             return {(j.kind, j.task, j.split): j.run(runtime, robot, config.batch_size, bar.update) for j in jobs}
+        del runtime  # each worker loads its own
         shares = [share for job in jobs for share in _split(job, config.workers)]
         done = _run_in_workers(config, robot, shares, bar)
     merged: dict[tuple, list] = {}
