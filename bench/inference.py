@@ -1,0 +1,134 @@
+"""Policy inference latency: ONNX Runtime (fp32, int8) against PyTorch eager, and the physical floor.
+
+Batch-1 calls of the same Robostral-S network, 2 threads each, interleaved in
+rounds so that the machine's noise hits every contender alike. The floor is the
+network's FLOPs per call divided by this machine's fp32 matmul rate on the same
+threads: no implementation can beat it. Writes its section of BENCHMARKS.md.
+
+    .venv/bin/python bench/inference.py [--bundle runs/bundles/robostral-s-panda] [--calls 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+
+from report import update_section  # noqa: E402
+
+from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
+from robostral.policies.robostral_s.modeling import RobostralS  # noqa: E402
+from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy  # noqa: E402
+from robostral.training.checkpoint import load_policy_config, load_weights  # noqa: E402
+
+THREADS = 2
+
+
+def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of a square fp32 matmul on THREADS threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def time_calls(call, calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=Path("runs/bundles/robostral-s-panda"))
+    parser.add_argument("--calls", type=int, default=1000, help="timed calls per contender")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+
+    card = read_card(args.bundle)
+    checkpoint = Path(card["training"]["checkpoint"])
+    model = RobostralS(load_policy_config(checkpoint))
+    load_weights(checkpoint, model)
+    model.eval()
+    c = model.config
+    rng = np.random.default_rng(0)
+    inputs = {
+        "image": rng.integers(0, 256, (1, c.image_size, c.image_size, 3), dtype=np.uint8),
+        "state": rng.normal(size=(1, c.state_dim)).astype(np.float32),
+        "language": rng.normal(size=(1, c.language_dim)).astype(np.float32),
+    }
+    tensors = tuple(torch.from_numpy(inputs[name]) for name in POLICY_INPUTS)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*tensors)
+    flops = counter.get_total_flops()
+
+    contenders = {"ONNX Runtime fp32": policy_session(args.bundle / "policy.onnx", THREADS)}
+    if POLICY_INT8_FILE in card["files"]:
+        contenders["ONNX Runtime int8"] = policy_session(args.bundle / POLICY_INT8_FILE, THREADS)
+    calls = {name: (lambda s=session: run_policy(s, inputs)) for name, session in contenders.items()}
+
+    def eager():
+        with torch.inference_mode():
+            model(*tensors)
+
+    calls["PyTorch eager fp32"] = eager
+    for call in calls.values():  # warm-up
+        time_calls(call, 50)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    per_round = max(1, args.calls // args.rounds)
+    for _ in range(args.rounds):
+        for name, call in calls.items():
+            times[name] += time_calls(call, per_round)
+    peak = sgemm_gflops()
+    floor_ms = flops / (peak * 1e9) * 1000
+
+    eager_p50 = float(np.percentile(times["PyTorch eager fp32"], 50))
+    rows = []
+    for name, values in times.items():
+        p50, p99 = float(np.percentile(values, 50)), float(np.percentile(values, 99))
+        rows.append((name, len(values), p50, p99, eager_p50 / p50, p50 / floor_ms))
+    fp32 = next(r for r in rows if r[0] == "ONNX Runtime fp32")
+    goals = [
+        ("ORT fp32 at least 2x faster than eager (p50)", fp32[4] >= 2.0),
+        ("ORT fp32 p50 under 3 ms", fp32[2] < 3.0),
+        ("ORT fp32 p50 within 2x the floor", fp32[5] <= 2.0),
+        ("ORT fp32 p99 under 3x its p50", fp32[3] < 3 * fp32[2]),
+    ]
+    table = [
+        f"Bundle `{args.bundle}` ({model.num_trainable_parameters():,} trainable parameters), batch 1, "
+        f"{THREADS} threads, {args.rounds} interleaved rounds.",
+        "",
+        f"- FLOPs per call: {flops / 1e6:.1f} MFLOP; fp32 sgemm peak (2048^3, {THREADS} threads): {peak:.1f} GFLOP/s;"
+        f" floor = {floor_ms:.3f} ms",
+        "",
+        "| contender | calls | p50 (ms) | p99 (ms) | speed-up vs eager (p50) | p50 / floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {n} | {k} | {p50:.3f} | {p99:.3f} | {s:.2f}x | {f:.1f}x |" for n, k, p50, p99, s, f in rows],
+        "",
+        *[f"- {goal}: **{'met' if ok else 'NOT met'}**" for goal, ok in goals],
+    ]
+    text = "\n".join(table)
+    print(text)
+    if not args.no_write:
+        update_section("inference", ".venv/bin/python bench/inference.py", "### Policy inference latency\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
