@@ -25,6 +25,7 @@ class RobostralSConfig:
     channels: tuple[int, ...] = (32, 64, 128)  # conv blocks, each halving the resolution
     keypoints: int = 64  # spatial-softmax keypoints read off the last feature map
     language_dim: int = 384  # MiniLM-L6 sentence embedding
+    language_hidden: int = 0  # width of an MLP between the embedding and FiLM/head; 0 = linear FiLM straight from it
     hidden_dim: int = 512
     dropout: float = 0.1
     action_mode: str = "delta"

@@ -53,15 +53,23 @@ class RobostralS(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        if c.language_hidden:
+            code = c.language_hidden
+            self.language_mlp = nn.Sequential(
+                nn.Linear(c.language_dim, code), nn.ReLU(), nn.Linear(code, code), nn.ReLU()
+            )
+        else:
+            code = c.language_dim
+            self.language_mlp = nn.Identity()
         blocks, channels = [], 3
         for width in c.channels:
-            blocks.append(FiLMBlock(channels, width, c.language_dim))
+            blocks.append(FiLMBlock(channels, width, code))
             channels = width
         self.blocks = nn.ModuleList(blocks)
         side = c.image_size // 2 ** len(c.channels)
         self.to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
         self.spatial_softmax = SpatialSoftmax(side, side)
-        self.language_proj = nn.Sequential(nn.Linear(c.language_dim, 128), nn.ReLU())
+        self.language_proj = nn.Sequential(nn.Linear(code, 128), nn.ReLU())
         self.state_proj = nn.Sequential(nn.Linear(c.state_dim, 128), nn.ReLU())
         features = 2 * c.keypoints + channels + 128 + 128
         self.head = nn.Sequential(
@@ -101,7 +109,7 @@ class RobostralS(nn.Module):
         x = x.permute(0, 3, 1, 2)
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
-        language = (language - self.language_mean) / self.language_std
+        language = self.language_mlp((language - self.language_mean) / self.language_std)
         for block in self.blocks:
             x = block(x, language)
         keypoints = self.spatial_softmax(self.to_keypoints(x))
