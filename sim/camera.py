@@ -22,9 +22,9 @@ from sim.simulation import Simulation
 
 @dataclass(frozen=True)
 class CameraConfig:
-    eye: tuple[float, float, float] = (1.15, 0.0, 0.95)  # m, world frame
-    target: tuple[float, float, float] = (0.3, 0.0, 0.12)
-    fov: float = 52.0  # degrees, vertical
+    eye: tuple[float, float, float] = (0.9, 0.0, 0.8)  # m, world frame
+    target: tuple[float, float, float] = (0.44, 0.0, 0.0)
+    fov: float = 45.0  # degrees, vertical; the workspace fills the frame (a 4 cm cube is ~6 px at 96x96)
     near: float = 0.05
     far: float = 3.0
     light_direction: tuple[float, float, float] = (0.6, 0.3, 1.0)
