@@ -6,7 +6,7 @@ in the world frame, metres. A new arm is one file that defines a ``RobotSpec``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet
@@ -26,7 +26,7 @@ class RobotSpec:
     name: str
     urdf: str  # relative to pybullet_data
     arm_joints: tuple[str, ...]
-    gripper_joints: tuple[str, ...]  # driven together from one command
+    gripper_joints: tuple[str, ...]  # driven together from one command, each following it 1:1
     gripper_open: float  # joint units of the first gripper joint
     gripper_closed: float
     tool_link: str
@@ -34,7 +34,6 @@ class RobotSpec:
     tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # tool point in the tool link frame
     base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     finger_friction: float = 1.5
-    gripper_multipliers: tuple[float, ...] = field(default=())
 
 
 class Robot:
@@ -63,7 +62,6 @@ class Robot:
         self.upper = np.array([j[9] for j in joints])
         self.max_force = np.array([j[10] for j in joints])
         self.max_velocity = np.array([j[11] for j in joints])
-        self.multipliers = np.array(spec.gripper_multipliers or [1.0] * len(spec.gripper_joints))
         self.home = np.array(list(spec.home) + [spec.gripper_open])
         for link in range(-1, client.getNumJoints(self.body)):
             client.changeDynamics(self.body, link, linearDamping=0.0, angularDamping=0.0)
@@ -86,15 +84,15 @@ class Robot:
         client = self.sim.client
         for index, q in zip(self.arm_indices, positions[:-1]):
             client.resetJointState(self.body, index, q, 0.0)
-        for index, m in zip(self.gripper_indices, self.multipliers):
-            client.resetJointState(self.body, index, positions[-1] * m, 0.0)
+        for index in self.gripper_indices:  # every gripper joint mimics the driving one 1:1
+            client.resetJointState(self.body, index, positions[-1], 0.0)
         self.command(positions)
 
     def command(self, targets: np.ndarray) -> None:
         """Send joint-position targets (arm + gripper) to the motors."""
         client = self.sim.client
         indices = self.arm_indices + self.gripper_indices
-        positions = list(targets[:-1]) + list(targets[-1] * self.multipliers)
+        positions = list(targets[:-1]) + [targets[-1]] * len(self.gripper_indices)
         forces = list(self.max_force[:-1]) + [self.max_force[-1]] * len(self.gripper_indices)
         client.setJointMotorControlArray(
             self.body, indices, pybullet.POSITION_CONTROL, targetPositions=positions, forces=forces
