@@ -220,9 +220,12 @@ def _run_in_workers(config: EvalConfig, robot: str, shares: list[Job], bar: tqdm
             try:
                 message = results.get(timeout=1.0)
             except queue.Empty:
-                dead = [w for w in workers if not w.is_alive()]
-                if dead:
-                    raise RuntimeError(f"an evaluation worker died (exit code {dead[0].exitcode})") from None
+                # A worker that ran out of shares exits with 0 while others still work: only a non-zero
+                # exit, or every worker gone with results still missing, means work was lost.
+                crashed = [w for w in workers if not w.is_alive() and w.exitcode != 0]
+                if crashed or not any(w.is_alive() for w in workers) and results.empty():
+                    code = crashed[0].exitcode if crashed else 0
+                    raise RuntimeError(f"an evaluation worker died (exit code {code})") from None
                 continue
             if message[0] == "tick":
                 bar.update()
