@@ -98,7 +98,7 @@ class RobotTaskEnv(gym.Env):
 
     def _observation_space(self) -> spaces.Dict:
         n = len(self.robot.spec.arm_joints)
-        velocity = np.concatenate([self.robot.max_velocity[:-1]] * 1) * 2.0
+        velocity = 2.0 * self.robot.max_velocity[:-1]  # rad/s; contacts can briefly exceed the limit
         low = np.concatenate([self.robot.lower[:-1], -velocity, self.robot.lower[-1:]]).astype(np.float32)
         high = np.concatenate([self.robot.upper[:-1], velocity, self.robot.upper[-1:]]).astype(np.float32)
         fields: dict[str, spaces.Space] = {}

@@ -77,10 +77,7 @@ def evaluate_episodes(
     progress: Callable[[], None] | None = None,
 ) -> list[EpisodeResult]:
     """One episode per seed of ``task`` on ``robot``; ``record`` seeds keep labelled frames."""
-    envs = _make_envs(policy, robot, batch_size, seeds, task=task, randomization=randomization,
-                      instructions=instructions)
-    start = partial(_Episode, split=instructions, record=frozenset(record))
-    return _run(envs, _actor(policy, envs), seeds, start, progress)
+    return _evaluate(_Episode, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress)
 
 
 def evaluate_chains(
@@ -95,9 +92,17 @@ def evaluate_chains(
     progress: Callable[[], None] | None = None,
 ) -> list[ChainResult]:
     """One chain of ``CHAIN_LENGTH`` instructions per seed in a ``ChainScene`` (see ``chains``)."""
-    envs = _make_envs(policy, robot, batch_size, seeds, task=ChainScene, randomization=randomization,
-                      instructions=instructions)
-    start = partial(_Chain, split=instructions, record=frozenset(record))
+    return _evaluate(
+        _Chain, policy, ChainScene, robot, seeds, randomization, instructions, batch_size, record, progress
+    )
+
+
+def _evaluate(kind, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress) -> list:
+    """The loop both public entry points share: ``kind`` (_Episode or _Chain) runs one seed."""
+    envs = _make_envs(
+        policy, robot, batch_size, seeds, task=task, randomization=randomization, instructions=instructions
+    )
+    start = partial(kind, split=instructions, record=frozenset(record))
     return _run(envs, _actor(policy, envs), seeds, start, progress)
 
 
@@ -192,8 +197,16 @@ class _Episode(_Run):
     def result(self) -> EpisodeResult:
         base = self.base
         return EpisodeResult(
-            base.task.name, base.robot.name, self.seed, self.split, self.success, self.steps, base.instruction,
-            base.task.goal.a, self.choice.first, self.frames or [],
+            base.task.name,
+            base.robot.name,
+            self.seed,
+            self.split,
+            self.success,
+            self.steps,
+            base.instruction,
+            base.task.goal.a,
+            self.choice.first,
+            self.frames or [],
         )
 
 
@@ -225,6 +238,11 @@ class _Chain(_Run):
 
     def result(self) -> ChainResult:
         return ChainResult(
-            self.base.robot.name, self.seed, self.split, self.completed, self.steps, self.instructions,
+            self.base.robot.name,
+            self.seed,
+            self.split,
+            self.completed,
+            self.steps,
+            self.instructions,
             self.frames or [],
         )

@@ -169,7 +169,7 @@ def _lr_factor(config: TrainConfig, step: int) -> float:
 
 def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, language: torch.Tensor) -> None:
     """Image and state statistics from the dataset's stats.json; chunk targets and instructions from its frames."""
-    joint_positions = lambda s: np.concatenate([s[:, : model.config.arm_dim], s[:, -1:]], axis=1)  # noqa: E731
+    joint_positions = lambda s: model.joint_positions(torch.from_numpy(s)).numpy()  # noqa: E731
     target_mean, target_std = target_statistics(train_set, joint_positions, model.config.action_mode)
     model.set_normalization(
         {
