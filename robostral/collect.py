@@ -58,6 +58,7 @@ class CollectConfig:
     image_size: int = 96  # pixels, square camera images
     wrist: bool = False  # record the wrist camera too
     level: float = 1.0  # domain randomization level (0 = nominal scenes)
+    perturbation: float = 0.0  # rad, std of noise bursts on the executed arm targets (labels stay the expert's)
     flush_every: int = 32  # episodes per flush: at most this many are lost to a hard kill
     max_failures: int | None = None  # discarded seeds per task and run before giving up; None: max(10, episodes)
 
@@ -74,6 +75,8 @@ class CollectConfig:
             raise ValueError(f"max_failures must be >= 0, got {self.max_failures}")
         if not np.isfinite(self.level) or self.level < 0:
             raise ValueError(f"level must be a finite number >= 0, got {self.level}")
+        if not np.isfinite(self.perturbation) or not 0 <= self.perturbation <= 0.5:
+            raise ValueError(f"perturbation must be within [0, 0.5] rad, got {self.perturbation}")
 
     @property
     def failure_budget(self) -> int:
@@ -92,6 +95,8 @@ class CollectConfig:
                  "--level", str(self.level), "--flush-every", str(self.flush_every)]
         if self.wrist:
             words.append("--wrist")
+        if self.perturbation:
+            words += ["--perturbation", str(self.perturbation)]
         if self.max_failures is not None:
             words += ["--max-failures", str(self.max_failures)]
         return shlex.join(words)
@@ -170,6 +175,7 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     start = time.monotonic()
     probe = make_env(config.tasks[0], config.robot, **config.env_kwargs)
     env_config = json.loads(json.dumps(asdict(probe.unwrapped.config)))
+    env_config["expert_perturbation"] = config.perturbation
     spec = DatasetSpec(config.robot, tuple(probe.unwrapped.robot.joint_names), probe.unwrapped.config.control_hz,
                        config.image_size, config.wrist)
     probe.close()
@@ -177,7 +183,8 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     writer = DatasetWriter(config.out, spec, provenance)
     report = CollectReport(Path(config.out), removed_strays=writer.removed_strays)
     try:
-        _check_env_config(config.out, writer.provenance.get("env_config", {}), env_config)
+        stored = {"expert_perturbation": 0.0, **writer.provenance.get("env_config", {})}  # older datasets: none
+        _check_env_config(config.out, stored, env_config)
         plan = SeedPlan(config, writer.keys, writer.provenance.setdefault("discarded", {}))
         jobs = deque(plan.initial())
         report.skipped = plan.skipped
@@ -295,7 +302,7 @@ def _worker(config: CollectConfig, jobs, results, parent: int) -> None:
         try:
             if task not in envs:
                 envs[task] = make_env(task, config.robot, **config.env_kwargs)
-            results.put((number, _episode(record_expert_episode(envs[task], seed))))
+            results.put((number, _episode(record_expert_episode(envs[task], seed, config.perturbation))))
         except Exception:
             results.put((number, traceback.format_exc()))
 

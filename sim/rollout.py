@@ -50,8 +50,41 @@ def run_expert_episode(env: gym.Env, seed: int, on_frame: Callable[[np.ndarray],
     return _expert_loop(env, seed, on_frame=on_frame)[0]
 
 
-def record_expert_episode(env: gym.Env, seed: int) -> RecordedEpisode:
-    """One seeded episode of the expert with every observation and the action chosen from it."""
+class Perturbation:
+    """Bursts of noise on the executed arm targets, so demonstrations show how to recover (DART, Laskey 2017).
+
+    The expert keeps planning from the true state, so the action recorded at a perturbed
+    state steers back to its path: the labels a policy needs once its own errors push it
+    off the demonstrated states. ``std`` is in joint units; the gripper is never perturbed.
+    """
+
+    START = 0.15  # chance per control step that a burst starts
+    STEPS = (2, 6)  # a burst lasts this many control steps (inclusive)
+
+    def __init__(self, std: float, arm_joints: int, seed: int) -> None:
+        self.std = std
+        self.arm_joints = arm_joints
+        self.rng = np.random.default_rng([seed, 0xDA27])  # its own stream: the scene draws are untouched
+        self.offset = np.zeros(arm_joints + 1)
+        self.left = 0
+
+    def apply(self, action: np.ndarray) -> np.ndarray:
+        """The target to execute in place of ``action``."""
+        if self.left == 0 and self.rng.random() < self.START:
+            self.left = int(self.rng.integers(self.STEPS[0], self.STEPS[1] + 1))
+            self.offset[: self.arm_joints] = self.rng.normal(0.0, self.std, self.arm_joints)
+        if self.left == 0:
+            return action
+        self.left -= 1
+        return action + self.offset
+
+
+def record_expert_episode(env: gym.Env, seed: int, perturbation: float = 0.0) -> RecordedEpisode:
+    """One seeded episode of the expert with every observation and the action chosen from it.
+
+    With ``perturbation`` > 0 (joint units) the executed targets get bursts of noise (see
+    ``Perturbation``) while the recorded actions stay the expert's.
+    """
     observations: list[dict] = []
     actions: list[np.ndarray] = []
 
@@ -59,7 +92,8 @@ def record_expert_episode(env: gym.Env, seed: int) -> RecordedEpisode:
         observations.append(observation)
         actions.append(np.asarray(action, dtype=np.float32))
 
-    result, randomization = _expert_loop(env, seed, on_step=on_step)
+    perturb = Perturbation(perturbation, env.unwrapped.robot.action_size - 1, seed) if perturbation > 0 else None
+    result, randomization = _expert_loop(env, seed, on_step=on_step, perturbation=perturb)
     return RecordedEpisode(result, observations, actions, randomization)
 
 
@@ -68,6 +102,7 @@ def _expert_loop(
     seed: int,
     on_frame: Callable[[np.ndarray], None] | None = None,
     on_step: Callable[[dict, np.ndarray], None] | None = None,
+    perturbation: Perturbation | None = None,
 ) -> tuple[EpisodeResult, dict]:
     """The episode loop: reset with ``seed``, step the expert until the episode ends.
 
@@ -85,6 +120,8 @@ def _expert_loop(
         action = expert.act()
         if on_step is not None:
             on_step(observation, action)
+        if perturbation is not None and expert.perturbable:
+            action = perturbation.apply(action)
         observation, _, terminated, truncated, info = env.step(action)
         steps += 1
         done = terminated or truncated

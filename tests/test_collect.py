@@ -203,3 +203,27 @@ def test_failed_expert_episodes_are_discarded_and_counted(tmp_path):
     strict = load_dataset(tmp_path / "strict")
     short = int(out_text.split("incomplete: push short by ")[1].split()[0])
     assert strict.info["total_episodes"] + short == 3 and strict.info["robostral"]["discarded"]["push"]
+
+
+def test_perturbed_demonstrations_record_the_experts_corrections():
+    env = make_env("reach", "panda", image_size=0)
+    clean = record_expert_episode(env, 1)  # seed 1's noise stream starts bursts within the episode
+    perturbed = record_expert_episode(env, 1, perturbation=0.05)
+    again = record_expert_episode(env, 1, perturbation=0.05)
+    assert perturbed.result.success
+    # Seeded: the same bursts every time, and the scene (instruction, randomization) is the clean run's.
+    np.testing.assert_array_equal(np.stack(perturbed.actions), np.stack(again.actions))
+    assert perturbed.result.instruction == clean.result.instruction and perturbed.randomization == clean.randomization
+    # The arm went elsewhere than the clean run, and what was recorded is the expert's plan from there:
+    # every recorded action is the IK target the expert chose, the executed (noisy) target is not stored.
+    states = np.stack([o["proprio"] for o in perturbed.observations])
+    clean_states = np.stack([o["proprio"] for o in clean.observations])
+    steps = min(len(states), len(clean_states))
+    assert np.abs(states[:steps] - clean_states[:steps]).max() > 0.02
+    assert np.all(np.stack(perturbed.actions)[:, -1] == env.unwrapped.robot.spec.gripper_open)
+
+
+def test_collect_refuses_a_perturbation_out_of_range():
+    with pytest.raises(ValueError, match="perturbation must be within"):
+        CollectConfig(out="x", perturbation=2.0)
+    assert "--perturbation 0.03" in CollectConfig(out="x", perturbation=0.03).command

@@ -18,6 +18,7 @@ class PolicyOptions:
     language_hidden: int = 0
     dropout: float = 0.1
     action_mode: str = "delta"
+    proprio_velocity: bool = False
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)

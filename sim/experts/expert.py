@@ -40,6 +40,7 @@ class Phase:
     speed: float = TOOL_SPEED
     yaw: Callable[[], float] | None = None  # jaw yaw to follow; None keeps the last one
     done: Callable[[], bool] | None = None  # overrides "waypoint reached" as the exit test
+    perturbable: bool = True  # demonstrations may perturb the arm here (see sim.rollout.Perturbation)
 
 
 class Expert:
@@ -62,6 +63,11 @@ class Expert:
         self.reference = self.robot.tool_position()
         self.entry = self.reference.copy()  # the reference when the current phase began
         self.yaw = 0.0
+
+    @property
+    def perturbable(self) -> bool:
+        """Whether the current phase tolerates a perturbed arm (not while gripping or letting go)."""
+        return self.index < len(self.phases) and self.phases[self.index].perturbable
 
     @property
     def phase(self) -> str:
@@ -127,13 +133,14 @@ class Expert:
         return [
             Phase("approach", self.above(cube, 0.10), yaw=self.cube_yaw(cube)),
             Phase("descend", self.above(cube, GRASP_DEPTH), yaw=self.cube_yaw(cube), tolerance=0.006, speed=0.2),
-            Phase("grasp", self.lift(size / 2 + GRASP_DEPTH), closed=closed, tolerance=0.02, min_steps=GRASP_STEPS),
+            Phase("grasp", self.lift(size / 2 + GRASP_DEPTH), closed=closed, tolerance=0.02, min_steps=GRASP_STEPS,
+                  perturbable=False),
             Phase("lift", self.lift(CARRY_HEIGHT), closed=closed, tolerance=0.02),
         ]
 
     def release(self, waypoint: Callable[[], np.ndarray]) -> list[Phase]:
         """Open the gripper at ``waypoint`` and back away upwards."""
         return [
-            Phase("release", waypoint, closed=0.0, tolerance=0.02, min_steps=RELEASE_STEPS),
-            Phase("retreat", self.lift(CARRY_HEIGHT + 0.05), tolerance=0.02),
+            Phase("release", waypoint, closed=0.0, tolerance=0.02, min_steps=RELEASE_STEPS, perturbable=False),
+            Phase("retreat", self.lift(CARRY_HEIGHT + 0.05), tolerance=0.02, perturbable=False),
         ]

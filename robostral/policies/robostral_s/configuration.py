@@ -29,6 +29,9 @@ class RobostralSConfig:
     hidden_dim: int = 512
     dropout: float = 0.1
     action_mode: str = "delta"
+    # Feed the arm's joint velocities to the network. Off by default: with them the policy learns to
+    # continue the motion it sees (a "copycat" shortcut) and, closed-loop with action latency, oscillates.
+    proprio_velocity: bool = False
     joint_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

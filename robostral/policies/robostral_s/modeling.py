@@ -70,7 +70,8 @@ class RobostralS(nn.Module):
         self.to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
         self.spatial_softmax = SpatialSoftmax(side, side)
         self.language_proj = nn.Sequential(nn.Linear(code, 128), nn.ReLU())
-        self.state_proj = nn.Sequential(nn.Linear(c.state_dim, 128), nn.ReLU())
+        proprio_dim = c.state_dim if c.proprio_velocity else c.arm_dim + 1
+        self.state_proj = nn.Sequential(nn.Linear(proprio_dim, 128), nn.ReLU())
         features = 2 * c.keypoints + channels + 128 + 128
         self.head = nn.Sequential(
             nn.Linear(features, c.hidden_dim),
@@ -103,6 +104,10 @@ class RobostralS(nn.Module):
         arm = self.config.arm_dim
         return torch.cat([state[:, :arm], state[:, -1:]], dim=1)
 
+    def proprio(self, state: torch.Tensor) -> torch.Tensor:
+        """The part of the (normalized) proprio vector the network sees: all of it, or positions only."""
+        return state if self.config.proprio_velocity else self.joint_positions(state)
+
     def predict_normalized(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
         """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
         x = (image.float() / 255.0 - self.image_mean) / self.image_std
@@ -114,7 +119,7 @@ class RobostralS(nn.Module):
             x = block(x, language)
         keypoints = self.spatial_softmax(self.to_keypoints(x))
         pooled = x.mean(dim=(2, 3))
-        state_features = self.state_proj((state - self.state_mean) / self.state_std)
+        state_features = self.state_proj(self.proprio((state - self.state_mean) / self.state_std))
         features = torch.cat([keypoints, pooled, self.language_proj(language), state_features], dim=1)
         return self.head(features).reshape(-1, self.config.chunk_size, self.config.action_dim)
 
