@@ -33,5 +33,10 @@ setup(
         "bench": ["panda-gym>=3.0.7"],
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.6"],
     },
-    entry_points={"console_scripts": ["robostral=robostral.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "robostral=robostral.cli:main",
+            "robostral-recorder=robostral.ros.recorder:main",
+        ]
+    },
 )

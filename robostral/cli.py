@@ -6,13 +6,15 @@ import argparse
 import sys
 
 from robostral.commands import collect as collect_command
+from robostral.commands import dataset as dataset_command
 from robostral.commands import eval as eval_command
 from robostral.commands import export as export_command
 from robostral.commands import policies as policies_command
 from robostral.commands import sim as sim_command
 from robostral.commands import train as train_command
 
-COMMANDS = (sim_command, collect_command, train_command, export_command, policies_command, eval_command)
+COMMANDS = (sim_command, collect_command, dataset_command, train_command, export_command, policies_command,
+            eval_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,41 @@
+"""`robostral dataset`: datasets from the real arm. `from-bag` turns a recording into episodes for `robostral train`.
+
+The recording is a folder of MCAP files in the rosbag2 layout (from `robostral-recorder`
+or `ros2 bag record -s mcap`) with the camera, joint states, instruction and controller
+commands; the episodes are appended to DATASET (created if needed) in the layout
+`robostral collect` writes. See robostral/recording/from_bag.py for how frames are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from robostral.commands.arguments import positive_int
+from sim.robots import ROBOTS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("dataset", help="make datasets from recordings of the arm", description=__doc__)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    from_bag = actions.add_parser("from-bag", help="convert a recording (MCAP, rosbag2 layout) into a dataset")
+    from_bag.add_argument("bag", metavar="BAG_DIR", help="the recording folder")
+    from_bag.add_argument("--out", required=True, metavar="DATASET", help="dataset directory (created, or appended to)")
+    from_bag.add_argument("--robot", default="panda", choices=sorted(ROBOTS), help="the arm that was recorded")
+    from_bag.add_argument("--rate", type=positive_int, default=20, help="frames per second: the control rate [Hz]")
+    from_bag.add_argument("--max-gap", type=float, default=0.5, help="seconds without images that end an episode")
+    from_bag.set_defaults(run=from_bag_command)
+
+
+def from_bag_command(args: argparse.Namespace) -> int:
+    from robostral.recording.from_bag import FromBagConfig, from_bag  # mcap is imported only when converting
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ends early")  # reported below, once per file
+        report = from_bag(FromBagConfig(bag=args.bag, out=args.out, robot=args.robot, rate=args.rate,
+                                        max_gap=args.max_gap))
+    for name in report.truncated:
+        print(f"{name} ended early (the recorder was killed): read up to its last complete chunk")
+    print(f"added {report.episodes} episodes ({report.frames} frames) from {args.bag}; "
+          f"{args.out}: {report.total_episodes} episodes")
+    return 0
