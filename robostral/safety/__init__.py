@@ -1,0 +1,38 @@
+"""Safety logic of the supervisor, in plain Python: limits, tool kinematics, trajectory checks, stops, states.
+
+The ROS 2 safety supervisor node is a thin adapter around these; they run and are tested without ROS
+and without a physics client (the robots' URDFs are only read as XML).
+"""
+
+from robostral.safety.kinematics import ToolKinematics, tool_kinematics
+from robostral.safety.limits import ACCELERATIONS, JointLimits, SafetyConfig, WorkspaceBox, robot_limits
+from robostral.safety.state import State, StateMachine, Status
+from robostral.safety.stop import controlled_stop
+from robostral.safety.trajectory import (
+    Accepted,
+    Paused,
+    Rejected,
+    Trajectory,
+    TrajectoryPoint,
+    check_trajectory,
+)
+
+__all__ = [
+    "ACCELERATIONS",
+    "Accepted",
+    "JointLimits",
+    "Paused",
+    "Rejected",
+    "SafetyConfig",
+    "State",
+    "StateMachine",
+    "Status",
+    "ToolKinematics",
+    "Trajectory",
+    "TrajectoryPoint",
+    "WorkspaceBox",
+    "check_trajectory",
+    "controlled_stop",
+    "robot_limits",
+    "tool_kinematics",
+]

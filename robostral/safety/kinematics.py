@@ -1,0 +1,94 @@
+"""Forward kinematics of the tool point from the URDF chain, in numpy (no physics engine).
+
+The chain runs from the URDF's root link (the robot base frame) through every joint to the
+arm's tool link; the tool point sits at the spec's ``tool_offset`` in the tool link frame.
+Positions are metres in the base frame; joint positions radians (revolute) or metres (prismatic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robostral.safety.urdf import UrdfJoint, read_joints, urdf_path
+from sim.robots import robot_spec
+
+
+@dataclass(frozen=True)
+class ToolKinematics:
+    """The joints between base and tool link, and the tool point at ``offset`` in the tool link frame."""
+
+    chain: tuple[UrdfJoint, ...]  # base to tool link
+    offset: tuple[float, float, float]
+
+    @classmethod
+    def from_urdf(cls, path: str | Path, tool_link: str, offset: tuple[float, float, float]) -> ToolKinematics:
+        """Walk from ``tool_link`` up to the root link of the URDF at ``path``."""
+        by_child = {joint.child: joint for joint in read_joints(path).values()}
+        if tool_link not in by_child:
+            raise ValueError(f"{path}: no joint leads to the tool link {tool_link!r}")
+        chain = []
+        link = tool_link
+        while link in by_child:
+            chain.append(by_child[link])
+            link = by_child[link].parent
+        return cls(chain=tuple(reversed(chain)), offset=offset)
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """The moving joints of the chain, base to tool: the positions ``tool_points`` takes, in order."""
+        return tuple(joint.name for joint in self.chain if joint.type != "fixed")
+
+    def tool_points(self, positions: np.ndarray) -> np.ndarray:
+        """Tool points (n, 3), metres, base frame, of joint positions (n, len(joint_names))."""
+        positions = np.atleast_2d(np.asarray(positions, dtype=np.float64))
+        transform = np.broadcast_to(np.eye(4), (len(positions), 4, 4))
+        moving = iter(positions.T)
+        for joint in self.chain:
+            transform = transform @ _origin(joint)
+            if joint.type != "fixed":
+                transform = transform @ _motion(joint, next(moving))
+        return transform[:, :3, :3] @ np.asarray(self.offset) + transform[:, :3, 3]
+
+
+def tool_kinematics(robot: str) -> ToolKinematics:
+    """The tool kinematics of a known robot (``sim.robots``), read from its URDF."""
+    spec = robot_spec(robot)
+    kinematics = ToolKinematics.from_urdf(urdf_path(spec), spec.tool_link, spec.tool_offset)
+    if kinematics.joint_names != spec.arm_joints:
+        raise ValueError(f"{spec.urdf}: the tool chain moves {kinematics.joint_names}, not the arm {spec.arm_joints}")
+    return kinematics
+
+
+def _origin(joint: UrdfJoint) -> np.ndarray:
+    """The joint frame in its parent link frame: translate by xyz, rotate by fixed-axis rpy."""
+    roll, pitch, yaw = joint.rpy
+    transform = np.eye(4)
+    transform[:3, :3] = _rotation(np.array([0.0, 0.0, 1.0]), np.array([yaw]))[0] @ (
+        _rotation(np.array([0.0, 1.0, 0.0]), np.array([pitch]))[0]
+        @ _rotation(np.array([1.0, 0.0, 0.0]), np.array([roll]))[0]
+    )
+    transform[:3, 3] = joint.xyz
+    return transform
+
+
+def _motion(joint: UrdfJoint, positions: np.ndarray) -> np.ndarray:
+    """The child link frame in the joint frame (n, 4, 4) for joint positions (n,)."""
+    axis = np.asarray(joint.axis) / np.linalg.norm(joint.axis)
+    transform = np.tile(np.eye(4), (len(positions), 1, 1))
+    if joint.type == "prismatic":
+        transform[:, :3, 3] = positions[:, None] * axis
+    else:
+        transform[:, :3, :3] = _rotation(axis, positions)
+    return transform
+
+
+def _rotation(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Rotations (n, 3, 3) by ``angles`` (n,) about the unit ``axis`` (Rodrigues' formula)."""
+    x, y, z = axis
+    skew = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    sin = np.sin(angles)[:, None, None]
+    cos = np.cos(angles)[:, None, None]
+    return np.eye(3) + sin * skew + (1.0 - cos) * (skew @ skew)
