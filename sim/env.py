@@ -21,7 +21,7 @@ from gymnasium import spaces
 
 from sim.camera import Camera, CameraConfig, WristCamera
 from sim.config import from_dict
-from sim.language import CHARSET, MAX_LENGTH, SPLITS
+from sim.language import CHARSET, MAX_LENGTH, SPLITS, colours_in
 from sim.randomization import RandomizationConfig
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
@@ -160,6 +160,22 @@ class RobotTaskEnv(gym.Env):
         self.task.goal = goal
         self.instruction = self.task.instruction(self.np_random, self.config.instructions)
         return self.instruction
+
+    def goal_for(self, instruction: str) -> Goal:
+        """The goal an instruction in plain words asks for in this scene (ValueError if it names none).
+
+        The roles stay the task's (the thing moved, where it goes); the colours named pick the objects,
+        the first colour for the moved one. Used where the instruction comes from outside, e.g. ROS 2.
+        """
+        colours = colours_in(instruction)
+        roles = [name for name in (self.task.goal.a, self.task.goal.b) if name]
+        if len(colours) < len(roles):
+            raise ValueError(f"{instruction!r} names {len(colours)} colours; a {self.task.name} needs {len(roles)}")
+        names = [f"{role.rsplit('_', 1)[0]}_{colour}" for role, colour in zip(roles, colours)]
+        missing = [" ".join(reversed(name.split("_", 1))) for name in names if name not in self.task.objects]
+        if missing:
+            raise ValueError(f"there is no {' or '.join(missing)} in this scene")
+        return Goal(*names)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -71,3 +71,9 @@ def sample_instruction(rng: np.random.Generator, task: str, split: str, a: str, 
     """One wording, drawn uniformly from ``split``."""
     options = phrasings(task, split, a, b)
     return options[int(rng.integers(len(options)))]
+
+
+def colours_in(text: str) -> list[str]:
+    """The colour names an instruction mentions, in the order it mentions them."""
+    words = [w.strip(string.punctuation) for w in text.lower().split()]
+    return [w for w in words if w in COLORS]

@@ -267,6 +267,21 @@ def test_temporal_ensembling_matches_act_and_reset_clears_one_env(runtime, frame
             assert np.abs(targets[1] - chunks[1, 0]).max() > 1e-6
 
 
+def test_the_ensembled_chunk_averages_every_stored_plan_for_each_future_step(runtime, frames):
+    images, states, instructions = frames
+    controller, texts = runtime.controller(batch=1, decay=0.2), [instructions[0]]
+    language = runtime.embed(texts[0])[None]
+    chunks = []
+    for step in range(4):
+        planned = controller.act_chunk(images[step : step + 1], states[step : step + 1], texts)[0]
+        chunks.append(runtime.predict_chunks(images[step : step + 1], states[step : step + 1], language)[0])
+        for k in range(len(planned)):  # every chunk made s steps ago that still covers now + k
+            stored = [(s, chunks[step - s][k + s]) for s in range(step + 1) if k + s < runtime.chunk_size]
+            weights = np.array([np.exp(-0.2 * (runtime.chunk_size - 1 - s)) for s, _ in stored])
+            expected = (weights[:, None] * np.stack([p for _, p in stored])).sum(axis=0) / weights.sum()
+            np.testing.assert_allclose(planned[k], expected, atol=1e-5, err_msg=f"step {step}, k {k}")
+
+
 def test_the_card_shapes_are_what_the_runtime_takes(runtime, pipeline):
     card = yaml.safe_load((pipeline.bundle / "card.yaml").read_text())
     assert runtime.image_shape == tuple(card["inputs"]["image"]["shape"][1:]) == (32, 32, 3)

@@ -102,3 +102,26 @@ def test_env_instruction_names_the_goal_objects(make_env, task, split):
         assert len(same_kind) >= 2 and len({_colour(name) for name in same_kind}) == len(same_kind)
         seen.add(instruction)
     assert len(seen) > 1  # instructions vary with the seed
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_an_instruction_from_outside_sets_the_goal_it_names(task):
+    """What a ROS 2 instruction asks for becomes the goal success is judged by; a wrong one is refused."""
+    from sim.env import RobotTaskEnv
+
+    env = RobotTaskEnv(task, "panda", image_size=0)
+    try:
+        env.reset(seed=2)
+        goal = env.task.goal
+        colours = [name.split("_")[-1] for name in (goal.a, goal.b) if name]
+        for split in SPLITS:  # every phrasing, held-out ones too, names the same goal
+            for text in phrasings(task, split, *colours)[:3]:
+                assert env.goal_for(text) == goal
+        absent = next(c for c in COLORS if all(not o.endswith(c) for o in env.task.objects))
+        kind = goal.a.split("_")[0]
+        with pytest.raises(ValueError, match=f"no {absent} {kind}"):
+            env.goal_for(phrasings(task, "train", absent, *colours[1:])[0])
+        with pytest.raises(ValueError, match="names 0 colours"):
+            env.goal_for("do the thing")
+    finally:
+        env.close()

@@ -124,6 +124,13 @@ class ChunkController:
 
     def act(self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
         """Targets (B, A) for this step from the current observations and each env's instruction."""
+        return self.act_chunk(image, state, instructions)[:, 0]
+
+    def act_chunk(self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+        """Targets (B, K, A) for this step and the K - 1 after it, each ensembled over every stored prediction.
+
+        Entry 0 is what ``act`` executes now; the rest is the plan a trajectory message carries.
+        """
         if len(instructions) != self.batch:
             raise ValueError(f"{len(instructions)} instructions for a batch of {self.batch}")
         language = np.stack([self.runtime.embed(text) for text in instructions])
@@ -134,7 +141,7 @@ class ChunkController:
         self.valid[:, :, -1] = False
         self.predictions[:, 0] = chunks
         self.valid[:, 0] = True
-        current = self.predictions[:, :, 0]  # (B, ages, A): every prediction for "now"
         ages = np.arange(self.runtime.chunk_size)
-        weights = np.exp(-self.decay * (ages.max() - ages))[None, :] * self.valid[:, :, 0]  # oldest weighs most
-        return (weights[:, :, None] * current).sum(axis=1) / weights.sum(axis=1, keepdims=True)
+        # weights[b, s, k]: the prediction made s steps ago for "now + k"; the oldest weighs most.
+        weights = np.exp(-self.decay * (ages.max() - ages))[None, :, None] * self.valid
+        return np.einsum("bsk,bska->bka", weights, self.predictions) / weights.sum(axis=1)[:, :, None]

@@ -1,0 +1,8 @@
+"""Real cell: `ros2 launch robostral_ros hardware.launch.py` next to the arm's ros2_control bring-up
+(same graph as `robostral up --hardware`)."""
+
+from robostral.ros.launch_description import describe
+
+
+def generate_launch_description():
+    return describe("hardware")

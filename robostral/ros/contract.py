@@ -1,0 +1,40 @@
+"""The ROS 2 graph's contract in one place: topic and service names, message QoS (see DESIGN.md).
+
+Every node takes its names and QoS profiles from here, so that a topic cannot be
+spelled two ways and a publisher cannot silently mismatch its subscribers' QoS.
+"""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+JOINT_STATES = "/joint_states"
+CAMERA_IMAGE = "/camera/image_raw"
+INSTRUCTION = "/robostral/instruction"
+POLICY_TRAJECTORY = "/robostral/policy/joint_trajectory"
+ARM_TRAJECTORY = "/arm_controller/joint_trajectory"
+GRIPPER_TRAJECTORY = "/gripper_controller/joint_trajectory"
+DIAGNOSTICS = "/diagnostics"
+SUPERVISOR_STATE = "/robostral/supervisor/state"
+ESTOP = "/robostral/estop"
+RESET = "/robostral/reset"
+SIM_RESET = "/sim_driver/reset"
+
+JOINT_STATES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+IMAGE_QOS = qos_profile_sensor_data  # best effort, depth 5: a late frame is worth nothing
+# Latched: a node that starts late still gets the current instruction (and the supervisor's state).
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+POLICY_TRAJECTORY_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+CONTROLLER_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+DIAGNOSTICS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

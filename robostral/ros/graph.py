@@ -1,0 +1,52 @@
+"""The bring-up graphs of launch/graph.yaml: which nodes each cell runs and the parameter file they share.
+
+``ros2 launch`` (launch/*.launch.py) and ``robostral up`` both read this, so the
+graph a ROS 2 install launches is the graph ``robostral up`` starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
+GRAPH_FILE = LAUNCH_DIR / "graph.yaml"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    executable: str  # console entry point, what `ros2 run robostral <executable>` starts
+    module: str  # robostral.ros.<module>, what `robostral up` starts with this Python
+    lifecycle: bool = False  # driven through configure and activate after start
+    optional: bool = False  # started only when asked for (the recorder)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    parameters: Path  # ROS 2 params file shared by every node of the graph
+    nodes: tuple[NodeSpec, ...]
+
+    def selected(self, optional: tuple[str, ...] = ()) -> tuple[NodeSpec, ...]:
+        """The nodes to start: every required one plus the optional ones named."""
+        return tuple(n for n in self.nodes if not n.optional or n.name in optional)
+
+
+def load_graph(name: str, path: Path = GRAPH_FILE) -> Graph:
+    """The graph ``name`` (sim or hardware); ValueError naming what is wrong in the file."""
+    document = yaml.safe_load(path.read_text())
+    if not isinstance(document, dict) or name not in document:
+        known = ", ".join(document) if isinstance(document, dict) else "none"
+        raise ValueError(f"{path}: no graph {name!r} (graphs: {known})")
+    entry = document[name]
+    try:
+        nodes = tuple(NodeSpec(**node) for node in entry["nodes"])
+        parameters = (path.parent / entry["parameters"]).resolve()
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{path}: graph {name!r} is malformed ({error})") from None
+    if not parameters.exists():
+        raise ValueError(f"{path}: graph {name!r} names a missing parameter file {parameters}")
+    return Graph(name, parameters, nodes)

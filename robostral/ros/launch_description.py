@@ -1,0 +1,48 @@
+"""The launch description of a bring-up graph, for ``ros2 launch`` on a machine with a ROS 2 distro.
+
+launch/sim.launch.py and launch/hardware.launch.py call ``describe``; the nodes,
+their parameter file and the lifecycle handling come from launch/graph.yaml, the
+same description ``robostral up`` starts. Needs the ``launch`` and ``launch_ros``
+packages of a ROS 2 install (they are not on PyPI).
+"""
+
+from __future__ import annotations
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.conditions import IfCondition
+from launch.events import matches_action
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
+
+from robostral.ros.graph import load_graph
+
+PACKAGE = "robostral_ros"  # the ament package in ros_ws/ that exposes the executables
+
+
+def describe(graph_name: str) -> LaunchDescription:
+    """Every node of the graph with the graph's parameters; lifecycle nodes configured, then activated."""
+    graph = load_graph(graph_name)
+    record = LaunchConfiguration("record")
+    actions = [DeclareLaunchArgument("record", default_value="false", description="also run the recorder")]
+    for spec in graph.nodes:
+        common = dict(package=PACKAGE, executable=spec.executable, name=spec.name, namespace="",
+                      parameters=[str(graph.parameters)], output="screen", respawn=True, respawn_delay=2.0)
+        if spec.optional:
+            common["condition"] = IfCondition(record)
+        if not spec.lifecycle:
+            actions.append(Node(**common))
+            continue
+        node = LifecycleNode(**common)
+        configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                transition_id=Transition.TRANSITION_CONFIGURE))
+        activate = RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+            entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                  transition_id=Transition.TRANSITION_ACTIVATE))],
+        ))
+        actions += [node, activate, configure]
+    return LaunchDescription(actions)

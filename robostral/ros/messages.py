@@ -1,0 +1,107 @@
+"""Standard ROS 2 messages to and from numpy, with the checks every receiving node needs.
+
+A ``from_*`` function raises ``ValueError`` with a message fit for ``/diagnostics``
+when a message is malformed (wrong encoding or size, mismatched lengths, unknown
+joints, NaN): nodes report it and drop the message instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
+          "stale": DiagnosticStatus.STALE}
+
+
+def seconds(stamp: Time | Duration) -> float:
+    """A stamp or duration in seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def duration(value: float) -> Duration:
+    nanoseconds = int(round(value * 1e9))
+    return Duration(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = "camera") -> Image:
+    """An rgb8 ``Image`` from an (H, W, 3) uint8 array."""
+    height, width, _ = pixels.shape
+    msg = Image(height=height, width=width, encoding="rgb8", is_bigendian=0, step=3 * width)
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.data = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    return msg
+
+
+def image_from_msg(msg: Image, shape: tuple[int, int, int]) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels of an rgb8 image of exactly ``shape``."""
+    if msg.encoding != "rgb8":
+        raise ValueError(f"image encoding is {msg.encoding!r}, expected 'rgb8'")
+    if (msg.height, msg.width, 3) != tuple(shape):
+        raise ValueError(f"image is {msg.height}x{msg.width}, expected {shape[0]}x{shape[1]}")
+    if msg.step != 3 * msg.width or len(msg.data) != msg.step * msg.height:
+        raise ValueError(f"image step {msg.step} / {len(msg.data)} bytes do not match {msg.height}x{msg.width} rgb8")
+    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(shape)
+
+
+def joint_state_msg(names: Sequence[str], positions, velocities, stamp: Time) -> JointState:
+    msg = JointState(name=list(names), position=[float(v) for v in positions],
+                     velocity=[float(v) for v in velocities])
+    msg.header.stamp = stamp
+    return msg
+
+
+def joint_state_from_msg(msg: JointState, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and velocities of ``names`` (in that order); velocities are zero when not reported."""
+    if len(msg.position) != len(msg.name) or (msg.velocity and len(msg.velocity) != len(msg.name)):
+        raise ValueError(f"joint state has {len(msg.name)} names, {len(msg.position)} positions "
+                         f"and {len(msg.velocity)} velocities")
+    index = {name: i for i, name in enumerate(msg.name)}
+    missing = [name for name in names if name not in index]
+    if missing:
+        raise ValueError(f"joint state lacks {', '.join(missing)}")
+    rows = [index[name] for name in names]
+    positions = np.asarray(msg.position, dtype=np.float64)[rows]
+    velocities = np.asarray(msg.velocity, dtype=np.float64)[rows] if msg.velocity else np.zeros(len(rows))
+    if not (np.isfinite(positions).all() and np.isfinite(velocities).all()):
+        raise ValueError("joint state has NaN or infinite values")
+    return positions, velocities
+
+
+def trajectory_msg(names: Sequence[str], positions: np.ndarray, times: Sequence[float],
+                   stamp: Time | None = None) -> JointTrajectory:
+    """A ``JointTrajectory`` with one point per row of ``positions`` at ``times`` (s from start)."""
+    msg = JointTrajectory(joint_names=list(names))
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.points = [JointTrajectoryPoint(positions=[float(v) for v in row], time_from_start=duration(t))
+                  for row, t in zip(np.atleast_2d(positions), times)]
+    return msg
+
+
+def trajectory_from_msg(msg: JointTrajectory) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(joint names, positions (P, J), times (P,)) of a trajectory whose points all have every joint."""
+    names = list(msg.joint_names)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"trajectory joint names must be distinct and non-empty, got {names}")
+    if not msg.points:
+        raise ValueError("trajectory has no points")
+    for i, point in enumerate(msg.points):
+        if len(point.positions) != len(names):
+            raise ValueError(f"trajectory point {i} has {len(point.positions)} positions for {len(names)} joints")
+    positions = np.array([list(point.positions) for point in msg.points], dtype=np.float64)
+    times = np.array([seconds(point.time_from_start) for point in msg.points])
+    return names, positions, times
+
+
+def diagnostic(
+    name: str, level: str, message: str, values: Mapping[str, object], hardware_id: str = ""
+) -> DiagnosticStatus:
+    """One ``DiagnosticStatus``; ``level`` is ok, warn, error or stale."""
+    return DiagnosticStatus(level=LEVELS[level], name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])

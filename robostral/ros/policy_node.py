@@ -1,0 +1,202 @@
+"""policy_node: a lifecycle node that turns camera, joint state and instruction into joint trajectories.
+
+configure loads and verifies the bundle (a tampered one fails the transition, with
+the reason in the log and on /diagnostics); activate starts the control timer at
+the card's rate; deactivate stops commanding. Each tick takes the latest image and
+joint state, runs the ONNX runtime with temporal ensembling, and publishes the
+ensembled action chunk as one ``JointTrajectory`` for the safety supervisor. When
+an input is missing, malformed or older than ``stale_timeout`` it publishes nothing
+and says why. Inference and end-to-end (image stamp to publish) latency p50/p99 go
+to /diagnostics every second.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from robostral.bundle.card import BundleError
+from robostral.ros import contract
+from robostral.ros.latency import LatencyWindow
+from robostral.ros.messages import (
+    diagnostic,
+    image_from_msg,
+    joint_state_from_msg,
+    seconds,
+    trajectory_msg,
+)
+from robostral.ros.spin import run_node
+from robostral.runtime import PolicyRuntime
+
+REPORT_PERIOD = 1.0  # s between routine diagnostics
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        self.declare_parameter("bundle", "policies/robostral-s-panda")
+        self.declare_parameter("stale_timeout", 0.2)  # s: older inputs stop the policy
+        self.declare_parameter("threads", 1)  # ONNX Runtime intra-op threads
+        self.declare_parameter("rate", 0.0)  # Hz; 0 = the card's control rate
+        self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
+        self.runtime: PolicyRuntime | None = None
+        self.timer = None
+        self.trajectories = None
+        self.status = ("warn", "unconfigured")
+        self.last_report = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        bundle = self.get_parameter("bundle").value
+        try:
+            self.runtime = PolicyRuntime(bundle, threads=int(self.get_parameter("threads").value))
+        except (BundleError, FileNotFoundError, ValueError) as error:
+            self.get_logger().error(f"configure failed: bundle {bundle} refused: {error}")
+            self.report("error", f"bundle refused: {error}", force=True)
+            return TransitionCallbackReturn.FAILURE
+        card = self.runtime.card
+        self.joint_names = list(card["joint_names"])
+        self.arm_joints = len(self.joint_names) - 1
+        self.rate = float(self.get_parameter("rate").value) or self.runtime.control_hz
+        self.controller = self.runtime.controller(1)
+        self.image: tuple[float, np.ndarray] | None = None  # (stamp s, pixels)
+        self.joints: tuple[float, np.ndarray] | None = None  # (stamp s, proprio)
+        self.instruction = ""
+        self.inference, self.end_to_end = LatencyWindow(), LatencyWindow()
+        self.problems: dict[str, str] = {}  # input -> why its last message was dropped
+        self.trajectories = self.create_lifecycle_publisher(
+            JointTrajectory, contract.POLICY_TRAJECTORY, contract.POLICY_TRAJECTORY_QOS
+        )
+        self.subscriptions_ = [
+            self.create_subscription(Image, contract.CAMERA_IMAGE, self.on_image, contract.IMAGE_QOS),
+            self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS),
+            self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS),
+        ]
+        self.get_logger().info(f"configured: {card['name']} ({card['robot']}, {self.rate:g} Hz) from {bundle}")
+        self.report("ok", "configured", force=True)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.controller.reset()
+        self.timer = self.create_timer(1.0 / self.rate, self.tick)
+        self.report("ok", "active", force=True)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_timer()
+        self.report("ok", "inactive: not commanding", force=True)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_timer()
+        for subscription in self.subscriptions_:
+            self.destroy_subscription(subscription)
+        self.destroy_publisher(self.trajectories)
+        self.runtime = None
+        self.report("warn", "unconfigured", force=True)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_timer()
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def on_image(self, msg: Image) -> None:
+        try:
+            self.image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.image_shape))
+            self.problems.pop("image", None)
+        except ValueError as error:
+            self.problems["image"] = f"camera image dropped: {error}"
+
+    def on_joints(self, msg: JointState) -> None:
+        try:
+            positions, velocities = joint_state_from_msg(msg, self.joint_names)
+            proprio = np.concatenate([positions[: self.arm_joints], velocities[: self.arm_joints], positions[-1:]])
+            self.joints = (seconds(msg.header.stamp), proprio.astype(np.float32))
+            self.problems.pop("joints", None)
+        except ValueError as error:
+            self.problems["joints"] = f"joint state dropped: {error}"
+
+    def on_instruction(self, msg: String) -> None:
+        text = msg.data.strip()
+        try:
+            if text:
+                self.runtime.embed(text)  # fails here, not in the control loop, on an unusable instruction
+        except ValueError as error:
+            self.problems["instruction"] = f"instruction refused: {error}"
+            return
+        self.problems.pop("instruction", None)
+        if text != self.instruction:
+            self.instruction = text
+            self.controller.reset()  # a new task: the old plan is no guide
+            self.get_logger().info(f"instruction: {text!r}" if text else "instruction cleared: holding")
+
+    # -- control ----------------------------------------------------------------------------------
+    def tick(self) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        reason = self.why_not_command(now)
+        if reason:
+            self.report("warn", reason)
+            return
+        image_stamp, pixels = self.image
+        started = time.perf_counter()
+        try:
+            chunk = self.controller.act_chunk(pixels[None], self.joints[1][None], [self.instruction])[0]
+        except ValueError as error:
+            self.report("error", f"inference refused: {error}", force=True)
+            return
+        self.inference.add(time.perf_counter() - started)
+        times = (np.arange(len(chunk)) + 1) / self.rate
+        msg = trajectory_msg(self.joint_names, chunk, times, stamp=self.get_clock().now().to_msg())
+        self.trajectories.publish(msg)
+        self.end_to_end.add(self.get_clock().now().nanoseconds * 1e-9 - image_stamp)
+        self.report("ok", f"commanding: {self.instruction}")
+
+    def why_not_command(self, now: float) -> str:
+        """Why this tick must not command (empty when it may)."""
+        if self.problems:
+            return "; ".join(self.problems.values())
+        if not self.instruction:
+            return "waiting for an instruction"
+        timeout = float(self.get_parameter("stale_timeout").value)
+        for name, latest in (("camera image", self.image), ("joint state", self.joints)):
+            if latest is None:
+                return f"no {name} yet: not commanding"
+            age = now - latest[0]
+            if age > timeout:
+                return f"{name} is {age:.2f} s old (timeout {timeout:g} s): not commanding"
+        return ""
+
+    def report(self, level: str, message: str, force: bool = False) -> None:
+        """Publish this node's status: at once when it changes or ``force``, else once per second."""
+        now = time.monotonic()
+        if not force and (level, message) == self.status and now - self.last_report < REPORT_PERIOD:
+            return
+        self.status, self.last_report = (level, message), now
+        values = {}
+        if self.runtime is not None:
+            values = {"bundle": self.get_parameter("bundle").value, "instruction": self.instruction,
+                      **self.inference.summary("inference"), **self.end_to_end.summary("end_to_end")}
+        array = DiagnosticArray(status=[diagnostic("policy_node", level, message, values)])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(array)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_node(PolicyNode, argv if argv is not None else sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""sim_driver: the simulated arm behind the same ROS 2 interface as a ros2_control arm.
+
+Publishes ``/joint_states`` and ``/camera/image_raw`` every control step, follows
+``JointTrajectory`` commands on the arm and gripper controller topics (interpolated
+by ``time_from_start``, as joint_trajectory_controller does), and reports the task's
+success on ``/diagnostics``. The instruction on ``/robostral/instruction`` sets what
+success means (the goal named by its colours). Parameters: ``task``, ``robot``,
+``seed``, ``image_size``, ``randomization_level``; ``/sim_driver/reset`` starts a new
+scene (next seed).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robostral.ros import contract
+from robostral.ros.follower import TrajectoryFollower
+from robostral.ros.messages import diagnostic, image_msg, joint_state_msg, trajectory_from_msg
+from robostral.ros.spin import run_node
+from sim.env import RobotTaskEnv
+
+DIAGNOSTICS_EVERY = 10  # control steps between routine diagnostics (0.5 s at 20 Hz)
+
+
+class SimDriver(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_driver")
+        self.declare_parameter("task", "pick_place")
+        self.declare_parameter("robot", "panda")
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("image_size", 96)
+        self.declare_parameter("randomization_level", 1.0)
+        parameter = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.env = RobotTaskEnv(
+            parameter("task"),
+            parameter("robot"),
+            image_size=parameter("image_size"),
+            randomization={"level": parameter("randomization_level")},
+        )
+        self.seed = int(parameter("seed"))
+        robot = self.env.robot
+        self.joint_names = robot.joint_names
+        self.arm_joints, self.gripper_joint = self.joint_names[:-1], self.joint_names[-1:]
+        self.follower = TrajectoryFollower(self.joint_names, robot.home)
+        self.period = 1.0 / self.env.config.control_hz
+
+        self.joint_states = self.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
+        self.images = self.create_publisher(Image, contract.CAMERA_IMAGE, contract.IMAGE_QOS)
+        self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
+        for topic in (contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY):
+            self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.CONTROLLER_QOS)
+        self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS)
+        self.create_service(Trigger, contract.SIM_RESET, self.on_reset)
+        self.problem = ""  # the last bad input, reported until the next good one
+        self.instruction = ""
+        self.reset_scene()
+        self.create_timer(self.period, self.step)
+
+    def reset_scene(self) -> None:
+        self.observation, info = self.env.reset(seed=self.seed)
+        self.follower.hold(self.env.robot.home)
+        self.steps, self.success, self.goal_problem = 0, bool(info["is_success"]), ""
+        if self.instruction:
+            self.set_goal(self.instruction)
+        self.publish_observation()
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def step(self) -> None:
+        target = self.follower.target(self.now() + self.period)  # where the controller must be by the next tick
+        self.observation, _, _, _, info = self.env.step(target)
+        self.steps += 1
+        succeeded = bool(info["is_success"]) and not self.success
+        self.success = bool(info["is_success"])
+        self.publish_observation()
+        if succeeded or self.steps % DIAGNOSTICS_EVERY == 0:
+            self.publish_diagnostics()
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            names, positions, times = trajectory_from_msg(msg)
+            self.follower.follow(names, positions, times, self.now())
+            self.problem = ""
+        except ValueError as error:
+            self.problem = f"trajectory refused: {error}"
+            self.get_logger().warning(self.problem)
+            self.publish_diagnostics()
+
+    def on_instruction(self, msg: String) -> None:
+        self.instruction = msg.data
+        self.set_goal(msg.data)
+        self.publish_diagnostics()
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.seed += 1
+        self.reset_scene()
+        response.success, response.message = True, f"new scene, seed {self.seed}"
+        return response
+
+    # -- helpers --------------------------------------------------------------------------------
+    def set_goal(self, instruction: str) -> None:
+        """Judge success by what the instruction asks; one this scene cannot satisfy is reported."""
+        try:
+            self.env.task.goal = self.env.goal_for(instruction)
+            self.success, self.goal_problem = self.env.task.is_success(), ""
+        except ValueError as error:
+            self.goal_problem = str(error)
+            self.get_logger().warning(f"instruction {instruction!r}: {error}")
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def publish_observation(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        positions, velocities = self.env.robot.joint_state()
+        self.joint_states.publish(joint_state_msg(self.joint_names, positions, velocities, stamp))
+        if "image" in self.observation:
+            self.images.publish(image_msg(self.observation["image"], stamp))
+
+    def publish_diagnostics(self) -> None:
+        problem = self.problem or self.goal_problem
+        level = "warn" if problem else "ok"
+        message = problem or ("task succeeded" if self.success else "running")
+        values = {"task": self.env.task.name, "robot": self.env.robot.name, "seed": self.seed,
+                  "instruction": self.instruction, "success": self.success, "steps": self.steps}
+        array = DiagnosticArray(status=[diagnostic("sim_driver", level, message, values)])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(array)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_node(SimDriver, argv if argv is not None else sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""``robostral up``: start a bring-up graph where no ROS 2 distro (and so no ``ros2 launch``) is installed.
+
+Each node runs in its own process with the graph's parameter file; lifecycle nodes
+are driven to active through their standard ``change_state`` services; a node that
+dies is reported and restarted with exponential backoff (lifecycle nodes driven to
+active again); SIGINT/SIGTERM stops every node (SIGTERM, then SIGKILL after a grace
+period) and returns.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+
+from robostral.ros.graph import Graph, NodeSpec
+
+BACKOFF = (1.0, 2.0, 4.0, 8.0)  # s before restarts 1, 2, 3, 4+ of one node
+HEALTHY_AFTER = 30.0  # s of running that resets a node's backoff
+STOP_GRACE = 5.0  # s between SIGTERM and SIGKILL at shutdown
+TRANSITION_TIMEOUT = 30.0  # s for a lifecycle transition (configure loads and verifies the bundle)
+
+
+@dataclass
+class NodeProcess:
+    spec: NodeSpec
+    command: list[str]
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    restarts: int = 0
+    restart_at: float | None = None  # when a dead node is due to start again
+    log: list[str] = field(default_factory=list)
+
+
+def node_command(spec: NodeSpec, graph: Graph, overrides: dict[str, str]) -> list[str]:
+    """The process command line for one node: this Python, its module, the graph's parameters."""
+    words = [sys.executable, "-m", f"robostral.ros.{spec.module}", "--ros-args",
+             "-r", f"__node:={spec.name}", "--params-file", str(graph.parameters)]
+    for key, value in overrides.items():
+        node, _, parameter = key.partition(".")
+        if node == spec.name:
+            words += ["-p", f"{parameter}:={value}"]
+    return words
+
+
+class Bringup:
+    """The running graph: start, watch, restart, stop. ``say`` receives every status line."""
+
+    def __init__(self, graph: Graph, nodes: Sequence[NodeSpec], overrides: dict[str, str],
+                 say: Callable[[str], None] = print) -> None:
+        self.graph = graph
+        self.say = say
+        self.nodes = [NodeProcess(spec, node_command(spec, graph, overrides)) for spec in nodes]
+        self.stopping = False
+        rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.client_node = rclpy.create_node("robostral_up")
+
+    def run(self) -> int:
+        """Start everything, then watch until SIGINT/SIGTERM; returns the exit status."""
+        previous = {s: signal.signal(s, self._stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for node in self.nodes:
+                self.start(node)
+            for node in self.nodes:
+                if node.spec.lifecycle:
+                    self.activate(node)
+            self.say(f"robostral up: {self.graph.name} graph running ({', '.join(n.spec.name for n in self.nodes)})"
+                     "; Ctrl-C stops it")
+            while not self.stopping:
+                self.watch()
+                time.sleep(0.1)
+            return 0
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def start(self, node: NodeProcess) -> None:
+        node.process = subprocess.Popen(node.command, start_new_session=True)  # Ctrl-C reaches `up` only
+        node.started, node.restart_at = time.monotonic(), None
+        self.say(f"started {node.spec.name} (pid {node.process.pid})")
+
+    def watch(self) -> None:
+        """Restart nodes that died, after their backoff."""
+        now = time.monotonic()
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is not None and node.restart_at is None:
+                if now - node.started > HEALTHY_AFTER:
+                    node.restarts = 0
+                delay = BACKOFF[min(node.restarts, len(BACKOFF) - 1)]
+                node.restart_at = now + delay
+                self.say(f"{node.spec.name} exited with status {node.process.returncode}; "
+                         f"restarting in {delay:g} s (restart {node.restarts + 1})")
+            if node.restart_at is not None and now >= node.restart_at and not self.stopping:
+                node.restarts += 1
+                self.start(node)
+                if node.spec.lifecycle:
+                    self.activate(node)
+
+    def activate(self, node: NodeProcess) -> bool:
+        """configure then activate a lifecycle node; False (and said why) when a transition fails."""
+        for transition, label in ((Transition.TRANSITION_CONFIGURE, "configure"),
+                                  (Transition.TRANSITION_ACTIVATE, "activate")):
+            if not self.change_state(node.spec.name, transition):
+                self.say(f"{node.spec.name}: {label} failed (see its log); it stays inactive")
+                return False
+        self.say(f"{node.spec.name}: active")
+        return True
+
+    def change_state(self, name: str, transition: int) -> bool:
+        client = self.client_node.create_client(ChangeState, f"/{name}/change_state")
+        try:
+            deadline = time.monotonic() + TRANSITION_TIMEOUT
+            while not client.wait_for_service(timeout_sec=0.2):
+                if time.monotonic() > deadline or self.stopping:
+                    return False
+            future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
+            rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=TRANSITION_TIMEOUT)
+            return future.done() and future.result() is not None and future.result().success
+        finally:
+            self.client_node.destroy_client(client)
+
+    def lifecycle_state(self, name: str) -> str:
+        """The current lifecycle state label of a node ('' when it does not answer)."""
+        client = self.client_node.create_client(GetState, f"/{name}/get_state")
+        try:
+            if not client.wait_for_service(timeout_sec=5.0):
+                return ""
+            future = client.call_async(GetState.Request())
+            rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=5.0)
+            return future.result().current_state.label if future.done() and future.result() else ""
+        finally:
+            self.client_node.destroy_client(client)
+
+    def shutdown(self) -> None:
+        """SIGTERM every node, SIGKILL what is left after the grace period."""
+        running = [n.process for n in self.nodes if n.process is not None and n.process.poll() is None]
+        for process in running:
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.client_node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+        self.say("robostral up: stopped")
+
+    def _stop(self, signum, frame) -> None:
+        self.stopping = True
