@@ -37,6 +37,9 @@ setup(
         "console_scripts": [
             "robostral=robostral.cli:main",
             "robostral-recorder=robostral.ros.recorder:main",
+            "robostral-sim-driver=robostral.ros.sim_driver:main",
+            "robostral-policy-node=robostral.ros.policy_node:main",
+            "robostral-safety-supervisor=robostral.ros.supervisor:main",
         ]
     },
 )

@@ -174,7 +174,8 @@ class RobotTaskEnv(gym.Env):
         names = [f"{role.rsplit('_', 1)[0]}_{colour}" for role, colour in zip(roles, colours)]
         missing = [" ".join(reversed(name.split("_", 1))) for name in names if name not in self.task.objects]
         if missing:
-            raise ValueError(f"there is no {' or '.join(missing)} in this scene")
+            present = ", ".join(" ".join(reversed(name.split("_", 1))) for name in self.task.objects)
+            raise ValueError(f"there is no {' or '.join(missing)} in this scene (it has: {present})")
         return Goal(*names)
 
     def render(self) -> np.ndarray | None:

@@ -2,12 +2,15 @@
 
 configure loads and verifies the bundle (a tampered one fails the transition, with
 the reason in the log and on /diagnostics); activate starts the control timer at
-the card's rate; deactivate stops commanding. Each tick takes the latest image and
-joint state, runs the ONNX runtime with temporal ensembling, and publishes the
-ensembled action chunk as one ``JointTrajectory`` for the safety supervisor. When
-an input is missing, malformed or older than ``stale_timeout`` it publishes nothing
-and says why. Inference and end-to-end (image stamp to publish) latency p50/p99 go
-to /diagnostics every second.
+the card's rate; deactivate stops commanding. A control step runs when a new camera
+image arrives (at most at the card's rate, so that the image is fresh, not up to a
+period old) and otherwise on the timer: it takes the latest image and joint state,
+runs the ONNX runtime with temporal ensembling, clips the targets into the card's
+joint limits (as the simulator does with every action in training and evaluation)
+and publishes the ensembled action chunk as one ``JointTrajectory`` for the safety
+supervisor. When an input is missing, malformed or older than ``stale_timeout`` it
+publishes nothing and says why. Inference and end-to-end (image stamp to publish)
+latency p50/p99 go to /diagnostics every second.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class PolicyNode(LifecycleNode):
         self.joint_names = list(card["joint_names"])
         self.arm_joints = len(self.joint_names) - 1
         self.rate = float(self.get_parameter("rate").value) or self.runtime.control_hz
+        limits = card["joint_limits"]
+        self.lower, self.upper = np.array(limits["lower"]), np.array(limits["upper"])
+        self.last_step = 0.0  # monotonic s of the last control step
         self.controller = self.runtime.controller(1)
         self.image: tuple[float, np.ndarray] | None = None  # (stamp s, pixels)
         self.joints: tuple[float, np.ndarray] | None = None  # (stamp s, proprio)
@@ -85,7 +91,7 @@ class PolicyNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.controller.reset()
-        self.timer = self.create_timer(1.0 / self.rate, self.tick)
+        self.timer = self.create_timer(1.0 / self.rate, self.on_timer)
         self.report("ok", "active", force=True)
         return super().on_activate(state)
 
@@ -119,6 +125,9 @@ class PolicyNode(LifecycleNode):
             self.problems.pop("image", None)
         except ValueError as error:
             self.problems["image"] = f"camera image dropped: {error}"
+            return
+        if self.timer is not None and time.monotonic() - self.last_step >= 0.8 / self.rate:
+            self.step()
 
     def on_joints(self, msg: JointState) -> None:
         try:
@@ -144,7 +153,13 @@ class PolicyNode(LifecycleNode):
             self.get_logger().info(f"instruction: {text!r}" if text else "instruction cleared: holding")
 
     # -- control ----------------------------------------------------------------------------------
-    def tick(self) -> None:
+    def on_timer(self) -> None:
+        """Step when images stopped driving the loop (and so say why nothing is commanded)."""
+        if time.monotonic() - self.last_step >= 1.2 / self.rate:
+            self.step()
+
+    def step(self) -> None:
+        self.last_step = time.monotonic()
         now = self.get_clock().now().nanoseconds * 1e-9
         reason = self.why_not_command(now)
         if reason:
@@ -158,6 +173,7 @@ class PolicyNode(LifecycleNode):
             self.report("error", f"inference refused: {error}", force=True)
             return
         self.inference.add(time.perf_counter() - started)
+        chunk = np.clip(chunk, self.lower, self.upper)
         times = (np.arange(len(chunk)) + 1) / self.rate
         msg = trajectory_msg(self.joint_names, chunk, times, stamp=self.get_clock().now().to_msg())
         self.trajectories.publish(msg)
