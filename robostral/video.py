@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import imageio.v2 as iio2
 import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw
@@ -24,6 +25,26 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: int 
     else:
         iio.imwrite(path, stack, duration=1000 / fps, loop=0)
     return path
+
+
+class VideoStream:
+    """An MP4 written frame by frame, for recordings too long to hold in memory (the sim driver's)."""
+
+    def __init__(self, path: str | os.PathLike, fps: int = 20) -> None:
+        self.path = video_path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise ValueError(f"a streamed video must be .mp4, got {self.path.name!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = iio2.get_writer(self.path, fps=fps, codec="libx264", macro_block_size=1)
+        self.frames = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        self.writer.append_data(frame)
+        self.frames += 1
+
+    def close(self) -> Path:
+        self.writer.close()
+        return self.path
 
 
 def video_path(path: str | os.PathLike) -> Path:

@@ -58,9 +58,9 @@ def test_sim_refuses_unknown_names_and_bad_counts():
         assert needle in result.stderr, (args, result.stderr)
 
 
-def test_demo_writes_video_and_poster(tmp_path):
+def test_gallery_writes_video_and_poster(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "robostral.demo", "--out", str(tmp_path), "--size", "96"],
+        [sys.executable, "-m", "robostral.gallery", "--out", str(tmp_path), "--size", "96"],
         cwd=ROOT,
         capture_output=True,
         text=True,

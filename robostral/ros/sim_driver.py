@@ -3,10 +3,12 @@
 Publishes ``/joint_states`` and ``/camera/image_raw`` every control step, follows
 ``JointTrajectory`` commands on the arm and gripper controller topics (interpolated
 by ``time_from_start``, as joint_trajectory_controller does), and reports the task's
-success on ``/diagnostics``. The instruction on ``/robostral/instruction`` sets what
-success means (the goal named by its colours). Parameters: ``task``, ``robot``,
-``seed``, ``image_size``, ``randomization_level``; ``/sim_driver/reset`` starts a new
-scene (next seed).
+success on ``/diagnostics`` (with the scene's objects and an instruction it can
+satisfy). The instruction on ``/robostral/instruction`` sets what success means (the
+goal named by its colours). Parameters: ``task`` (a change applies at the next
+reset), ``robot``, ``seed``, ``image_size``, ``randomization_level``, ``video`` (an
+.mp4 path: every step is filmed, closed at shutdown); ``/sim_driver/reset`` starts
+a new scene (next seed).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from robostral.ros import contract
 from robostral.ros.follower import TrajectoryFollower
 from robostral.ros.messages import diagnostic, image_msg, joint_state_msg, trajectory_from_msg
 from robostral.ros.spin import run_node
+from robostral.video import VideoStream, label
 from sim.env import RobotTaskEnv
 
 DIAGNOSTICS_EVERY = 10  # control steps between routine diagnostics (0.5 s at 20 Hz)
@@ -37,14 +40,11 @@ class SimDriver(Node):
         self.declare_parameter("seed", 0)
         self.declare_parameter("image_size", 96)
         self.declare_parameter("randomization_level", 1.0)
-        parameter = lambda name: self.get_parameter(name).value  # noqa: E731
-        self.env = RobotTaskEnv(
-            parameter("task"),
-            parameter("robot"),
-            image_size=parameter("image_size"),
-            randomization={"level": parameter("randomization_level")},
-        )
-        self.seed = int(parameter("seed"))
+        self.declare_parameter("video", "")
+        self.env = self.make_env()
+        self.seed = int(self.get_parameter("seed").value)
+        video = self.get_parameter("video").value
+        self.video = VideoStream(video, fps=self.env.config.control_hz) if video else None
         robot = self.env.robot
         self.joint_names = robot.joint_names
         self.arm_joints, self.gripper_joint = self.joint_names[:-1], self.joint_names[-1:]
@@ -63,7 +63,20 @@ class SimDriver(Node):
         self.reset_scene()
         self.create_timer(self.period, self.step)
 
+    def make_env(self) -> RobotTaskEnv:
+        parameter = lambda name: self.get_parameter(name).value  # noqa: E731
+        return RobotTaskEnv(
+            parameter("task"),
+            parameter("robot"),
+            render_mode="rgb_array" if parameter("video") else None,
+            image_size=parameter("image_size"),
+            randomization={"level": parameter("randomization_level")},
+        )
+
     def reset_scene(self) -> None:
+        if self.get_parameter("task").value != self.env.task.name:
+            self.env.close()
+            self.env = self.make_env()
         self.observation, info = self.env.reset(seed=self.seed)
         self.follower.hold(self.env.robot.home)
         self.steps, self.success, self.goal_problem = 0, bool(info["is_success"]), ""
@@ -79,6 +92,8 @@ class SimDriver(Node):
         succeeded = bool(info["is_success"]) and not self.success
         self.success = bool(info["is_success"])
         self.publish_observation()
+        if self.video is not None:
+            self.video.add(label(self.env.render(), self.instruction or "(no instruction)"))
         if succeeded or self.steps % DIAGNOSTICS_EVERY == 0:
             self.publish_diagnostics()
 
@@ -93,8 +108,9 @@ class SimDriver(Node):
             self.publish_diagnostics()
 
     def on_instruction(self, msg: String) -> None:
-        self.instruction = msg.data
-        self.set_goal(msg.data)
+        self.instruction = msg.data.strip()
+        if self.instruction:  # an empty one clears it: the scene's goal stays as it was
+            self.set_goal(self.instruction)
         self.publish_diagnostics()
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -113,6 +129,12 @@ class SimDriver(Node):
             self.goal_problem = str(error)
             self.get_logger().warning(f"instruction {instruction!r}: {error}")
 
+    def destroy_node(self) -> None:
+        if self.video is not None and self.video.frames:
+            self.get_logger().info(f"video: {self.video.close()} ({self.video.frames} frames)")
+        self.env.close()
+        super().destroy_node()
+
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
@@ -128,7 +150,8 @@ class SimDriver(Node):
         level = "warn" if problem else "ok"
         message = problem or ("task succeeded" if self.success else "running")
         values = {"task": self.env.task.name, "robot": self.env.robot.name, "seed": self.seed,
-                  "instruction": self.instruction, "success": self.success, "steps": self.steps}
+                  "instruction": self.instruction, "success": self.success, "steps": self.steps,
+                  "objects": ", ".join(self.env.task.objects), "scene_instruction": self.env.instruction}
         array = DiagnosticArray(status=[diagnostic("sim_driver", level, message, values)])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
