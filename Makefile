@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup encoders demo test test-slow lint bench clean
 
 setup: $(STAMP)
 
@@ -17,10 +17,18 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-demo: setup
+# Bundles under policies/ are committed without their 86 MiB encoder.onnx: it is exported here,
+# bit-identical (the runtime checks its sha256 against the card). A no-op once present.
+encoders: setup
+	@for bundle in policies/*/; do \
+		[ ! -f "$$bundle/card.yaml" ] || [ -f "$$bundle/encoder.onnx" ] || \
+		$(PY) -m robostral.language.export "$$bundle" || exit 1; \
+	done
+
+demo: encoders
 	$(PY) -m robostral.demo
 
-test: setup
+test: encoders
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -m "not slow"
 
