@@ -8,6 +8,8 @@ packages of a ROS 2 install (they are not on PyPI).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
 from launch.conditions import IfCondition
@@ -18,14 +20,18 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from robostral.ros.graph import load_graph
+from robostral.ros.graph import LAUNCH_DIR, load_graph
 
 PACKAGE = "robostral_ros"  # the ament package in ros_ws/ that exposes the executables
 
 
-def describe(graph_name: str) -> LaunchDescription:
-    """Every node of the graph with the graph's parameters; lifecycle nodes configured, then activated."""
-    graph = load_graph(graph_name)
+def describe(graph_name: str, launch_dir: Path = LAUNCH_DIR) -> LaunchDescription:
+    """Every node of the graph with the graph's parameters; lifecycle nodes configured, then activated.
+
+    ``launch_dir`` holds graph.yaml: the calling launch file's folder (the repository's
+    launch/ or, installed by ros_ws/, share/robostral_ros/launch).
+    """
+    graph = load_graph(graph_name, launch_dir / "graph.yaml")
     record = LaunchConfiguration("record")
     actions = [DeclareLaunchArgument("record", default_value="false", description="also run the recorder")]
     for spec in graph.nodes:
