@@ -59,6 +59,7 @@ class CollectConfig:
     wrist: bool = False  # record the wrist camera too
     level: float = 1.0  # domain randomization level (0 = nominal scenes)
     perturbation: float = 0.0  # rad, std of noise bursts on the executed arm targets (labels stay the expert's)
+    settle_steps: int = 0  # steps recorded after a success while the expert holds its goal
     flush_every: int = 32  # episodes per flush: at most this many are lost to a hard kill
     max_failures: int | None = None  # discarded seeds per task and run before giving up; None: max(10, episodes)
 
@@ -77,6 +78,8 @@ class CollectConfig:
             raise ValueError(f"level must be a finite number >= 0, got {self.level}")
         if not np.isfinite(self.perturbation) or not 0 <= self.perturbation <= 0.5:
             raise ValueError(f"perturbation must be within [0, 0.5] rad, got {self.perturbation}")
+        if not 0 <= self.settle_steps <= 100:
+            raise ValueError(f"settle_steps must be within [0, 100], got {self.settle_steps}")
 
     @property
     def failure_budget(self) -> int:
@@ -97,6 +100,8 @@ class CollectConfig:
             words.append("--wrist")
         if self.perturbation:
             words += ["--perturbation", str(self.perturbation)]
+        if self.settle_steps:
+            words += ["--settle-steps", str(self.settle_steps)]
         if self.max_failures is not None:
             words += ["--max-failures", str(self.max_failures)]
         return shlex.join(words)
@@ -176,6 +181,7 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     probe = make_env(config.tasks[0], config.robot, **config.env_kwargs)
     env_config = json.loads(json.dumps(asdict(probe.unwrapped.config)))
     env_config["expert_perturbation"] = config.perturbation
+    env_config["expert_settle_steps"] = config.settle_steps
     spec = DatasetSpec(config.robot, tuple(probe.unwrapped.robot.joint_names), probe.unwrapped.config.control_hz,
                        config.image_size, config.wrist)
     probe.close()
@@ -183,7 +189,8 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     writer = DatasetWriter(config.out, spec, provenance)
     report = CollectReport(Path(config.out), removed_strays=writer.removed_strays)
     try:
-        stored = {"expert_perturbation": 0.0, **writer.provenance.get("env_config", {})}  # older datasets: none
+        older = {"expert_perturbation": 0.0, "expert_settle_steps": 0}  # datasets from before these options
+        stored = {**older, **writer.provenance.get("env_config", {})}
         _check_env_config(config.out, stored, env_config)
         plan = SeedPlan(config, writer.keys, writer.provenance.setdefault("discarded", {}))
         jobs = deque(plan.initial())
@@ -302,7 +309,8 @@ def _worker(config: CollectConfig, jobs, results, parent: int) -> None:
         try:
             if task not in envs:
                 envs[task] = make_env(task, config.robot, **config.env_kwargs)
-            results.put((number, _episode(record_expert_episode(envs[task], seed, config.perturbation))))
+            recorded = record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps)
+            results.put((number, _episode(recorded)))
         except Exception:
             results.put((number, traceback.format_exc()))
 

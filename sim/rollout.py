@@ -79,11 +79,16 @@ class Perturbation:
         return action + self.offset
 
 
-def record_expert_episode(env: gym.Env, seed: int, perturbation: float = 0.0) -> RecordedEpisode:
+def record_expert_episode(
+    env: gym.Env, seed: int, perturbation: float = 0.0, settle_steps: int = 0
+) -> RecordedEpisode:
     """One seeded episode of the expert with every observation and the action chosen from it.
 
     With ``perturbation`` > 0 (joint units) the executed targets get bursts of noise (see
-    ``Perturbation``) while the recorded actions stay the expert's.
+    ``Perturbation``) while the recorded actions stay the expert's. A successful episode
+    goes on for ``settle_steps`` more recorded steps in which the expert holds its goal:
+    demonstrations then show that the goal is where to stay, not a point to pass through.
+    ``result.steps`` still counts the steps to success.
     """
     observations: list[dict] = []
     actions: list[np.ndarray] = []
@@ -93,7 +98,7 @@ def record_expert_episode(env: gym.Env, seed: int, perturbation: float = 0.0) ->
         actions.append(np.asarray(action, dtype=np.float32))
 
     perturb = Perturbation(perturbation, env.unwrapped.robot.action_size - 1, seed) if perturbation > 0 else None
-    result, randomization = _expert_loop(env, seed, on_step=on_step, perturbation=perturb)
+    result, randomization = _expert_loop(env, seed, on_step=on_step, perturbation=perturb, settle_steps=settle_steps)
     return RecordedEpisode(result, observations, actions, randomization)
 
 
@@ -103,11 +108,13 @@ def _expert_loop(
     on_frame: Callable[[np.ndarray], None] | None = None,
     on_step: Callable[[dict, np.ndarray], None] | None = None,
     perturbation: Perturbation | None = None,
+    settle_steps: int = 0,
 ) -> tuple[EpisodeResult, dict]:
     """The episode loop: reset with ``seed``, step the expert until the episode ends.
 
     ``on_step(observation, action)`` sees each observation and the action the expert chose from it,
-    before that action is stepped. Returns the result and the episode's randomized values.
+    before that action is stepped; after a success it also sees ``settle_steps`` more, unperturbed.
+    Returns the result and the episode's randomized values.
     """
     observation, info = env.reset(seed=seed)
     randomization = info["randomization"]
@@ -127,6 +134,13 @@ def _expert_loop(
         done = terminated or truncated
         if on_frame is not None:
             on_frame(env.render())
+    success = bool(info["is_success"])
+    if success and on_step is not None:
+        base = env.unwrapped  # past the time limit's count: the wrapper would truncate
+        for _ in range(settle_steps):
+            action = expert.act()
+            on_step(observation, action)
+            observation, *_ = base.step(action)
     base = env.unwrapped
-    result = EpisodeResult(base.task.name, base.robot.name, seed, bool(info["is_success"]), steps, base.instruction)
+    result = EpisodeResult(base.task.name, base.robot.name, seed, success, steps, base.instruction)
     return result, randomization

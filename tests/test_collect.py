@@ -227,3 +227,15 @@ def test_collect_refuses_a_perturbation_out_of_range():
     with pytest.raises(ValueError, match="perturbation must be within"):
         CollectConfig(out="x", perturbation=2.0)
     assert "--perturbation 0.03" in CollectConfig(out="x", perturbation=0.03).command
+
+
+def test_settle_steps_record_the_expert_holding_its_goal():
+    env = make_env("reach", "panda", image_size=0)
+    plain = record_expert_episode(env, 2)
+    settled = record_expert_episode(env, 2, settle_steps=6)
+    assert settled.result == plain.result  # same episode, same steps to success
+    assert len(settled.actions) == len(plain.actions) + 6
+    np.testing.assert_array_equal(np.stack(settled.actions[: len(plain.actions)]), np.stack(plain.actions))
+    # Holding: the tool stays at the goal, the last targets barely move.
+    assert np.abs(settled.actions[-1] - settled.actions[-2]).max() < 0.01
+    assert env.unwrapped.task.is_success()

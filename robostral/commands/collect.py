@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--level", type=float, default=1.0, help="domain randomization level (0 = nominal)")
     parser.add_argument("--perturbation", type=float, default=0.0, metavar="RAD",
                         help="std of noise bursts on the executed arm targets, so demos show recoveries (DART)")
+    parser.add_argument("--settle-steps", type=int, default=0, metavar="N",
+                        help="steps recorded after each success while the expert holds its goal")
     parser.add_argument("--flush-every", type=positive_int, default=32, help="episodes written per flush")
     parser.add_argument("--max-failures", type=int, default=None,
                         help="failed seeds per task before giving up (default: max(10, episodes))")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     config = CollectConfig(
         out=args.out, robot=args.robot, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
         workers=args.workers, image_size=args.image_size, wrist=args.wrist, level=args.level,
-        perturbation=args.perturbation,
+        perturbation=args.perturbation, settle_steps=args.settle_steps,
         flush_every=args.flush_every, max_failures=args.max_failures,
     )
     try:
