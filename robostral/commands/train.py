@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
+import sys
 
 from robostral.training.config import TrainConfig
 from sim.config import from_dict, from_yaml
@@ -43,6 +45,6 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from robostral.training.trainer import train  # torch is imported only when training
 
-    out = train(build_config(args), resume=args.resume)
+    out = train(build_config(args), resume=args.resume, command=shlex.join(["robostral", *sys.argv[1:]]))
     print(f"checkpoints in {out / 'checkpoints'}, metrics in {out / 'metrics.csv'}, curve {out / 'learning_curve.png'}")
     return 0

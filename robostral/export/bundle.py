@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
+import yaml
 
 import robostral
 from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_file, write_card
@@ -117,6 +118,7 @@ def _card(
     model: RobostralS, data, state: dict, checkpoint: Path, command: str, parity: dict, speed: dict, bundle: Path
 ) -> dict:
     config = model.config
+    train_config = yaml.safe_load((checkpoint / "config.yaml").read_text())["train"]
     sim = Simulation()
     robot = Robot(sim, robot_spec(data.robot))
     limits = {"lower": robot.lower.tolist(), "upper": robot.upper.tolist(), "velocity": robot.max_velocity.tolist()}
@@ -163,8 +165,12 @@ def _card(
             "dataset_hash": state["dataset_hash"],
             "dataset_episodes": len(data.episodes),
             "dataset_frames": data.num_frames,
+            "command": state.get("command", ""),
             "steps": state["step"],
+            "batch_size": train_config["batch_size"],
             "wall_time_s": round(state["elapsed_s"], 1),
+            "samples_per_s": round(state["step"] * train_config["batch_size"] / max(state["elapsed_s"], 1e-9), 1),
+            "device": train_config["device"],
         },
         "export": {
             "command": command,

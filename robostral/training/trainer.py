@@ -30,8 +30,11 @@ from robostral.training.curves import plot_learning_curve
 METRICS = ("step", "lr", "train_loss", "val_loss", "samples_per_s", "elapsed_s")
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train until ``config.steps``; with ``resume`` continue from the latest checkpoint in ``config.out``."""
+def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
+    """Train until ``config.steps``; with ``resume`` continue from the latest checkpoint in ``config.out``.
+
+    ``command`` (the command line that started it) is kept in the checkpoints for the policy card.
+    """
     device = _device(config)
     torch.manual_seed(config.seed)
     out = Path(config.out)
@@ -73,7 +76,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     # Created after a resume so that it starts at the checkpoint's step (its optimizer holds initial_lr).
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s), last_epoch=step - 1)
 
-    extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set)}
+    extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set),
+             "command": command}
     metrics = _MetricsWriter(out / "metrics.csv")
     progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     started, window_start, window_samples = time.perf_counter(), time.perf_counter(), 0
