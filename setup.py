@@ -27,6 +27,7 @@ setup(
         "onnxruntime>=1.18",
         "tokenizers>=0.19",
         "cryptography>=42",
+        "argon2-cffi>=23.1",
     ],
     extras_require={
         "train": ["torch>=2.4", "safetensors>=0.4", "onnx>=1.16", "onnxscript>=0.1"],
