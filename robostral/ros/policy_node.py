@@ -8,9 +8,11 @@ period old) and otherwise on the timer: it takes the latest image and joint stat
 runs the ONNX runtime with temporal ensembling, clips the targets into the card's
 joint limits (as the simulator does with every action in training and evaluation)
 and publishes the ensembled action chunk as one ``JointTrajectory`` for the safety
-supervisor. When an input is missing, malformed or older than ``stale_timeout`` it
-publishes nothing and says why. Inference and end-to-end (image stamp to publish)
-latency p50/p99 go to /diagnostics every second.
+supervisor, its header stamped with the stamp of the camera image it was computed
+from (so that the image-to-command latency can be measured from outside, as
+bench/ros_latency.py does). When an input is missing, malformed or older than
+``stale_timeout`` it publishes nothing and says why. Inference and end-to-end
+(image stamp to publish) latency p50/p99 go to /diagnostics every second.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
@@ -72,7 +75,7 @@ class PolicyNode(LifecycleNode):
         self.lower, self.upper = np.array(limits["lower"]), np.array(limits["upper"])
         self.last_step = 0.0  # monotonic s of the last control step
         self.controller = self.runtime.controller(1)
-        self.image: tuple[float, np.ndarray] | None = None  # (stamp s, pixels)
+        self.image: tuple[float, np.ndarray, Time] | None = None  # (stamp s, pixels, header stamp)
         self.joints: tuple[float, np.ndarray] | None = None  # (stamp s, proprio)
         self.instruction = ""
         self.inference, self.end_to_end = LatencyWindow(), LatencyWindow()
@@ -121,7 +124,7 @@ class PolicyNode(LifecycleNode):
     # -- inputs -----------------------------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
         try:
-            self.image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.image_shape))
+            self.image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.image_shape), msg.header.stamp)
             self.problems.pop("image", None)
         except ValueError as error:
             self.problems["image"] = f"camera image dropped: {error}"
@@ -165,7 +168,7 @@ class PolicyNode(LifecycleNode):
         if reason:
             self.report("warn", reason)
             return
-        image_stamp, pixels = self.image
+        image_stamp, pixels, stamp = self.image
         started = time.perf_counter()
         try:
             chunk = self.controller.act_chunk(pixels[None], self.joints[1][None], [self.instruction])[0]
@@ -175,7 +178,7 @@ class PolicyNode(LifecycleNode):
         self.inference.add(time.perf_counter() - started)
         chunk = np.clip(chunk, self.lower, self.upper)
         times = (np.arange(len(chunk)) + 1) / self.rate
-        msg = trajectory_msg(self.joint_names, chunk, times, stamp=self.get_clock().now().to_msg())
+        msg = trajectory_msg(self.joint_names, chunk, times, stamp=stamp)  # stamped with its observation
         self.trajectories.publish(msg)
         self.end_to_end.add(self.get_clock().now().nanoseconds * 1e-9 - image_stamp)
         self.report("ok", f"commanding: {self.instruction}")

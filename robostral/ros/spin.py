@@ -6,8 +6,12 @@ import signal
 from collections.abc import Callable, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+# s: how long an idle node (no timer, no message: an unconfigured lifecycle node) may block before a
+# SIGINT/SIGTERM is seen. Python runs signal handlers only between bytecodes, never inside the wait.
+WAKE_PERIOD = 0.1
 
 
 def run_node(make: Callable[[], Node], argv: Sequence[str]) -> None:
@@ -16,8 +20,11 @@ def run_node(make: Callable[[], Node], argv: Sequence[str]) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     node = make()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=WAKE_PERIOD)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -27,6 +27,7 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0)  # s before restarts 1, 2, 3, 4+ of one node
 HEALTHY_AFTER = 30.0  # s of running that resets a node's backoff
 STOP_GRACE = 5.0  # s between SIGTERM and SIGKILL at shutdown
 TRANSITION_TIMEOUT = 30.0  # s for a lifecycle transition (configure loads and verifies the bundle)
+ASK_PERIOD = 0.5  # s between get_state requests to a node that has not answered yet
 
 
 @dataclass
@@ -106,7 +107,10 @@ class Bringup:
                     self.activate(node)
 
     def activate(self, node: NodeProcess) -> bool:
-        """configure then activate a lifecycle node; False (and said why) when a transition fails."""
+        """configure then activate a lifecycle node once it answers; False (and said why) when that fails."""
+        if not self.lifecycle_state(node.spec.name):
+            self.say(f"{node.spec.name}: its lifecycle services do not answer; it stays unconfigured")
+            return False
         for transition, label in ((Transition.TRANSITION_CONFIGURE, "configure"),
                                   (Transition.TRANSITION_ACTIVATE, "activate")):
             if not self.change_state(node.spec.name, transition):
@@ -129,14 +133,22 @@ class Bringup:
             self.client_node.destroy_client(client)
 
     def lifecycle_state(self, name: str) -> str:
-        """The current lifecycle state label of a node ('' when it does not answer)."""
+        """The node's lifecycle state label, asked every ASK_PERIOD until it answers ('' if it never does).
+
+        A restarted node's killed predecessor still looks available to DDS until its lease
+        expires, and a request that only the dead one matched is lost: so one unanswered
+        request is no verdict, and no transition is requested before the live node answered.
+        """
         client = self.client_node.create_client(GetState, f"/{name}/get_state")
         try:
-            if not client.wait_for_service(timeout_sec=5.0):
-                return ""
-            future = client.call_async(GetState.Request())
-            rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=5.0)
-            return future.result().current_state.label if future.done() and future.result() else ""
+            deadline = time.monotonic() + TRANSITION_TIMEOUT
+            while time.monotonic() < deadline and not self.stopping:
+                if client.wait_for_service(timeout_sec=ASK_PERIOD):
+                    future = client.call_async(GetState.Request())
+                    rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=ASK_PERIOD)
+                    if future.done() and future.result() is not None:
+                        return future.result().current_state.label
+            return ""
         finally:
             self.client_node.destroy_client(client)
 

@@ -1,0 +1,254 @@
+"""ROS 2 control latency: camera image stamp to trajectory publish in the policy node, against a bare rclpy floor.
+
+One run, side by side in one DDS domain (loopback only): `robostral up` runs the simulated
+cell (sim driver, safety supervisor, policy node) with an instruction, and a bare rclpy
+publisher process sends the same image (the bundle's size, rgb8, the camera's QoS) every
+control period to a bare rclpy subscriber process. Per control tick:
+
+- policy node: the trajectory's publish time (its DDS source timestamp) minus the stamp of
+  the camera image it was computed from (the policy node copies that stamp into the header);
+- floor: the time the subscriber's callback runs minus the image's stamp, which the
+  publisher sets just before publishing, as the sim driver does.
+
+A tick misses its deadline when no command for its image (no floor image) was published
+(received) within one control period. CPU share: user + system time of the process over
+the measured ticks (/proc/<pid>/stat), in % of one core. Writes its section of BENCHMARKS.md.
+
+    .venv/bin/python bench/ros_latency.py [--bundle runs/bundles/robostral-s-panda-v2] [--ticks 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+
+from report import update_section  # noqa: E402
+
+from robostral.bundle.card import read_card  # noqa: E402
+
+COMMAND = ".venv/bin/python bench/ros_latency.py"
+FLOOR_TOPIC = "/bench/floor/image_raw"
+DEFAULT_DOMAIN = 88  # ROS_DOMAIN_ID when none is set: away from the default 0 of other graphs
+WARMUP = 40  # commands before the measured ticks start (the first inferences warm caches up)
+INSTRUCTION = "reach the green target"
+
+
+def stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def run_floor(role: str, size: int, rate: float, out: Path) -> int:
+    """One process of the floor pair, until SIGINT: publish an image every period, or receive them; then write out."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from sensor_msgs.msg import Image
+
+    from robostral.ros import contract
+    from robostral.ros.messages import image_msg
+
+    rclpy.init()
+    node = rclpy.create_node(f"floor_{role}")
+    records: list = []
+    if role == "publish":
+        publisher = node.create_publisher(Image, FLOOR_TOPIC, contract.IMAGE_QOS)
+        pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+        def tick() -> None:
+            now = node.get_clock().now()
+            records.append(now.nanoseconds)
+            publisher.publish(image_msg(pixels, now.to_msg()))
+
+        node.create_timer(1.0 / rate, tick)
+    else:
+
+        def receive(msg: Image) -> None:
+            records.append((stamp_ns(msg.header.stamp), node.get_clock().now().nanoseconds))
+
+        node.create_subscription(Image, FLOOR_TOPIC, receive, contract.IMAGE_QOS)
+    with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+        rclpy.spin(node)
+    out.write_text(json.dumps(records))
+    return 0
+
+
+class Child:
+    """A child process of the bench in its own session, its output in ``log``; stopped with SIGINT."""
+
+    def __init__(self, command: list[str], log: Path) -> None:
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """The log, once it holds ``text``; RuntimeError when the process ends or time runs out first."""
+        deadline = time.monotonic() + timeout
+        while text not in (output := self.log.read_text(errors="replace")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.process.args[:4]}: no {text!r} in its output:\n{output[-3000:]}")
+            time.sleep(0.1)
+        return output
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def observe(ticks: int, pids: dict[str, int]) -> dict:
+    """Watch the running cell: image stamps, commands (stamp -> publish time), CPU; until ``ticks`` images."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    from trajectory_msgs.msg import JointTrajectory
+
+    from robostral.ros import contract
+
+    rclpy.init()
+    node = rclpy.create_node("bench_ros_latency")
+    images: list[int] = []
+    commands: dict[int, int] = {}  # image stamp -> first publish time (ns since the epoch)
+    policy: dict[str, str] = {}
+
+    def on_command(msg: JointTrajectory, info) -> None:
+        commands.setdefault(stamp_ns(msg.header.stamp), info["source_timestamp"])
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        policy.update({kv.key: kv.value for s in msg.status if s.name == "policy_node" for kv in s.values})
+
+    node.create_subscription(Image, contract.CAMERA_IMAGE, lambda m: images.append(stamp_ns(m.header.stamp)),
+                             contract.IMAGE_QOS)
+    node.create_subscription(JointTrajectory, contract.POLICY_TRAJECTORY, on_command, contract.POLICY_TRAJECTORY_QOS)
+    node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, on_diagnostics, contract.DIAGNOSTICS_QOS)
+    node.create_publisher(String, contract.INSTRUCTION, contract.LATCHED_QOS).publish(String(data=INSTRUCTION))
+    deadline = time.monotonic() + 60
+    while len(commands) < WARMUP:
+        rclpy.spin_once(node, timeout_sec=0.1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the policy node sent {len(commands)} commands in 60 s; is the cell running?")
+    start, first, cpu = time.time_ns(), len(images), {name: cpu_seconds(pid) for name, pid in pids.items()}
+    shown = time.monotonic()
+    while (seen := len(images) - first) < ticks:
+        rclpy.spin_once(node, timeout_sec=0.1)
+        if time.monotonic() - shown > 10:
+            print(f"  {seen}/{ticks} ticks", file=sys.stderr, flush=True)
+            shown = time.monotonic()
+    end = time.time_ns()
+    cpu = {name: (cpu_seconds(pid) - cpu[name]) / ((end - start) / 1e9) for name, pid in pids.items()}
+    drained = time.monotonic() + 0.5  # the commands for the last images of the window
+    while time.monotonic() < drained:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+    window = {s for s in images if start <= s < end} | {s for s in commands if start <= s < end}
+    return {"start": start, "end": end, "latency_ms": [(commands[s] - s) / 1e6 if s in commands else None
+                                                       for s in sorted(window)], "cpu": cpu, "policy": policy}
+
+
+def floor_latencies(folder: Path, start: int, end: int) -> list[float | None]:
+    """Floor latency (ms) of every image the floor published in [start, end); None for one never received."""
+    published = [s for s in json.loads((folder / "publish.json").read_text()) if start <= s < end]
+    received = {stamp: at for stamp, at in json.loads((folder / "subscribe.json").read_text())}
+    return [(received[s] - s) / 1e6 if s in received else None for s in published]
+
+
+def row(name: str, latencies: list[float | None], period_ms: float, cpu: float) -> tuple:
+    values = np.array([v for v in latencies if v is not None])
+    missed = sum(v is None or v > period_ms for v in latencies)
+    p50, p99 = np.percentile(values, [50, 99])
+    return name, len(latencies), float(p50), float(p99), float(values.max()), missed, 100 * cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=Path("runs/bundles/robostral-s-panda-v2"))
+    parser.add_argument("--ticks", type=int, default=2000, help="measured control ticks (images of the sim)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--floor", choices=("publish", "subscribe"), help=argparse.SUPPRESS)  # a floor process
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.floor:
+        return run_floor(args.floor, args.size, args.rate, args.out)
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.setdefault("ROS_DOMAIN_ID", str(DEFAULT_DOMAIN))
+    card = read_card(args.bundle)
+    size, rate = int(card["inputs"]["image"]["shape"][1]), float(card["control_hz"])
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        up = [sys.executable, "-m", "robostral.cli", "up", "--sim", "--policy", str(args.bundle.resolve()),
+              "--task", "reach", "--param", f"sim_driver.image_size={size}"]
+        children = [Child(up, folder / "up.log")]
+        for role in ("subscribe", "publish"):
+            children.append(Child([sys.executable, __file__, "--floor", role, "--size", str(size), "--rate", str(rate),
+                                   "--out", str(folder / f"{role}.json")], folder / f"{role}.log"))
+        try:
+            output = children[0].wait_for("graph running", timeout=120)
+            policy_pid = int(output.split("started policy_node (pid ")[-1].split(")")[0])
+            pids = {"policy": policy_pid, "floor": children[1].process.pid, "floor publisher": children[2].process.pid}
+            result = observe(args.ticks, pids)
+        finally:
+            for child in reversed(children):
+                child.stop()
+        floor = floor_latencies(folder, result["start"], result["end"])
+
+    period_ms = 1000 / rate
+    seconds = (result["end"] - result["start"]) / 1e9
+    rows = [
+        row(f"floor: bare rclpy publisher -> subscriber ({size}x{size} rgb8)", floor, period_ms,
+            result["cpu"]["floor"] + result["cpu"]["floor publisher"]),
+        row("policy node: image stamp -> trajectory publish", result["latency_ms"], period_ms, result["cpu"]["policy"]),
+    ]
+    floor_p99, policy_p99 = rows[0][3], rows[1][3]
+    inference_p50, inference_p99 = (float(result["policy"].get(f"inference_{q}_ms") or "nan") for q in ("p50", "p99"))
+    bound = 2 * floor_p99 + inference_p99
+    goals = [
+        (f"policy p99 within 2x the floor p99 + the inference p99 ({bound:.2f} ms)", policy_p99 <= bound),
+        (f"no missed deadline at {rate:g} Hz", rows[1][5] == 0),
+    ]
+    text = "\n".join([
+        f"Bundle `{args.bundle}`, `robostral up --sim --task reach` with the instruction \"{INSTRUCTION}\"; "
+        f"the floor pair in the same domain at the same time. {rows[1][1]} ticks in {seconds:.0f} s "
+        f"({rows[1][1] / seconds:.1f} Hz from the sim); deadline {period_ms:g} ms; load average {load:.2f} at start.",
+        "",
+        "| path | ticks | p50 (ms) | p99 (ms) | max (ms) | missed deadlines | CPU (% of one core) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {n} | {k} | {p50:.2f} | {p99:.2f} | {top:.2f} | {m} | {c:.1f} |" for n, k, p50, p99, top, m, c in rows],
+        "",
+        f"- policy inference (ONNX Runtime, the node's last 1000 steps, from /diagnostics): p50 {inference_p50:.2f} ms,"
+        f" p99 {inference_p99:.2f} ms",
+        *[f"- {goal}: **{'met' if ok else 'NOT met'}**" for goal, ok in goals],
+    ])
+    print(text)
+    if not args.no_write:
+        update_section("ros_latency", COMMAND, "### ROS 2 observation-to-command latency\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""End to end over real DDS: the policy node's inputs, with `robostral up --hardware` (policy node and supervisor only).
+
+The test process is the camera driver and ros2_control: it publishes an image and a
+joint state (the arm at rest at home) every control step. A stale camera, a malformed
+image or joint state stops the commands and the policy node says why on /diagnostics;
+the supervisor then only ever holds the arm where it is; no node dies. A tampered
+bundle fails the policy node's configure transition, with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from conftest import copy_bundle
+from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.publisher import Publisher
+from ros_helpers import Probe, RosProcess, Topic, robostral_up, wait_for_diagnostic
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from robostral.bundle.card import read_card
+from robostral.ros import contract
+from robostral.ros.messages import image_msg, joint_state_msg
+from sim.robots import robot_spec
+
+PERIOD = 0.05  # s: the control period at 20 Hz
+STALE_TIMEOUT = 0.2  # s: policy_node.stale_timeout in launch/params/hardware.yaml
+IN_FLIGHT = 0.15  # s: a command computed before the bad input arrived may still come
+HOME = np.array([*robot_spec("panda").home, 0.04])  # rad, the gripper open (m)
+
+
+@dataclass
+class Cell:
+    graph: RosProcess
+    probe: Probe
+    diagnostics: Topic
+    commands: Topic  # the policy node's trajectories
+    arm: Topic  # what the supervisor sends the arm controller
+    joint_names: list[str]
+    image_size: int
+    # What the test publishes each control step (None: nothing), as the camera and ros2_control would.
+    image: Callable[[], Image] | None = None
+    joints: Callable[[], JointState] | None = None
+
+    def publish(self, images: Publisher, joint_states: Publisher) -> None:
+        if self.image is not None:
+            images.publish(self.image())
+        if self.joints is not None:
+            joint_states.publish(self.joints())
+
+    def stamp(self) -> Time:
+        return self.probe.node.get_clock().now().to_msg()
+
+    def good_image(self) -> Image:
+        return image_msg(np.full((self.image_size, self.image_size, 3), 120, dtype=np.uint8), self.stamp())
+
+    def good_joints(self) -> JointState:
+        return joint_state_msg(self.joint_names, HOME, np.zeros(len(HOME)), self.stamp())
+
+
+@pytest.fixture(scope="module")
+def cell(pipeline, tmp_path_factory):
+    card = read_card(pipeline.bundle)
+    log = tmp_path_factory.mktemp("ros_hardware") / "up.log"
+    with robostral_up(["--hardware", "--policy", str(pipeline.bundle)], log) as (graph, probe):
+        cell = Cell(graph, probe, probe.record_diagnostics(),
+                    probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
+                    probe.record(contract.ARM_TRAJECTORY, JointTrajectory, contract.CONTROLLER_QOS),
+                    list(card["joint_names"]), card["inputs"]["image"]["shape"][1])
+        images = probe.publisher(contract.CAMERA_IMAGE, Image, contract.IMAGE_QOS)
+        joint_states = probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS, subscribers=2)
+        instruction = probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS)
+        instruction.publish(String(data="reach the green target"))
+        with probe.every(PERIOD, lambda: cell.publish(images, joint_states)):
+            yield cell
+
+
+@pytest.fixture
+def commanding(cell):
+    """The cell fed good inputs, the policy commanding again."""
+    cell.image, cell.joints = cell.good_image, cell.good_joints
+    cell.commands.wait_for(timeout=10, after=time.monotonic(), what="commands from the policy node")
+    return cell
+
+
+def commands_after(cell: Cell, when: float) -> list:
+    return [msg for _, msg in cell.commands.since(when)]
+
+
+def assert_only_holds(cell: Cell, when: float) -> None:
+    """Whatever the supervisor sent the arm since ``when`` keeps it where it is (at home)."""
+    for _, msg in cell.arm.since(when):
+        np.testing.assert_allclose([p.positions for p in msg.points], np.tile(HOME[:-1], (len(msg.points), 1)),
+                                   atol=1e-9)
+
+
+def test_a_stale_camera_stops_the_commands_and_the_policy_node_says_why(commanding):
+    cell = commanding
+    cell.image = None
+    stopped = time.monotonic()
+    wait_for_diagnostic(cell.diagnostics, "policy_node", f"s old (timeout {STALE_TIMEOUT:g} s): not commanding",
+                        after=stopped)
+    _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", "camera image is", after=stopped)
+    assert status.level == DiagnosticStatus.WARN
+    time.sleep(0.5)
+    assert commands_after(cell, stopped + STALE_TIMEOUT + IN_FLIGHT) == []
+    assert_only_holds(cell, stopped + STALE_TIMEOUT + 2 * IN_FLIGHT)
+    wait_for_diagnostic(cell.diagnostics, "safety_supervisor", "holding: watchdog", after=stopped)
+
+    cell.image = cell.good_image  # the camera is back: so are the commands
+    cell.commands.wait_for(timeout=5, after=time.monotonic(), what="commands again")
+
+
+def wrong_encoding(cell: Cell) -> Image:
+    image = cell.good_image()
+    image.encoding = "bgr8"
+    return image
+
+
+def wrong_size(cell: Cell) -> Image:
+    return image_msg(np.zeros((cell.image_size + 16, cell.image_size, 3), dtype=np.uint8), cell.stamp())
+
+
+def truncated(cell: Cell) -> Image:
+    image = cell.good_image()
+    image.data = image.data[:-3]
+    return image
+
+
+def mismatched_lengths(cell: Cell) -> JointState:
+    state = cell.good_joints()
+    state.position = state.position[:-1]
+    return state
+
+
+def other_arm(cell: Cell) -> JointState:
+    names = [*robot_spec("xarm6").arm_joints, "drive_joint"]
+    return joint_state_msg(names, np.zeros(len(names)), np.zeros(len(names)), cell.stamp())
+
+
+def not_a_number(cell: Cell) -> JointState:
+    state = cell.good_joints()
+    state.position[3] = float("nan")
+    return state
+
+
+@pytest.mark.parametrize(
+    "feed, garbage, reason",
+    [
+        ("image", wrong_encoding, "camera image dropped: image encoding is 'bgr8', expected 'rgb8'"),
+        ("image", wrong_size, "camera image dropped: image is 48x32, expected 32x32"),
+        ("image", truncated, "camera image dropped: image step 96 / 3069 bytes do not match 32x32 rgb8"),
+        ("joints", mismatched_lengths, "joint state dropped: joint state has 8 names, 7 positions and 8 velocities"),
+        ("joints", other_arm, "joint state dropped: joint state lacks panda_joint1, panda_joint2"),
+        ("joints", not_a_number, "joint state dropped: joint state has NaN or infinite values"),
+    ],
+    ids=["image encoding", "image size", "image data short", "joint state lengths", "unknown joints", "NaN joint"],
+)
+def test_a_malformed_input_stops_the_commands_with_a_clear_diagnostic(commanding, feed, garbage, reason):
+    cell = commanding
+    log = len(cell.graph.output())
+    setattr(cell, feed, lambda: garbage(cell))
+    started = time.monotonic()
+    _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", reason, after=started)
+    assert status.level == DiagnosticStatus.WARN  # nothing is commanded, nothing is broken
+    if feed == "joints":  # the supervisor gets them too
+        wait_for_diagnostic(cell.diagnostics, "safety_supervisor", f"last={reason}", after=started)
+    time.sleep(0.5)
+    assert commands_after(cell, started + IN_FLIGHT) == []
+    assert_only_holds(cell, started + 2 * IN_FLIGHT)
+    assert "exited with status" not in cell.graph.output()[log:]  # no node died
+
+
+def test_a_tampered_bundle_fails_configure_with_the_reason(cell, pipeline, tmp_path):
+    tampered = copy_bundle(pipeline.bundle, tmp_path / "tampered")
+    with open(tampered / "policy.onnx", "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    started = time.monotonic()
+    node = RosProcess.node("policy_node", {"bundle": tampered}, cell.graph.domain, tmp_path / "node.log",
+                           name="tampered_policy")
+    try:
+        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
+        assert not cell.probe.call("/tampered_policy/change_state", ChangeState, request).success
+        _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"bundle refused: {tampered}: policy.onnx",
+                                        after=started)
+        assert status.level == DiagnosticStatus.ERROR and "tampered or corrupt" in status.message
+        state = cell.probe.call("/tampered_policy/get_state", GetState).current_state.label
+        assert state == "unconfigured" and node.process.poll() is None
+        assert "configure failed: bundle" in node.output()
+    finally:
+        assert node.stop(timeout=5) == 0  # and it stops cleanly on SIGINT, though idle

@@ -1,0 +1,223 @@
+"""End to end over real DDS: the simulated cell as `robostral up` starts it, with the tiny test policy.
+
+The test process plays the engineer: it sends instructions (through `robostral instruct`
+too), kills the policy node, calls the e-stop and reset services and, for the safety
+supervisor's checks, publishes trajectories on the policy's topic itself, as the policy
+would. The simulator runs without randomization, so an arm at rest reads zero velocity.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from rclpy.publisher import Publisher
+from ros_helpers import Probe, RosProcess, Topic, robostral_up, ros_env, wait_for_diagnostic, wait_until
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from robostral.bundle.card import read_card
+from robostral.ros import contract
+from robostral.ros.messages import trajectory_msg
+
+PERIOD = 0.05  # s: the control period at 20 Hz
+AT_REST = 0.01  # rad/s (m/s for the gripper): a joint slower than this is at rest
+STILL = 1e-3  # rad (m): a joint that moved less did not move
+WATCHDOG = 0.5  # s: safety_supervisor.watchdog_timeout in launch/params/sim.yaml
+SWEEP = 1.0  # rad/s: how fast the test's own commands turn joint 1
+INSTRUCTION = "reach the green target"
+
+
+@dataclass
+class Cell:
+    graph: RosProcess
+    probe: Probe
+    diagnostics: Topic
+    joint_states: Topic
+    commands: Topic  # what the policy (or the test) asks of the supervisor
+    arm: Topic  # what the supervisor sends the arm controller
+    state: Topic  # the supervisor's latched state
+    instruction: Publisher  # of /robostral/instruction
+    command: Publisher  # of /robostral/policy/joint_trajectory, for the test's own commands
+
+    def state_now(self) -> str:
+        latest = self.state.latest()
+        return latest.data if latest is not None else ""
+
+
+@pytest.fixture(scope="module")
+def cell(pipeline, tmp_path_factory):
+    image_size = read_card(pipeline.bundle)["inputs"]["image"]["shape"][1]
+    arguments = ["--sim", "--policy", str(pipeline.bundle), "--task", "reach",
+                 "--param", f"sim_driver.image_size={image_size}", "--param", "sim_driver.randomization_level=0.0"]
+    with robostral_up(arguments, tmp_path_factory.mktemp("ros_cell") / "up.log") as (graph, probe):
+        yield Cell(
+            graph, probe, probe.record_diagnostics(),
+            probe.record(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS),
+            probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
+            probe.record(contract.ARM_TRAJECTORY, JointTrajectory, contract.CONTROLLER_QOS),
+            probe.record(contract.SUPERVISOR_STATE, String, contract.LATCHED_QOS),
+            probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS, subscribers=2),
+            probe.publisher(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS,
+                            subscribers=2),  # the supervisor and the probe's own recording
+        )
+
+
+def speed(msg: JointState) -> float:
+    return float(np.abs(msg.velocity).max())
+
+
+def at_rest(msg: JointState) -> bool:
+    return speed(msg) < AT_REST
+
+
+def moved(states: list[tuple[float, JointState]]) -> float:
+    """The largest distance any joint travelled over ``states`` (rad or m)."""
+    positions = np.array([m.position for _, m in states])
+    return float(np.abs(positions - positions[0]).max())
+
+
+@pytest.fixture
+def quiet(cell):
+    """The cell with the policy silent (instruction cleared), the arm home and at rest, the supervisor idle."""
+    cleared = time.monotonic()
+    cell.instruction.publish(String(data=""))
+    wait_for_diagnostic(cell.diagnostics, "policy_node", "waiting for an instruction", after=cleared)
+    # an active supervisor holds on its watchdog first: a reset now would not stick
+    wait_until(lambda: not cell.state_now().startswith("active"), 2 * WATCHDOG + 1, "the supervisor not active",
+               cell.state_now)
+    assert cell.probe.call(contract.SIM_RESET, Trigger).success
+    assert cell.probe.call(contract.RESET, Trigger).success
+    cell.state.wait_for(lambda msg: msg.data.startswith("idle"), after=cleared, what="the supervisor idle")
+    settled = time.monotonic()
+    cell.joint_states.wait_for(at_rest, after=settled + 0.3, what="the arm at rest")
+    return cell
+
+
+def arm_now(cell: Cell) -> tuple[list[str], np.ndarray]:
+    """The arm joints (the gripper's left out) and where they are now.
+
+    The arm controller's joints only: a gripper at its limit reads a hair beyond it
+    (0.04 + 1e-8 m) in the sim, and a command to there is rightly rejected.
+    """
+    latest = cell.joint_states.latest()
+    return list(latest.name[:-1]), np.array(latest.position[:-1])
+
+
+def sweep(cell: Cell) -> JointTrajectory:
+    """A policy-like command: a 10-point chunk turning joint 1 at SWEEP from where the arm is now."""
+    names, start = arm_now(cell)
+    steps = np.arange(1, 11)[:, None]
+    targets = start + steps * PERIOD * SWEEP * np.eye(len(start))[0]
+    return trajectory_msg(names, targets, steps[:, 0] * PERIOD)
+
+
+def test_an_instruction_drives_the_arm_through_policy_supervisor_and_controller(cell):
+    sent = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "robostral.cli", "instruct", INSTRUCTION, "--timeout", "4"],
+                            env=ros_env(cell.graph.domain), capture_output=True, text=True, timeout=60)
+    done = time.monotonic()
+    # the tiny policy does not finish the task: `instruct` says so after its timeout, with the policy's latency
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"'{INSTRUCTION}': NOT done after 4.0 s" in result.stdout
+    assert "policy latency: end_to_end_p50_ms" in result.stdout
+    wait_for_diagnostic(cell.diagnostics, "sim_driver", f"instruction={INSTRUCTION}", after=sent)
+    wait_for_diagnostic(cell.diagnostics, "policy_node", f"commanding: {INSTRUCTION}", after=sent)
+    commands = cell.commands.since(sent)
+    first = commands[0][0]
+    assert len(commands) >= 0.8 * (done - first) / PERIOD  # one command per control step, at 20 Hz
+    forwarded = cell.arm.since(first)
+    assert len(forwarded) >= 0.8 * len(commands)  # re-timed or as they are, but forwarded
+    assert moved(cell.joint_states.since(sent)) > 10 * STILL
+
+
+def test_a_killed_policy_node_is_held_by_the_watchdog_and_restarted_by_up(cell):
+    sent = time.monotonic()
+    cell.instruction.publish(String(data=INSTRUCTION))
+    cell.state.wait_for(lambda msg: msg.data.startswith("active"), after=sent, what="the supervisor active")
+    log = len(cell.graph.output())
+    os.kill(cell.graph.pid_of("policy_node"), signal.SIGKILL)
+    killed = time.monotonic()
+
+    held, _ = cell.state.wait_for(lambda msg: msg.data.startswith("holding: watchdog"), timeout=3, after=killed,
+                                  what="the supervisor holding on its watchdog")
+    last_command = max(t for t, _ in cell.commands.since(sent) if t <= killed)
+    assert held - last_command <= WATCHDOG + 0.2  # the watchdog timeout plus a check period and delivery
+    stopped, _ = cell.joint_states.wait_for(at_rest, timeout=1, after=held, what="the arm at rest")
+
+    cell.graph.wait_for_output("policy_node exited with status -9; restarting", timeout=5, after=log)
+    cell.graph.wait_for_output("policy_node: active", timeout=30, after=log)
+    resumed, _ = cell.commands.wait_for(timeout=10, after=killed + PERIOD, what="commands from the new policy node")
+    assert moved([(t, m) for t, m in cell.joint_states.since(stopped) if t < resumed]) < STILL  # held till then
+    cell.state.wait_for(lambda msg: msg.data.startswith("active"), after=resumed, what="the supervisor active again")
+
+
+def test_estop_mid_motion_stops_the_arm_within_half_a_second_and_holds_it_until_reset(quiet):
+    cell = quiet
+    with cell.probe.every(PERIOD, lambda: cell.command.publish(sweep(cell))):
+        started = time.monotonic()
+        cell.joint_states.wait_for(lambda msg: speed(msg) > 0.2, after=started, what="the arm moving")
+        pressed = time.monotonic()
+        response = cell.probe.call(contract.ESTOP, Trigger)
+        assert response.success, response.message
+        stopped, _ = cell.joint_states.wait_for(at_rest, timeout=2, after=pressed, what="every joint at rest")
+        assert stopped - pressed <= 0.5
+
+        time.sleep(1.0)  # the commands keep coming: none moves the arm
+        held = cell.joint_states.since(stopped)
+        assert max(speed(m) for _, m in held) < AT_REST and moved(held) < STILL
+        assert cell.state_now().startswith("estopped")
+        wait_for_diagnostic(cell.diagnostics, "safety_supervisor", "command ignored while estopped", after=pressed)
+
+        reset = time.monotonic()
+        response = cell.probe.call(contract.RESET, Trigger)
+        assert response.success and response.message == "estopped -> idle"
+        cell.joint_states.wait_for(lambda msg: speed(msg) > 0.2, timeout=3, after=reset, what="the arm moving again")
+        assert cell.state_now().startswith("active")
+
+
+def with_nan(names: list[str], q: np.ndarray) -> JointTrajectory:
+    return trajectory_msg(names, np.where(np.arange(len(q)) == 2, np.nan, q)[None], [PERIOD])
+
+
+def beyond_limit(names: list[str], q: np.ndarray) -> JointTrajectory:
+    return trajectory_msg(names, np.where(np.arange(len(q)) == 0, 3.5, q)[None], [PERIOD])
+
+
+def unknown_joints(names: list[str], q: np.ndarray) -> JointTrajectory:
+    return trajectory_msg(["joint_a", *names[1:]], q[None], [PERIOD])
+
+
+def short_point(names: list[str], q: np.ndarray) -> JointTrajectory:
+    return trajectory_msg(names, q[None, :-1], [PERIOD])
+
+
+@pytest.mark.parametrize(
+    "garbage, reason",
+    [
+        (with_nan, "point 0: joint panda_joint3 position is nan"),
+        (beyond_limit, "point 0: joint panda_joint1 position 3.5 is outside [-2.9171, 2.9171]"),
+        (unknown_joints, "unknown joint(s) 'joint_a'; this robot's joints: panda_joint1,"),
+        (short_point, "trajectory point 0 has 6 positions for 7 joints"),
+    ],
+    ids=["NaN", "beyond a joint limit", "unknown joint", "point of the wrong length"],
+)
+def test_a_garbage_command_is_rejected_with_its_reason_and_nothing_moves(quiet, garbage, reason):
+    cell = quiet
+    log = len(cell.graph.output())
+    sent = time.monotonic()
+    cell.command.publish(garbage(*arm_now(cell)))
+    wait_for_diagnostic(cell.diagnostics, "safety_supervisor", f"last=rejected: {reason}", after=sent)
+    assert cell.state_now().startswith(f"holding: command rejected: {reason}")
+    time.sleep(0.5)
+    after = cell.joint_states.since(sent)
+    assert moved(after) < STILL and max(speed(m) for _, m in after) < AT_REST
+    assert "exited with status" not in cell.graph.output()[log:]  # every node still running
