@@ -318,3 +318,18 @@ def test_no_sequence_of_inputs_yields_a_command_outside_the_limits(robot, data):
         velocity[index] = (q[-1] - before) / (t[-1] - (t[-2] if len(t) > 1 else 0.0))
         start = start.copy()
         start[index] = q[-1]
+
+
+def test_a_measured_pose_a_hair_past_a_limit_is_taken_as_on_it():
+    """A joint state read back from the arm (Panda finger 0.04 + 1e-8 m when open) re-sent as a target."""
+    measured = HOME.copy()
+    measured[-1] += 1e-8
+    check = lambda q: check_trajectory(  # noqa: E731
+        Trajectory(LIMITS.names, [TrajectoryPoint(tuple(q), 0.5)]), HOME, AT_REST,
+        limits=LIMITS, kinematics=KINEMATICS, config=CONFIG,
+    )
+    verdict = check(measured)
+    assert isinstance(verdict, Accepted), verdict
+    assert verdict.trajectory.points[0].positions[-1] == 0.04
+    measured[-1] += 1e-4  # but a real overshoot is refused
+    assert "panda_finger_joint1" in check(measured).reason

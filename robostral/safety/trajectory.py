@@ -38,6 +38,9 @@ from robostral.safety.limits import JointLimits, SafetyConfig
 
 # Every stretch is this much longer than the bound it meets: rounding never lands a hair over a limit.
 STRETCH_MARGIN = 1.0 + 1e-6
+# Joint units: a target this close outside a bound is taken as on it. Joint states read back from a
+# simulator or encoder sit a hair past a limit (a Panda finger reads 0.04 + 1e-8 m fully open).
+ROUNDING = 1e-6
 # Step, as a fraction of a segment's joint motion, of the central differences that give the tool speed.
 RATE_STEP = 1e-4
 
@@ -108,7 +111,7 @@ def check_trajectory(
         start, start_velocity = _current_state(positions, velocities, limits)
         names, times, targets = _parse(trajectory, limits)
         index = [limits.names.index(name) for name in names]
-        _check_positions(targets, names, index, limits)
+        targets = _check_positions(targets, names, index, limits)
         path = None
         if set(names) & set(kinematics.joint_names):
             path = _ToolPath.sample(start, targets, index, limits, kinematics, config.sample_step)
@@ -200,9 +203,12 @@ def _parse(trajectory: Trajectory, limits: JointLimits) -> tuple[tuple[str, ...]
     return names, np.array(times), np.array(rows)[:, columns]
 
 
-def _check_positions(targets: np.ndarray, names: tuple[str, ...], index: list[int], limits: JointLimits) -> None:
+def _check_positions(
+    targets: np.ndarray, names: tuple[str, ...], index: list[int], limits: JointLimits
+) -> np.ndarray:
+    """The targets, those within ``ROUNDING`` of a bound put on it (a measured pose re-sent, say)."""
     low, high = limits.low[index], limits.high[index]
-    outside = np.argwhere((targets < low) | (targets > high))
+    outside = np.argwhere((targets < low - ROUNDING) | (targets > high + ROUNDING))
     if outside.size:
         i, j = outside[0]
         raise _Unsafe(
@@ -210,6 +216,7 @@ def _check_positions(targets: np.ndarray, names: tuple[str, ...], index: list[in
             f"(its limits [{limits.lower[index[j]]:.6g}, {limits.upper[index[j]]:.6g}] less a "
             f"{limits.margin[index[j]]:.6g} margin)"
         )
+    return np.clip(targets, low, high)
 
 
 def _steps(times: np.ndarray) -> np.ndarray:
