@@ -46,7 +46,7 @@ def test_training_lowers_the_loss(pipeline):
     untrained.load_state_dict({name: value for name, value in trained.state_dict().items() if "_mean" in name or
                                "_std" in name}, strict=False)
     before, after = fixed_batch_loss(untrained, pipeline.dataset), fixed_batch_loss(trained, pipeline.dataset)
-    assert after < 0.7 * before, (before, after)
+    assert after < 0.8 * before, (before, after)  # 60 steps on a tiny set: a clear drop, not convergence
     logged = [float(row["train_loss"]) for row in metrics(pipeline.run)]
     assert logged[-1] < logged[0], logged
 
@@ -121,6 +121,15 @@ def test_resume_extends_a_finished_run(pipeline, tmp_path):
     before, after = float(rows[11]["train_loss"]), float(rows[12]["train_loss"])
     assert abs(after - before) < 0.25 * before, (before, after)  # the smoothed loss carries on, no restart from 0
     assert float(rows[12]["elapsed_s"]) > float(rows[11]["elapsed_s"])
+
+
+def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
+    taken = tmp_path / "run"
+    shutil.copytree(pipeline.run, taken)
+    before = sorted(p.name for p in (taken / "checkpoints").iterdir())
+    with pytest.raises(ValueError, match="already holds a training run .step-0000060.: pass --resume"):
+        train(tiny_train_config(pipeline.dataset, taken))
+    assert sorted(p.name for p in (taken / "checkpoints").iterdir()) == before
 
 
 @pytest.mark.parametrize(

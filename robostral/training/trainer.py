@@ -38,6 +38,9 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     device = _device(config)
     torch.manual_seed(config.seed)
     out = Path(config.out)
+    if not resume and latest_checkpoint(out) is not None:  # before anything slow, and before touching it
+        raise ValueError(f"{out} already holds a training run ({latest_checkpoint(out).name}): "
+                         "pass --resume to continue it, or another --out")
     out.mkdir(parents=True, exist_ok=True)
 
     dataset = load_dataset(config.dataset)
