@@ -28,6 +28,9 @@ setup(
         "tokenizers>=0.19",
         "cryptography>=42",
         "argon2-cffi>=23.1",
+        "starlette>=0.40",
+        "uvicorn>=0.30",
+        "websockets>=13",
     ],
     extras_require={
         "train": ["torch>=2.4", "safetensors>=0.4", "onnx>=1.16", "onnxscript>=0.1"],
@@ -41,6 +44,7 @@ setup(
             "robostral-sim-driver=robostral.ros.sim_driver:main",
             "robostral-policy-node=robostral.ros.policy_node:main",
             "robostral-safety-supervisor=robostral.ros.supervisor:main",
+            "robostral-pendant=robostral.ros.pendant_node:main",
         ]
     },
 )

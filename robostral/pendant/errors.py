@@ -47,6 +47,18 @@ class Conflict(PendantError):
     status = 409
 
 
+class Unsafe(PendantError):
+    """A motion the safety checks refuse (the reason is the supervisor's): a waypoint outside the workspace, say."""
+
+    status = 422
+
+
+class Unavailable(PendantError):
+    """The cell cannot answer now: a ROS 2 node does not respond, no fresh joint state."""
+
+    status = 503
+
+
 class RateLimited(PendantError):
     """Too many failed logins; ``retry_after`` (whole seconds) goes into the Retry-After header."""
 

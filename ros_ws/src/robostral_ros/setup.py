@@ -17,6 +17,7 @@ EXECUTABLES = {
     "robostral-policy-node": "policy_node",
     "robostral-safety-supervisor": "supervisor",
     "robostral-recorder": "recorder",
+    "robostral-pendant": "pendant_node",
 }
 
 setup(

@@ -1,0 +1,132 @@
+"""The live websocket ``/ws``: the cell pushed to the page, and held motions with their deadman heartbeat.
+
+Server to page: the state snapshot as JSON every ``STATE_PERIOD`` s (joints, safety, program,
+alarms) and each new camera frame as a binary JPEG message, at most ``CAMERA_PERIOD`` apart: one
+push stream per page, no polling. Page to server (JSON): ``{"type": "jog", "mode", "axis",
+"direction"}`` or ``{"type": "move_to", "waypoint"}`` start a held motion owned by this connection;
+``{"type": "heartbeat"}`` every 50-100 ms keeps it going; ``{"type": "stop"}``, a missing heartbeat
+for 0.2 s or the connection closing stop it. Refusals come back as ``{"type": "error", "status",
+"error"}``. The handshake needs the session cookie and this server's Origin (a cross-site page
+cannot open it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from robostral.pendant.audit import Action
+from robostral.pendant.auth import Session
+from robostral.pendant.errors import BadRequest, PendantError
+from robostral.pendant.jog import JogCommand
+from robostral.pendant.motion import HEARTBEAT_TIMEOUT, HeldMotion
+from robostral.pendant.roles import JOG_SPEED_LIMIT, Permission, require
+from robostral.pendant.web import fields, session_for
+
+if TYPE_CHECKING:
+    from robostral.pendant.app import PendantApp
+
+STATE_PERIOD = 0.05  # s: 20 Hz
+CAMERA_PERIOD = 0.1  # s: 10 frames a second at most
+MAX_MESSAGE = 4096  # bytes of a message from the page
+POLICY_VIOLATION = 1008
+
+
+class Live:
+    def __init__(self, app: PendantApp) -> None:
+        self.app = app
+
+    async def connect(self, websocket: WebSocket) -> None:
+        app = self.app
+        try:
+            session = await session_for(websocket, app.pendant.auth, app.site, Permission.VIEW)
+            app.site.check(websocket, origin_required=True)
+        except PendantError as error:
+            await websocket.close(code=POLICY_VIOLATION, reason=str(error)[:120])
+            return
+        await websocket.accept()
+        pusher = asyncio.create_task(self.push(websocket))
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                reply = await self.handle(websocket, session, message.get("text") or "")
+                if reply:
+                    await websocket.send_json(reply)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            pusher.cancel()
+            await run_in_threadpool(app.cell.stop_motion, "the page's connection closed", websocket)
+
+    async def push(self, websocket: WebSocket) -> None:
+        """The snapshot every STATE_PERIOD, a new camera frame every CAMERA_PERIOD at most."""
+        cell, sent_frame, camera_due = self.app.cell, None, 0.0
+        while True:
+            await websocket.send_text(json.dumps({"type": "state", **self.app.snapshot()}))
+            now = time.monotonic()
+            if now >= camera_due:
+                frame = cell.camera_frame()
+                if frame is not None and frame[0] != sent_frame:
+                    await websocket.send_bytes(frame[1])
+                    sent_frame = frame[0]
+                camera_due = now + CAMERA_PERIOD
+            await asyncio.sleep(STATE_PERIOD)
+
+    async def handle(self, websocket: WebSocket, session: Session, text: str) -> dict | None:
+        """Act on one message from the page; the reply to send, if any."""
+        cell = self.app.cell
+        try:
+            if len(text) > MAX_MESSAGE:
+                raise BadRequest(f"a message is at most {MAX_MESSAGE} bytes")
+            try:
+                message = json.loads(text)
+            except ValueError:
+                raise BadRequest("messages are JSON objects with a 'type'") from None
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "heartbeat":
+                cell.heartbeat(websocket)
+                return None
+            if kind == "stop":
+                await run_in_threadpool(cell.stop_motion, "released", websocket)
+                return None
+            if kind not in ("jog", "move_to"):
+                raise BadRequest(f"unknown message type {kind!r:.40}: heartbeat, stop, jog or move_to")
+            session = await session_for(websocket, self.app.pendant.auth, self.app.site, Permission.VIEW)
+            await run_in_threadpool(self.hold, websocket, session, message)
+            return {"type": "motion", "started": kind}
+        except PendantError as error:
+            return {"type": "error", "status": error.status, "error": str(error)}
+
+    def hold(self, websocket: WebSocket, session: Session, message: dict) -> None:
+        """Start a held jog or move to a waypoint, owned by this connection, in manual mode."""
+        app, cell = self.app, self.app.cell
+        app.check_no_program()
+        planner = cell.planner()
+        if message["type"] == "jog":
+            require(session.user.role, Permission.JOG)
+            body = fields(message, ("type", "mode", "axis", "direction"))
+            command = JogCommand.parse(body, len(planner.limits.arm_names))
+            cell.check_can_move()
+            cell.set_manual_mode(True)
+            q, _ = cell.joint_state()
+            motion = planner.jog(q, command, JOG_SPEED_LIMIT[session.user.role])
+            detail = {"mode": body["mode"], "axis": body["axis"], "direction": body["direction"], "held": True}
+            action = Action.JOG
+        else:
+            require(session.user.role, Permission.TEACH)
+            body = fields(message, ("type", "waypoint"))
+            waypoint = app.pendant.programs.waypoint(body["waypoint"])
+            cell.check_can_move()
+            cell.set_manual_mode(True)
+            q, v = cell.joint_state()
+            motion = planner.move(q, v, waypoint, "joint", planner.config.jog.joint_speed, cell.speed_override(), True)
+            detail, action = {"waypoint": waypoint.name, "held": True}, Action.MOVE
+        cell.start_motion(HeldMotion(motion, HEARTBEAT_TIMEOUT, time.monotonic()), websocket)
+        app.audit(session, action, detail)

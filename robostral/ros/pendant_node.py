@@ -1,0 +1,67 @@
+"""pendant: the teach pendant's server, one process that is a ROS 2 node and the web server.
+
+The node (``robostral.pendant.bridge``) spins in a background thread; uvicorn serves the Starlette
+app (``robostral.pendant.app``) in the main thread at http://``host``:``port`` (127.0.0.1:8080 by
+default). Parameters: ``db`` (the SQLite file of users, programs and the audit log), ``host``,
+``port``, ``policies_dir`` (the bundles offered on the Policies screen). SIGINT/SIGTERM stop the
+server, the runner (the arm holds) and the node.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import rclpy
+import uvicorn
+from rclpy.executors import SingleThreadedExecutor
+
+from robostral.pendant.app import create_app
+from robostral.pendant.bridge import PendantBridge
+from robostral.pendant.runner import ProgramRunner
+from robostral.pendant.service import Pendant
+from robostral.pendant.web import Site
+
+GRACEFUL_SHUTDOWN = 2.0  # s for open connections to finish at shutdown
+
+
+def main(argv: list[str] | None = None) -> None:
+    rclpy.init(args=list(argv if argv is not None else sys.argv),
+               signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # until uvicorn takes over, and what it re-raises after
+        signal.signal(sig, _interrupt)
+    bridge = PendantBridge()
+    executor = SingleThreadedExecutor()
+    executor.add_node(bridge)
+    spinner = threading.Thread(target=executor.spin, name="ros-executor", daemon=True)
+    spinner.start()
+    settings = bridge.settings
+    pendant = Pendant.open(settings.db)
+    runner = ProgramRunner(bridge, pendant.audit)
+    bridge.on_halt = runner.halt
+    app = create_app(pendant, bridge, runner, Site(settings.host, settings.port), settings.policies_dir)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off",
+                                           log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN))
+    bridge.get_logger().info(f"teach pendant at http://{settings.host}:{settings.port} (database {settings.db})")
+    try:
+        server.run()
+        if not server.started:
+            raise SystemExit(f"pendant: could not serve http://{settings.host}:{settings.port} (see above)")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.shutdown()
+        executor.shutdown()
+        bridge.destroy_node()
+        rclpy.try_shutdown()
+        pendant.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    main()
