@@ -1,0 +1,490 @@
+// Robostral teach pendant: one page, no build step. The cell's state arrives on the /ws websocket
+// (JSON at 20 Hz, camera frames as binary JPEG); commands go to the JSON API with the CSRF header.
+// Held motions (hold-to-jog, move here) go over the websocket with a heartbeat every HEARTBEAT_MS:
+// releasing the button, hiding the tab or losing the connection stops the arm.
+"use strict";
+
+const HEARTBEAT_MS = 75;
+const AXES = ["x", "y", "z"];
+const $ = (id) => document.getElementById(id);
+const state = { session: null, socket: null, live: null, held: null, program: null, waypoints: [], screen: "run" };
+
+// ---- plumbing -------------------------------------------------------------------------------------
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (state.session && method !== "GET") headers["X-CSRF-Token"] = state.session.csrf_token;
+  const text = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+  const response = await fetch(path, { method, headers, body: text, credentials: "same-origin" });
+  if (response.status === 204) return null;
+  const json = (response.headers.get("content-type") || "").includes("json");
+  const data = json ? await response.json() : await response.text();
+  if (!response.ok) {
+    if (response.status === 401 && state.session) loggedOut();
+    throw new Error(data && data.error ? data.error : `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+let toastTimer = null;
+function toast(text, error = false) {
+  const box = $("toast");
+  box.textContent = text;
+  box.className = error ? "toast error" : "toast";
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, error ? 8000 : 3000);
+}
+
+function guarded(action) {
+  return async (event) => {
+    if (event && event.preventDefault) event.preventDefault();
+    try { await action(event); } catch (error) { toast(error.message, true); }
+  };
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function can(permission) { return state.session && state.session.permissions.includes(permission); }
+
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm");
+    $("confirm-text").textContent = text;
+    const done = (answer) => () => { dialog.close(); resolve(answer); };
+    $("confirm-yes").onclick = done(true);
+    $("confirm-no").onclick = done(false);
+    dialog.showModal();
+  });
+}
+
+// ---- screens and login ----------------------------------------------------------------------------
+function show(screen) {
+  state.screen = screen;
+  for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `screen-${screen}`;
+  for (const tab of document.querySelectorAll("#tabs button")) tab.classList.toggle("active", tab.dataset.screen === screen);
+  const loaders = { program: loadProgramScreen, policies: loadPolicies, users: loadUsers, audit: loadAudit };
+  if (loaders[screen]) guarded(loaders[screen])();
+}
+
+async function start() {
+  const setup = await api("GET", "/api/setup");
+  if (setup.needs_first_admin) return show("setup");
+  try { loggedIn(await api("GET", "/api/session")); } catch { show("login"); }
+}
+
+function loggedIn(session) {
+  state.session = session;
+  $("who").textContent = `${session.user.name} (${session.user.role})`;
+  $("tabs").hidden = $("logout").hidden = false;
+  for (const node of document.querySelectorAll("[data-needs]")) {
+    const allowed = can(node.dataset.needs);
+    if (node.tagName === "BUTTON" && node.closest("nav")) node.hidden = !allowed; else node.disabled = !allowed;
+  }
+  const cap = session.jog_speed_limit;
+  $("speed-cap").textContent = cap < 1 ? `As ${session.user.role} you jog at ${Math.round(cap * 100)}% of full jog speed.` : "";
+  connect();
+  show("run");
+}
+
+function loggedOut() {
+  state.session = null;
+  stopHeld();
+  if (state.socket) state.socket.close();
+  $("tabs").hidden = $("logout").hidden = true;
+  $("who").textContent = "";
+  show("login");
+}
+
+async function submitCredentials(path, form) {
+  const data = Object.fromEntries(new FormData(form));
+  loggedIn(await api("POST", path, { name: data.name, password: data.password }));
+  form.reset();
+}
+
+// ---- live state -----------------------------------------------------------------------------------
+function connect() {
+  if (state.socket && state.socket.readyState <= 1) return;
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  socket.binaryType = "blob";
+  state.socket = socket;
+  socket.onopen = () => { $("link").textContent = "live"; $("link").className = "badge ok"; };
+  socket.onclose = () => {
+    $("link").textContent = "offline"; $("link").className = "badge bad";
+    stopHeld();
+    if (state.session) setTimeout(connect, 1000);
+  };
+  socket.onmessage = (event) => {
+    if (event.data instanceof Blob) return showFrame(event.data);
+    const message = JSON.parse(event.data);
+    if (message.type === "state") render(message);
+    else if (message.type === "error") { stopHeld(); toast(message.error, true); }
+  };
+}
+
+function send(message) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+}
+
+function showFrame(blob) {
+  const image = $("camera");
+  const previous = image.src;
+  image.src = URL.createObjectURL(blob);
+  if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
+}
+
+const SAFETY_CLASS = { idle: "ok", active: "ok", holding: "warn", estopped: "bad", fault: "bad" };
+
+function render(live) {
+  const first = !state.live || !sameNames(state.live, live);
+  state.live = live;
+  const safety = live.safety;
+  $("safety-state").textContent = safety.state;
+  $("safety-reason").textContent = safety.reason + (safety.last ? ` (last: ${safety.last})` : "");
+  $("safety-badge").textContent = safety.state;
+  $("safety-badge").className = `badge ${SAFETY_CLASS[safety.state] || ""}`;
+  const percent = safety.speed_override === null ? null : Math.round(safety.speed_override * 100);
+  $("speed-value").textContent = $("speed-label").textContent = percent === null ? "?" : `${percent}%`;
+  if (percent !== null && document.activeElement !== $("speed")) $("speed").value = Math.max(1, percent);
+  $("manual-mode").textContent = safety.manual_mode ? "on" : "off";
+  if (live.joints) {
+    if (first) buildJoints(live.joints.names);
+    live.joints.positions.forEach((value, i) => {
+      const cell = document.querySelector(`[data-testid="joint-${i}"]`);
+      if (cell) cell.textContent = i < live.joints.names.length - 1 ? `${(value * 180 / Math.PI).toFixed(1)}°` : "";
+    });
+    const gripper = live.joints.positions[live.joints.positions.length - 1];
+    $("gripper").textContent = `${(gripper * 1000).toFixed(1)} mm`;
+  }
+  $("instruction").textContent = live.instruction || "(none)";
+  $("sim-status").textContent = live.sim.message ? `${live.sim.message}${live.sim.success ? " ✓" : ""}` : "";
+  const policy = live.policy;
+  const latency = policy.inference_p50_ms ? ` — inference p50 ${policy.inference_p50_ms} ms, p99 ${policy.inference_p99_ms} ms;`
+    + ` image to command p50 ${policy.end_to_end_p50_ms} ms, p99 ${policy.end_to_end_p99_ms} ms` : "";
+  $("policy").textContent = `${policy.message}${latency}`;
+  renderAlarms(live.alarms);
+  renderRun(live.program);
+}
+
+function sameNames(a, b) {
+  return a.joints && b.joints && a.joints.names.join() === b.joints.names.join();
+}
+
+function renderAlarms(alarms) {
+  const list = $("alarms");
+  const key = alarms.map((a) => a.time).join();
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...alarms.slice().reverse().map((alarm) => el("li", {},
+    el("time", {}, new Date(alarm.time * 1000).toLocaleTimeString()), `${alarm.source}: ${alarm.text}`)));
+}
+
+function renderRun(run) {
+  $("run-program").textContent = run.program ? `${run.program} v${run.version}` : "none";
+  $("run-state").textContent = run.reason ? `${run.state}: ${run.reason}` : run.state;
+  const key = `${run.program}/${run.version}/${run.step}/${run.state}`;
+  const list = $("run-steps");
+  if (list.dataset.key !== key) {
+    list.dataset.key = key;
+    list.replaceChildren(...run.steps.map((text, i) => el("li", { class: i === run.step && /running|paused/.test(run.state) ? "current" : "",
+      "data-testid": `run-step-${i}` }, text)));
+  }
+  const busy = /running|paused/.test(run.state);
+  for (const id of ["run-pause", "program-pause"]) $(id).disabled = run.state !== "running";
+  for (const id of ["run-resume", "program-resume", "program-step"]) $(id).disabled = busy && run.state !== "paused";
+  for (const id of ["run-stop", "program-stop"]) $(id).disabled = !busy;
+  $("program-run").disabled = busy;
+  $("run-confirm").hidden = !run.skill_waiting;
+}
+
+function buildJoints(names) {
+  $("joints").replaceChildren(...names.map((name, i) => el("tr", {}, el("td", {}, name),
+    el("td", { "data-testid": `joint-${i}` }))));
+  const arm = names.slice(0, -1);
+  $("jog-joints").replaceChildren(...arm.flatMap((name, i) => [el("span", {}, `J${i + 1} ${name}`),
+    jogButton("−", { mode: "joint", axis: i, direction: -1 }, `jog-joint-${i}-minus`),
+    jogButton("+", { mode: "joint", axis: i, direction: 1 }, `jog-joint-${i}-plus`)]));
+}
+
+// ---- jogging and held motions ---------------------------------------------------------------------
+function jogStep() { return document.querySelector("#jog-steps input:checked").value; }
+
+function jogButton(label, command, testid) {
+  const button = el("button", { "data-testid": testid, "aria-label": testid }, label);
+  holdable(button, () => {
+    const step = jogStep();
+    if (step === "hold") return { type: "jog", ...command };
+    guarded(() => api("POST", "/api/jog", { ...command, step: Number(step) }))();
+    return null;
+  });
+  return button;
+}
+
+// Press and hold: start() returns the websocket message that starts a held motion (or null).
+function holdable(button, start) {
+  button.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    button.setPointerCapture(event.pointerId);
+    const message = start();
+    if (!message) return;
+    stopHeld();
+    send(message);
+    button.classList.add("held");
+    state.held = { button, timer: setInterval(() => send({ type: "heartbeat" }), HEARTBEAT_MS) };
+  });
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(type, stopHeld);
+  button.addEventListener("contextmenu", (event) => event.preventDefault());
+}
+
+function stopHeld() {
+  if (!state.held) return;
+  clearInterval(state.held.timer);
+  state.held.button.classList.remove("held");
+  state.held = null;
+  send({ type: "stop" });
+}
+
+function buildCartesian() {
+  $("jog-cartesian").replaceChildren(...AXES.flatMap((axis, i) => [el("span", {}, axis.toUpperCase()),
+    jogButton("−", { mode: "cartesian", axis, direction: -1 }, `jog-${axis}-minus`),
+    jogButton("+", { mode: "cartesian", axis, direction: 1 }, `jog-${axis}-plus`)]));
+}
+
+// ---- programs -------------------------------------------------------------------------------------
+async function loadProgramScreen() {
+  state.waypoints = (await api("GET", "/api/waypoints")).waypoints;
+  $("waypoints").replaceChildren(...state.waypoints.map((waypoint) => {
+    const move = el("button", { "data-testid": `move-to-${waypoint.name}`, title: "hold to move here" }, "Move here (hold)");
+    holdable(move, () => ({ type: "move_to", waypoint: waypoint.name }));
+    move.disabled = !can("teach");
+    return el("li", { "data-testid": `waypoint-${waypoint.name}` }, el("span", {}, waypoint.name), move);
+  }));
+  const programs = (await api("GET", "/api/programs")).programs;
+  const select = $("program-select");
+  const chosen = state.program ? state.program.name : programs.length ? programs[0].name : "";
+  select.replaceChildren(el("option", { value: "" }, "(new program)"),
+    ...programs.map((p) => el("option", { value: p.name }, `${p.name} v${p.current_version}${p.approved_version ? ` (approved v${p.approved_version})` : ""}`)));
+  select.value = programs.some((p) => p.name === chosen) ? chosen : "";
+  if (select.value && (!state.program || state.program.name !== select.value || !state.program.dirty)) await openProgram(select.value);
+  else if (!state.program) newProgram();
+  renderStepFields();
+  renderProgram();
+}
+
+async function openProgram(name) {
+  const loaded = await api("GET", `/api/programs/${encodeURIComponent(name)}`);
+  state.program = { name: loaded.name, steps: loaded.steps, version: loaded.version, approved: loaded.approved, dirty: false };
+  renderProgram();
+}
+
+function newProgram() {
+  state.program = { name: "", steps: [], version: 0, approved: false, dirty: false };
+  $("program-select").value = "";
+  renderProgram();
+}
+
+function describeStep(step) {
+  if (step.type === "move") return `move (${step.mode}) to ${step.waypoint} at ${Math.round(step.speed * 100)}%`;
+  if (step.type === "gripper") return `gripper ${step.command}`;
+  if (step.type === "wait") return `wait ${step.seconds} s`;
+  return `skill: ${step.instruction} (timeout ${step.timeout} s)`;
+}
+
+function renderProgram() {
+  const program = state.program;
+  $("program-name").value = program.name;
+  $("program-version").textContent = program.version ? `version ${program.version}${program.approved ? " (approved)" : ""}${program.dirty ? ", unsaved changes" : ""}` : "not saved yet";
+  $("program-steps").replaceChildren(...program.steps.map((step, i) => el("li", { "data-testid": `step-${i}` },
+    el("span", {}, describeStep(step)),
+    el("button", { onclick: () => moveStep(i, -1), "aria-label": "up", "data-testid": `step-${i}-up` }, "↑"),
+    el("button", { onclick: () => moveStep(i, 1), "aria-label": "down", "data-testid": `step-${i}-down` }, "↓"),
+    el("button", { onclick: () => moveStep(i, 0), "aria-label": "delete", "data-testid": `step-${i}-delete` }, "✕"))));
+  const name = encodeURIComponent(program.name);
+  $("program-export").href = program.version ? `/api/programs/${name}/export?version=${program.version}` : "#";
+  const editor = can("edit_program");
+  for (const id of ["program-save", "program-delete", "program-new", "step-add"]) $(id).disabled = !editor;
+  $("program-approve").disabled = !can("approve_program") || !program.version || program.approved || program.dirty;
+}
+
+function moveStep(index, offset) {
+  const steps = state.program.steps;
+  const [step] = steps.splice(index, 1);
+  if (offset) steps.splice(Math.max(0, Math.min(steps.length, index + offset)), 0, step);
+  state.program.dirty = true;
+  renderProgram();
+}
+
+const STEP_FIELDS = {
+  move: () => [waypointSelect(), select("mode", ["joint", "linear"]), number("speed", 0.5, 0.01, 1, 0.01, "speed 0-1")],
+  gripper: () => [select("command", ["open", "close"])],
+  wait: () => [number("seconds", 1, 0, 600, 0.1, "seconds")],
+  skill: () => [el("input", { name: "instruction", placeholder: "instruction", required: "", "data-testid": "step-instruction" }),
+    number("timeout", 60, 1, 600, 1, "timeout s")],
+};
+
+function select(name, options) {
+  return el("select", { name, "data-testid": `step-${name}` }, ...options.map((o) => el("option", { value: o }, o)));
+}
+
+function number(name, value, min, max, step, placeholder) {
+  return el("input", { name, type: "number", value, min, max, step, placeholder, "data-testid": `step-${name}` });
+}
+
+function waypointSelect() { return select("waypoint", state.waypoints.map((w) => w.name)); }
+
+function renderStepFields() { $("step-fields").replaceChildren(...STEP_FIELDS[$("step-type").value]()); }
+
+function addStep() {
+  const data = Object.fromEntries(new FormData($("step-form")));
+  for (const key of ["speed", "seconds", "timeout"]) if (key in data) data[key] = Number(data[key]);
+  state.program.steps.push(data);
+  state.program.dirty = true;
+  renderProgram();
+}
+
+async function saveProgram() {
+  const program = state.program;
+  program.name = $("program-name").value.trim();
+  const saved = await api("POST", "/api/programs", { name: program.name, steps: program.steps, base_version: program.version });
+  state.program = { ...program, version: saved.current_version, approved: false, dirty: false };
+  toast(`saved ${saved.name} version ${saved.current_version}`);
+  await loadProgramScreen();
+}
+
+async function runProgram(mode) {
+  if (state.program.dirty) throw new Error("save the program first");
+  await api("POST", `/api/programs/${encodeURIComponent(state.program.name)}/run`, { mode });
+}
+
+async function importProgram(event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file) return;
+  const saved = await api("POST", "/api/programs/import", await file.text());
+  state.program = null;
+  toast(`imported ${saved.name} as version ${saved.current_version}`);
+  await loadProgramScreen();
+}
+
+// ---- policies, users, audit -----------------------------------------------------------------------
+async function loadPolicies() {
+  const data = await api("GET", "/api/policies");
+  $("policy-current").textContent = data.current || "(unknown)";
+  $("policies").replaceChildren(...data.bundles.map((bundle) => el("tr", { "data-testid": `policy-${bundle.name}` },
+    el("td", {}, bundle.name), el("td", {}, bundle.robot), el("td", {}, bundle.verifies ? "yes" : `no: ${bundle.problem}`),
+    el("td", {}, bundle.gate), el("td", {}, bundle.evaluation),
+    el("td", {}, chooseButton(bundle)))));
+}
+
+function chooseButton(bundle) {
+  const button = el("button", { "data-testid": `choose-${bundle.name}`, onclick: guarded(async () => {
+    if (!(await confirmDialog(`Deploy ${bundle.name}? The policy stops while it switches.`))) return;
+    await api("POST", "/api/policies/choose", { name: bundle.name });
+    toast(`${bundle.name} deployed`);
+    await loadPolicies();
+  }) }, "Deploy");
+  button.disabled = !bundle.deployable || !can("choose_policy");
+  return button;
+}
+
+async function loadUsers() {
+  const users = (await api("GET", "/api/users")).users;
+  $("users").replaceChildren(...users.map((user) => {
+    const role = select("role", ["operator", "engineer", "admin"]);
+    role.value = user.role;
+    role.dataset.testid = `user-${user.name}-role`;
+    role.onchange = guarded(() => api("PATCH", `/api/users/${encodeURIComponent(user.name)}`, { role: role.value }).then(loadUsers));
+    const toggle = el("button", { "data-testid": `user-${user.name}-toggle`, onclick: guarded(() =>
+      api("PATCH", `/api/users/${encodeURIComponent(user.name)}`, { disabled: !user.disabled }).then(loadUsers)) },
+    user.disabled ? "Enable" : "Disable");
+    return el("tr", { "data-testid": `user-${user.name}` }, el("td", {}, user.name), el("td", {}, role),
+      el("td", {}, user.disabled ? "disabled" : "active"), el("td", {}, toggle));
+  }));
+}
+
+async function loadAudit() {
+  const query = new URLSearchParams({ limit: "200" });
+  if ($("audit-user").value) query.set("user", $("audit-user").value);
+  if ($("audit-action").value) query.set("action", $("audit-action").value);
+  $("audit-csv").href = `/api/audit.csv?${query}`;
+  const entries = (await api("GET", `/api/audit?${query}`)).entries;
+  $("audit").replaceChildren(...entries.reverse().map((entry) => el("tr", {},
+    el("td", {}, new Date(entry.time * 1000).toLocaleString()), el("td", {}, entry.user || ""),
+    el("td", {}, entry.action), el("td", {}, JSON.stringify(entry.detail)))));
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------
+function wire() {
+  $("setup-form").addEventListener("submit", guarded((e) => submitCredentials("/api/setup", e.target)));
+  $("login-form").addEventListener("submit", guarded((e) => submitCredentials("/api/login", e.target)));
+  $("logout").addEventListener("click", guarded(async () => { await api("POST", "/api/logout"); loggedOut(); }));
+  for (const tab of document.querySelectorAll("#tabs button")) tab.addEventListener("click", () => show(tab.dataset.screen));
+  $("estop").addEventListener("pointerdown", guarded(async () => {
+    stopHeld();
+    const answer = await api("POST", "/api/estop", {});
+    toast(`E-STOP: ${answer.message}`, true);
+  }));
+  $("reset").addEventListener("click", guarded(async () => {
+    if (!(await confirmDialog("Reset the safety supervisor? Check that the cell is clear and the cause is fixed."))) return;
+    toast((await api("POST", "/api/reset", { confirm: true })).message);
+  }));
+  $("speed").addEventListener("change", guarded(() => api("POST", "/api/speed", { percent: Number($("speed").value) })));
+  $("instruct-form").addEventListener("submit", guarded(() => api("POST", "/api/instruction", { text: $("instruct-form").text.value })));
+  $("instruct-clear").addEventListener("click", guarded(() => api("DELETE", "/api/instruction")));
+  const control = (action) => guarded(() => api("POST", `/api/run/${action}`, {}));
+  for (const [ids, action] of [[["run-pause", "program-pause"], "pause"], [["run-resume", "program-resume"], "resume"],
+    [["run-stop", "program-stop"], "stop"], [["run-confirm"], "confirm"]]) for (const id of ids) $(id).addEventListener("click", control(action));
+  $("program-step").addEventListener("click", guarded(() => (state.live && state.live.program.state === "paused"
+    ? api("POST", "/api/run/step", {}) : runProgram("step"))));
+  $("program-run").addEventListener("click", guarded(() => runProgram("run")));
+  $("waypoint-form").addEventListener("submit", guarded(async (e) => {
+    const form = e.target;
+    await api("POST", "/api/waypoints", { name: form.name.value.trim(), replace: form.replace.checked });
+    toast(`waypoint ${form.name.value} saved`);
+    form.reset();
+    await loadProgramScreen();
+  }));
+  $("program-select").addEventListener("change", guarded(async () => {
+    if ($("program-select").value) await openProgram($("program-select").value); else newProgram();
+  }));
+  $("program-new").addEventListener("click", newProgram);
+  $("program-name").addEventListener("input", () => { state.program.name = $("program-name").value; state.program.dirty = true; });
+  $("program-delete").addEventListener("click", guarded(async () => {
+    if (!state.program.version || !(await confirmDialog(`Delete program ${state.program.name}?`))) return;
+    await api("DELETE", `/api/programs/${encodeURIComponent(state.program.name)}`);
+    state.program = null;
+    await loadProgramScreen();
+  }));
+  $("step-type").addEventListener("change", renderStepFields);
+  $("step-form").addEventListener("submit", guarded(addStep));
+  $("program-save").addEventListener("click", guarded(saveProgram));
+  $("program-approve").addEventListener("click", guarded(async () => {
+    await api("POST", `/api/programs/${encodeURIComponent(state.program.name)}/approve`, { version: state.program.version });
+    state.program.approved = true;
+    await loadProgramScreen();
+  }));
+  $("program-import").addEventListener("change", guarded(importProgram));
+  $("user-form").addEventListener("submit", guarded(async (e) => {
+    const data = Object.fromEntries(new FormData(e.target));
+    await api("POST", "/api/users", data);
+    e.target.reset();
+    await loadUsers();
+  }));
+  $("audit-refresh").addEventListener("click", guarded(loadAudit));
+  // The deadman: a hidden tab or a lost focus stops a held motion at once (and its heartbeats stop).
+  document.addEventListener("visibilitychange", () => { if (document.hidden) stopHeld(); });
+  window.addEventListener("blur", stopHeld);
+  buildCartesian();
+}
+
+wire();
+guarded(start)();
