@@ -110,8 +110,10 @@ class RobostralS(nn.Module):
 
     def predict_normalized(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
         """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
-        x = (image.float() / 255.0 - self.image_mean) / self.image_std
-        x = x.permute(0, 3, 1, 2)
+        # Channels first, then one multiply-add per channel: the same (x / 255 - mean) / std, but a
+        # broadcast over contiguous planes, which ONNX Runtime runs ~10x faster than over the last axis.
+        scale, shift = 1.0 / (255.0 * self.image_std), -self.image_mean / self.image_std
+        x = image.permute(0, 3, 1, 2).float() * scale[:, None, None] + shift[:, None, None]
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
         language = self.language_mlp((language - self.language_mean) / self.language_std)
