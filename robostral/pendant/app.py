@@ -64,6 +64,7 @@ class PendantApp:
 
     # -- first run, login, users ----------------------------------------------------------------
     async def setup_state(self, request: Request) -> Response:
+        self.site.check(request)
         return JSONResponse({"needs_first_admin": await run_in_threadpool(self.pendant.auth.needs_first_admin)})
 
     async def setup(self, request: Request) -> Response:
@@ -131,9 +132,9 @@ class PendantApp:
         session = await self.session(request, Permission.STOP)
         await read_json(request)
         try:
+            await run_in_threadpool(self.runner.halt, f"e-stop by {session.user.name}")
             message = await run_in_threadpool(self.cell.estop)
         finally:
-            await run_in_threadpool(self.runner.halt, f"e-stop by {session.user.name}")
             await run_in_threadpool(self.audit, session, Action.ESTOP, {})
         return JSONResponse({"message": message})
 

@@ -226,9 +226,9 @@ class ProgramRunner:
         handle = self.cell.start_motion(motion, self)
         while not handle.done.wait(POLL):
             self._check()
-        if handle.outcome != "finished":
+        if handle.outcome != "finished":  # stopped by someone else (an e-stop, a refusal): that halts the program
+            self._end("halt", handle.outcome.removeprefix("stopped: "))
             self._check()
-            raise _Failed(f"the motion ended early ({handle.outcome})")
 
     def _settle(self, target: np.ndarray) -> None:
         deadline = time.monotonic() + self.config.settle_timeout
