@@ -371,6 +371,41 @@ def test_a_waypoint_outside_the_workspace_is_refused_with_the_supervisors_reason
     assert not cell.commands.since(before)
 
 
+def test_step_pause_resume_and_stop(ready, users):
+    engineer = users["engineer"]
+    steps = [{"type": "wait", "seconds": 0.2}, {"type": "gripper", "command": "close"},
+             {"type": "wait", "seconds": 0.2}, {"type": "gripper", "command": "open"}, {"type": "wait", "seconds": 3}]
+    assert engineer.post("/api/programs", json={"name": "steps", "steps": steps}).status_code == 201
+    assert engineer.post("/api/programs/steps/run", json={"mode": "step"}).status_code == 202
+    assert wait_program(engineer, ("paused",))["step"] == 1
+    assert engineer.post("/api/run/pause", json={}).status_code == 409  # paused already
+    assert engineer.post("/api/run/step", json={}).status_code == 200
+    assert wait_until(lambda: (s := engineer.get("/api/run").json())["state"] == "paused" and s["step"] == 2, 10,
+                      "paused after step 2")
+    assert engineer.post("/api/run/resume", json={}).status_code == 200
+    wait_until(lambda: engineer.get("/api/run").json()["step"] == 4, 10, "at the last step")
+    paused = engineer.post("/api/run/pause", json={}).json()
+    assert paused["state"] == "paused" and paused["step"] == 4
+    stopped = engineer.post("/api/run/stop", json={}).json()
+    assert stopped["state"] == "stopped" and "eve" in stopped["reason"]
+    assert engineer.post("/api/run/stop", json={}).status_code == 409
+
+
+def test_a_skill_publishes_its_instruction_until_confirmed_then_clears_it(ready, users):
+    cell, engineer, operator = ready, users["engineer"], users["operator"]
+    instructions = cell.probe.record(contract.INSTRUCTION, String, contract.LATCHED_QOS)
+    skill = {"type": "skill", "instruction": "reach the green target", "timeout": 30}
+    assert engineer.post("/api/programs", json={"name": "skill", "steps": [skill]}).status_code == 201
+    assert engineer.post("/api/run/confirm", json={}).status_code == 409  # no skill waits
+    assert engineer.post("/api/programs/skill/run", json={}).status_code == 202
+    instructions.wait_for(lambda m: m.data == "reach the green target", what="the skill's instruction")
+    assert wait_until(lambda: engineer.get("/api/run").json()["skill_waiting"], 10, "the skill waiting")
+    assert operator.post("/api/run/confirm", json={}).status_code == 200
+    assert wait_program(engineer, ("finished", "failed"))["state"] == "finished"
+    instructions.wait_for(lambda m: m.data == "", what="the instruction cleared")
+    assert engineer.get("/api/state").json()["instruction"] == ""
+
+
 def test_policies_list_and_a_bundle_that_does_not_verify_is_refused(ready, users):
     engineer = users["engineer"]
     bundles = engineer.get("/api/policies").json()["bundles"]

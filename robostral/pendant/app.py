@@ -3,7 +3,7 @@
 Each endpoint names the permission it needs (``roles.REQUIRED_ROLE``): anonymous requests get 401,
 a missing role 403, a state-changing request without the session's CSRF token 403. Blocking work
 (argon2, SQLite, ROS service calls) runs in the thread pool. Motions and e-stops are audited; the
-program runner and the ROS bridge (``cell``) do the work. API summary in the README's pendant section.
+program runner and the ROS bridge (``cell``) do the work. ``create_app`` lists the routes.
 """
 
 from __future__ import annotations
