@@ -404,6 +404,11 @@ def test_a_skill_publishes_its_instruction_until_confirmed_then_clears_it(ready,
     assert wait_program(engineer, ("finished", "failed"))["state"] == "finished"
     instructions.wait_for(lambda m: m.data == "", what="the instruction cleared")
     assert engineer.get("/api/state").json()["instruction"] == ""
+    assert operator.post("/api/instruction", json={"text": "reach the green target"}).status_code == 200
+    refused = engineer.post("/api/jog", json={"mode": "joint", "axis": 0, "direction": 1, "step": 1})
+    assert refused.status_code == 409 and "clear it first" in refused.json()["error"]
+    assert operator.post("/api/instruction", json={"text": "reach the ~ target"}).status_code == 400
+    assert operator.delete("/api/instruction").status_code == 200
 
 
 def test_policies_list_and_a_bundle_that_does_not_verify_is_refused(ready, users):

@@ -165,7 +165,7 @@ class PendantApp:
 
     def plan_step_jog(self, session: Session, body: dict):
         cell = self.cell
-        self.check_no_program()
+        self.check_free_to_move()
         planner = cell.planner()
         command, step = JogCommand.parse(body, len(planner.limits.arm_names)), parse_step(body["step"])
         cell.check_can_move()
@@ -185,6 +185,12 @@ class PendantApp:
         status = self.runner.status()
         if status["state"] in ("starting", "running", "paused"):
             raise Conflict(f"program {status['program']!r} is {status['state']}: stop it first")
+
+    def check_free_to_move(self) -> None:
+        """Conflict while a program runs or the policy has an instruction (it commands the arm meanwhile)."""
+        self.check_no_program()
+        if self.cell.instruction():
+            raise Conflict(f"the policy is following the instruction {self.cell.instruction()!r}: clear it first")
 
     async def instruction(self, request: Request) -> Response:
         session = await self.session(request, Permission.RUN_SKILL)
@@ -276,7 +282,7 @@ class PendantApp:
         if mode not in ("run", "step"):
             raise BadRequest(f"mode must be 'run' or 'step'; got {mode!r:.40}")
         version = await run_in_threadpool(self.pendant.programs.runnable, session.user, request.path_params["name"])
-        self.check_no_program()
+        self.check_free_to_move()
         self.cell.stop_motion("a program starts", JOG_OWNER)
         status = await run_in_threadpool(self.runner.start, session.user, version, mode == "step")
         return JSONResponse(status, status_code=202)

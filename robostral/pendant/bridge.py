@@ -115,6 +115,10 @@ class PendantBridge(Node):
     def supervisor_state(self) -> tuple[str, str]:
         return self._state
 
+    def instruction(self) -> str:
+        """The instruction the policy follows now ('' when none)."""
+        return self._instruction
+
     def speed_override(self) -> float:
         return self._override if self._override is not None else 0.0
 

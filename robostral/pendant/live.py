@@ -107,7 +107,7 @@ class Live:
     def hold(self, websocket: WebSocket, session: Session, message: dict) -> None:
         """Start a held jog or move to a waypoint, owned by this connection, in manual mode."""
         app, cell = self.app, self.app.cell
-        app.check_no_program()
+        app.check_free_to_move()
         planner = cell.planner()
         if message["type"] == "jog":
             require(session.user.role, Permission.JOG)
