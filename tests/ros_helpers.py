@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -245,9 +246,23 @@ class Probe:
 
 
 @contextlib.contextmanager
+def free_port() -> int:
+    """A TCP port nothing listens on (on loopback) right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def robostral_up(arguments: Sequence[str], log: Path) -> Iterator[tuple[RosProcess, Probe]]:
-    """``robostral up ARGUMENTS`` on a domain of its own, running, and a probe on that domain; both stopped after."""
+    """``robostral up ARGUMENTS`` on a domain of its own, running, and a probe on that domain; both stopped after.
+
+    Unless the arguments set them, the graph's pendant gets a free port and a database next to ``log``,
+    so that tests never share (or leave behind) the default runs/pendant/pendant.db on port 8080.
+    """
     domain = next_domain()
+    arguments = list(arguments)
+    if not any(a.startswith("pendant.") for a in arguments):
+        arguments += ["--param", f"pendant.port={free_port()}", "--param", f"pendant.db={log.parent / 'pendant.db'}"]
     graph = RosProcess([sys.executable, "-m", "robostral.cli", "up", *arguments], domain, log)
     probe = None
     try:

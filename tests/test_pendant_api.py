@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from ros_helpers import Probe, RosProcess, Topic, robostral_up, wait_until
+from ros_helpers import Probe, RosProcess, Topic, free_port, robostral_up, wait_until
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -57,12 +56,6 @@ class Cell:
     def rows(self, table: str) -> int:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
             return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(base: str) -> bool:
