@@ -245,7 +245,6 @@ class Probe:
         self.context.try_shutdown()
 
 
-@contextlib.contextmanager
 def free_port() -> int:
     """A TCP port nothing listens on (on loopback) right now."""
     with socket.socket() as s:
@@ -253,6 +252,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
 def robostral_up(arguments: Sequence[str], log: Path) -> Iterator[tuple[RosProcess, Probe]]:
     """``robostral up ARGUMENTS`` on a domain of its own, running, and a probe on that domain; both stopped after.
 
