@@ -124,6 +124,7 @@ def _entry(folder: Path, trusted_keys) -> PolicyEntry:
             return PolicyEntry(folder.name, "?", "no readable card", "?", problem)
     verdict = judge(card)
     gate = "pass" if verdict.passed else "FAIL" if card.get("evaluation") else "not evaluated"
+    gate += f" ({(card.get('gate') or {}).get('name', 'production')})"
     return PolicyEntry(folder.name, str(card.get("robot", "?")), evaluation_summary(card), gate, problem)
 
 

@@ -144,6 +144,27 @@ def test_promote_names_the_task_that_misses_the_gate(pipeline, tmp_path):
     assert not policies.exists()
 
 
+def test_the_preview_gate_wants_every_task_done_sometimes_and_a_quarter_on_average(pipeline, tmp_path):
+    from robostral.bundle.gate import GATES, judge
+
+    def preview(name: str, **ci_low: float) -> Path:
+        bundle = evaluated(pipeline, tmp_path / name, **ci_low)  # success_rate = ci_low + 0.03
+        card = read_card(bundle)
+        card["gate"] = GATES["preview"]
+        write_card(bundle, card)
+        return bundle
+
+    policies = tmp_path / "policies"
+    weak = preview("weak", reach=0.5, push=0.1, pick_place=0.0)  # pick_place at 3%: never really done
+    verdict = judge(read_card(weak))
+    assert not verdict.passed and "pick_place: success_rate 0.030 < 0.05 over 200 episodes - FAIL" in verdict.reasons
+    thin = preview("thin", reach=0.3, push=0.1, pick_place=0.05)  # mean success 0.18
+    assert "mean success_rate over the tasks 0.180 < 0.25 - FAIL" in judge(read_card(thin)).reasons
+    promote(preview("fair", reach=0.85, push=0.3, pick_place=0.1), "fair", policies)
+    result = robostral("policies", "list", "--policies-dir", policies)
+    assert result.stdout.splitlines()[1].split()[3:5] == ["pass", "(preview)"]
+
+
 def test_promote_refuses_tampered_and_foreign_bundles(pipeline, site_keys, tmp_path):
     policies = tmp_path / "policies"
     tampered = evaluated(pipeline, tmp_path / "tampered", reach=0.97, pick_place=0.95)

@@ -1,14 +1,27 @@
 """The gate a bundle must pass before it is promoted into ``policies/``.
 
-The gate lives in the card (``gate``: metric, minimum, minimum episodes) and is
-judged against the card's ``evaluation`` (written by `robostral eval`): every
-evaluated task must have at least ``min_episodes`` episodes and its metric
-(by default the lower 95% Wilson bound of its success rate) at least ``min``.
+The gate lives in the card (``gate``: name, metric, minimum, minimum episodes,
+optionally a minimum mean over the tasks) and is judged against the card's
+``evaluation`` (written by `robostral eval`): every evaluated task must have at
+least ``min_episodes`` episodes and its metric at least ``min``, and the tasks'
+mean metric at least ``mean_min`` where the gate has one.
+
+Two gates are chosen from at export: ``production`` (what a cell may run
+unattended: the lower 95% Wilson bound of every task's success at least 0.90)
+and ``preview`` (a policy under development, shipped so that demos and the ROS 2
+graph run a learned policy: it does every task sometimes, and a quarter of all
+episodes on average). A bundle promoted under the preview gate says so wherever
+it is listed or loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+GATES: dict[str, dict] = {
+    "production": {"name": "production", "metric": "ci_low", "min": 0.90, "min_episodes": 100},
+    "preview": {"name": "preview", "metric": "success_rate", "min": 0.05, "mean_min": 0.25, "min_episodes": 100},
+}
 
 
 @dataclass(frozen=True)
@@ -43,4 +56,10 @@ def judge(card: dict) -> GateVerdict:
             + ("" if episodes >= min_episodes else f" (fewer than the {min_episodes} required)")
             + (" - pass" if ok else " - FAIL")
         )
+    if "mean_min" in gate:
+        values = [float(r.get(metric, 0.0)) for r in evaluation["tasks"].values()]
+        mean, floor = sum(values) / len(values), float(gate["mean_min"])
+        passed &= mean >= floor
+        reasons.append(f"mean {metric} over the tasks {mean:.3f} {'>=' if mean >= floor else '<'} {floor:.2f}"
+                       + (" - pass" if mean >= floor else " - FAIL"))
     return GateVerdict(passed, reasons)

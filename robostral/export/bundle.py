@@ -24,6 +24,7 @@ import yaml
 
 import robostral
 from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_file, write_card
+from robostral.bundle.gate import GATES
 from robostral.data import load_dataset
 from robostral.export.onnx_graph import export_onnx
 from robostral.export.parity import latency_ms, max_abs_difference
@@ -41,14 +42,16 @@ from sim.simulation import Simulation
 
 PARITY_TOLERANCE = 1e-4  # joint units (rad or m), max abs over the parity frames
 PARITY_FRAMES = 64
-DEFAULT_GATE = {"metric": "ci_low", "min": 0.90, "min_episodes": 100}
 
 
 class ExportError(ValueError):
     """The checkpoint cannot be exported: its graph does not reproduce it, or it predicts NaN."""
 
 
-def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | None = None, int8: bool = False) -> dict:
+def export_bundle(
+    checkpoint: Path, out: Path, command: str, dataset: Path | None = None, int8: bool = False,
+    gate: str = "production",
+) -> dict:
     """Write the bundle for ``checkpoint`` to ``out`` (replaced only when every check passed); return its card."""
     checkpoint, out = Path(checkpoint), Path(out)
     state = json.loads((checkpoint / "state.json").read_text())
@@ -86,7 +89,7 @@ def export_bundle(checkpoint: Path, out: Path, command: str, dataset: Path | Non
             parity["int8_max_abs"] = float(np.abs(quantized.run([POLICY_OUTPUT], inputs)[0] - expected).max())
             speed["int8_ms"] = latency_ms(quantized, inputs)
         export_encoder(staging)
-        card = _card(model, data, state, checkpoint, command, parity, speed, staging)
+        card = _card(model, data, state, checkpoint, command, parity, speed, staging, gate)
         write_card(staging, card)
         staging.chmod(0o755)  # mkdtemp made it private
         shutil.rmtree(out, ignore_errors=True)
@@ -115,7 +118,8 @@ def _write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: P
 
 
 def _card(
-    model: RobostralS, data, state: dict, checkpoint: Path, command: str, parity: dict, speed: dict, bundle: Path
+    model: RobostralS, data, state: dict, checkpoint: Path, command: str, parity: dict, speed: dict, bundle: Path,
+    gate: str,
 ) -> dict:
     config = model.config
     train_config = yaml.safe_load((checkpoint / "config.yaml").read_text())["train"]
@@ -184,6 +188,6 @@ def _card(
             },
         },
         "evaluation": None,
-        "gate": DEFAULT_GATE,
+        "gate": GATES[gate],
         "files": {name: sha256_file(bundle / name) for name in files if name != "card.yaml"},
     }

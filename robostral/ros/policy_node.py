@@ -89,6 +89,9 @@ class PolicyNode(LifecycleNode):
             self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS),
         ]
         self.get_logger().info(f"configured: {card['name']} ({card['robot']}, {self.rate:g} Hz) from {bundle}")
+        if card.get("gate", {}).get("name") == "preview":
+            self.get_logger().warning(f"{card['name']} passed only the preview gate: a policy under development, "
+                                      "not for a cell that runs unattended")
         self.report("ok", "configured", force=True)
         return TransitionCallbackReturn.SUCCESS
 
