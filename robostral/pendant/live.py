@@ -66,18 +66,23 @@ class Live:
             await run_in_threadpool(app.cell.stop_motion, "the page's connection closed", websocket)
 
     async def push(self, websocket: WebSocket) -> None:
-        """The snapshot every STATE_PERIOD, a new camera frame every CAMERA_PERIOD at most."""
-        cell, sent_frame, camera_due = self.app.cell, None, 0.0
+        """The snapshot every STATE_PERIOD, a new camera frame every CAMERA_PERIOD at most.
+
+        The ticks keep to a fixed schedule (sleeping a whole period after each send ran the page
+        below 20 Hz); one that falls a period behind skips ahead instead of sending a burst.
+        """
+        cell, sent_frame, tick, camera_tick, due = self.app.cell, None, 0, 0, time.monotonic()
         while True:
             await websocket.send_text(json.dumps({"type": "state", **self.app.snapshot()}))
-            now = time.monotonic()
-            if now >= camera_due:
+            if tick >= camera_tick:  # no new frame yet: try again at the next tick
                 frame = cell.camera_frame()
                 if frame is not None and frame[0] != sent_frame:
                     await websocket.send_bytes(frame[1])
-                    sent_frame = frame[0]
-                camera_due = now + CAMERA_PERIOD
-            await asyncio.sleep(STATE_PERIOD)
+                    sent_frame, camera_tick = frame[0], tick + round(CAMERA_PERIOD / STATE_PERIOD)
+            tick, due, now = tick + 1, due + STATE_PERIOD, time.monotonic()
+            if due < now - STATE_PERIOD:
+                due = now
+            await asyncio.sleep(max(0.0, due - now))
 
     async def handle(self, websocket: WebSocket, session: Session, text: str) -> dict | None:
         """Act on one message from the page; the reply to send, if any."""

@@ -84,6 +84,7 @@ async function start() {
 
 function loggedIn(session) {
   state.session = session;
+  $("toast").hidden = true;  // a failed attempt's message is stale once logged in
   $("who").textContent = `${session.user.name} (${session.user.role})`;
   $("tabs").hidden = $("logout").hidden = false;
   for (const node of document.querySelectorAll("[data-needs]")) {
@@ -142,35 +143,39 @@ function showFrame(blob) {
   if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
 }
 
+// The page updates 20 times a second: a node is written only when a value changes (no needless layout and paint).
+function set(node, property, value) { if (node[property] !== value) node[property] = value; }
+function setText(node, text) { set(node, "textContent", text); }
+
 const SAFETY_CLASS = { idle: "ok", active: "ok", holding: "warn", estopped: "bad", fault: "bad" };
 
 function render(live) {
   const first = !state.live || !sameNames(state.live, live);
   state.live = live;
   const safety = live.safety;
-  $("safety-state").textContent = safety.state;
-  $("safety-reason").textContent = safety.reason + (safety.last ? ` (last: ${safety.last})` : "");
-  $("safety-badge").textContent = safety.state;
-  $("safety-badge").className = `badge ${SAFETY_CLASS[safety.state] || ""}`;
+  setText($("safety-state"), safety.state);
+  setText($("safety-reason"), safety.reason + (safety.last ? ` (last: ${safety.last})` : ""));
+  setText($("safety-badge"), safety.state);
+  set($("safety-badge"), "className", `badge ${SAFETY_CLASS[safety.state] || ""}`);
   const percent = safety.speed_override === null ? null : Math.round(safety.speed_override * 100);
-  $("speed-value").textContent = $("speed-label").textContent = percent === null ? "?" : `${percent}%`;
-  if (percent !== null && document.activeElement !== $("speed")) $("speed").value = Math.max(1, percent);
-  $("manual-mode").textContent = safety.manual_mode ? "on" : "off";
+  for (const id of ["speed-value", "speed-label"]) setText($(id), percent === null ? "?" : `${percent}%`);
+  if (percent !== null && document.activeElement !== $("speed")) set($("speed"), "value", String(Math.max(1, percent)));
+  setText($("manual-mode"), safety.manual_mode ? "on" : "off");
   if (live.joints) {
     if (first) buildJoints(live.joints.names);
     live.joints.positions.forEach((value, i) => {
       const cell = document.querySelector(`[data-testid="joint-${i}"]`);
-      if (cell) cell.textContent = i < live.joints.names.length - 1 ? `${(value * 180 / Math.PI).toFixed(1)}°` : "";
+      if (cell) setText(cell, i < live.joints.names.length - 1 ? `${(value * 180 / Math.PI).toFixed(1)}°` : "");
     });
     const gripper = live.joints.positions[live.joints.positions.length - 1];
-    $("gripper").textContent = `${(gripper * 1000).toFixed(1)} mm`;
+    setText($("gripper"), `${(gripper * 1000).toFixed(1)} mm`);
   }
-  $("instruction").textContent = live.instruction || "(none)";
-  $("sim-status").textContent = live.sim.message ? `${live.sim.message}${live.sim.success ? " ✓" : ""}` : "";
+  setText($("instruction"), live.instruction || "(none)");
+  setText($("sim-status"), live.sim.message ? `${live.sim.message}${live.sim.success ? " ✓" : ""}` : "");
   const policy = live.policy;
   const latency = policy.inference_p50_ms ? ` — inference p50 ${policy.inference_p50_ms} ms, p99 ${policy.inference_p99_ms} ms;`
     + ` image to command p50 ${policy.end_to_end_p50_ms} ms, p99 ${policy.end_to_end_p99_ms} ms` : "";
-  $("policy").textContent = `${policy.message}${latency}`;
+  setText($("policy"), `${policy.message}${latency}`);
   renderAlarms(live.alarms);
   renderRun(live.program);
 }
@@ -189,8 +194,8 @@ function renderAlarms(alarms) {
 }
 
 function renderRun(run) {
-  $("run-program").textContent = run.program ? `${run.program} v${run.version}` : "none";
-  $("run-state").textContent = run.reason ? `${run.state}: ${run.reason}` : run.state;
+  setText($("run-program"), run.program ? `${run.program} v${run.version}` : "none");
+  setText($("run-state"), run.reason ? `${run.state}: ${run.reason}` : run.state);
   const key = `${run.program}/${run.version}/${run.step}/${run.state}`;
   const list = $("run-steps");
   if (list.dataset.key !== key) {
@@ -199,11 +204,12 @@ function renderRun(run) {
       "data-testid": `run-step-${i}` }, text)));
   }
   const busy = /running|paused/.test(run.state);
-  for (const id of ["run-pause", "program-pause"]) $(id).disabled = run.state !== "running";
-  for (const id of ["run-resume", "program-resume", "program-step"]) $(id).disabled = busy && run.state !== "paused";
-  for (const id of ["run-stop", "program-stop"]) $(id).disabled = !busy;
-  $("program-run").disabled = busy;
-  $("run-confirm").hidden = !run.skill_waiting;
+  for (const id of ["run-pause", "program-pause"]) set($(id), "disabled", run.state !== "running");
+  for (const id of ["run-resume", "program-resume"]) set($(id), "disabled", run.state !== "paused");
+  set($("program-step"), "disabled", busy && run.state !== "paused");
+  for (const id of ["run-stop", "program-stop"]) set($(id), "disabled", !busy);
+  set($("program-run"), "disabled", busy);
+  set($("run-confirm"), "hidden", !run.skill_waiting);
 }
 
 function buildJoints(names) {
