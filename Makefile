@@ -6,7 +6,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup encoders demo test test-slow lint bench clean
 
+# Debian's chromium drives the pendant's browser tests and load bench (Playwright never downloads one).
 setup: $(STAMP)
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 # Re-runs only when the dependency files change; otherwise a no-op.
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py

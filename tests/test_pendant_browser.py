@@ -1,0 +1,312 @@
+"""The teach pendant end to end in a real browser: headless Chromium (Debian's, driven by Playwright).
+
+`robostral up --sim` runs the simulated cell with the tiny test policy and the pendant in it; the
+test clicks and holds the page's buttons (data-testids), as an operator would, while its Probe
+watches /joint_states and the pendant's commands over DDS. Tests run in file order on one cell,
+one browser and one admin page: first start, login, hold-to-jog, teaching, a program with a skill,
+e-stop, roles. Screenshots of the main screens land in runs/pendant-screenshots/.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from ros_helpers import ROOT, Probe, Topic, free_port, robostral_up, wait_until
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from robostral.pendant import headless
+from robostral.pendant.motion import HEARTBEAT_TIMEOUT
+from robostral.ros import contract
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+if not Path(headless.CHROMIUM).exists():
+    pytest.skip(f"no {headless.CHROMIUM}: `make setup` installs Debian's chromium", allow_module_level=True)
+expect = playwright_api.expect
+
+PASSWORD = "correct horse battery"
+PERIOD = 0.05  # s: the pendant's and the sim's control period
+AT_REST = 0.01  # rad/s
+SLOW = 0.02  # rad/s: a joint that jogged at ~0.5 rad/s has stopped
+SETTLE = 0.15  # s for the controller to bring the arm to its hold target once the commands stop
+SKILL = "reach the green target"
+SHOTS = ROOT / "runs" / "pendant-screenshots"
+
+
+@dataclass
+class Cell:
+    probe: Probe
+    base: str
+    joint_states: Topic
+    commands: Topic  # the pendant's trajectories to the supervisor
+
+    def arm(self) -> np.ndarray:
+        return np.array(self.joint_states.latest().position[:7])
+
+    def wait_at_rest(self) -> None:
+        time.sleep(0.3)
+        self.joint_states.wait_for(lambda m: max(map(abs, m.velocity)) < AT_REST, after=time.monotonic(),
+                                   what="the arm at rest")
+
+
+@pytest.fixture(scope="module")
+def cell(tmp_path_factory, pipeline):
+    root = tmp_path_factory.mktemp("pendant-browser")
+    (root / "policies").mkdir()
+    (root / "policies" / "tiny").symlink_to(pipeline.bundle, target_is_directory=True)
+    port = free_port()
+    arguments = ["--sim", "--task", "reach", "--policy", str(pipeline.bundle),
+                 "--param", "sim_driver.image_size=32", "--param", "sim_driver.randomization_level=0.0",
+                 "--param", f"pendant.db={root / 'pendant.db'}", "--param", f"pendant.port={port}",
+                 "--param", f"pendant.policies_dir={root / 'policies'}"]
+    with robostral_up(arguments, root / "up.log") as (_, probe):
+        base = f"http://127.0.0.1:{port}"
+        headless.wait_for_pendant(base)
+        yield Cell(probe, base, probe.record(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS),
+                   probe.record(contract.PENDANT_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = headless.launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(cell, browser):
+    """The admin's page, shared by the tests in file order."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = headless.open_page(browser, cell.base, counter=True)
+    page.set_default_timeout(10_000)
+    yield page
+    page.context.close()
+
+
+def tab(page, name: str) -> None:
+    page.get_by_test_id(f"tab-{name}").click()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=SHOTS / f"{name}.png")
+
+
+def jog_step(page, cell: Cell, step: str, button: str) -> None:
+    """Jog one step (degrees or mm) with the Jog screen's button, then wait for the arm to settle."""
+    tab(page, "jog")
+    page.locator(f"label:has([data-testid='jog-step-{step}'])").click()
+    start = cell.arm()
+    page.get_by_test_id(button).click()
+    cell.joint_states.wait_for(lambda m: np.abs(np.array(m.position[:7]) - start).max() > 0.005, timeout=5,
+                               after=time.monotonic() - 0.5, what=f"the arm moved by {button}")
+    cell.wait_at_rest()
+
+
+def waypoint(page, name: str) -> np.ndarray:
+    """The arm joints (rad) of a taught waypoint, read with the page's session."""
+    waypoints = page.request.get("/api/waypoints").json()["waypoints"]
+    return np.array(list(next(w for w in waypoints if w["name"] == name)["joints"].values()))[:7]
+
+
+def add_step(page, kind: str, **fields: str) -> None:
+    page.get_by_test_id("step-type").select_option(kind)
+    for name, value in fields.items():
+        field = page.get_by_test_id(f"step-{name}")
+        if field.evaluate("node => node.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    page.get_by_test_id("step-add").click()
+
+
+def build_program(page, name: str, steps: list[tuple[str, dict[str, str]]]) -> None:
+    """A new program on the Program screen: its steps added, saved, its version approved."""
+    tab(page, "program")
+    page.get_by_test_id("program-new").click()
+    page.get_by_test_id("program-name").fill(name)
+    for kind, fields in steps:
+        add_step(page, kind, **fields)
+    expect(page.locator("[data-testid='program-editor'] > li")).to_have_count(len(steps))
+    page.get_by_test_id("save-program").click()
+    expect(page.get_by_test_id("program-version")).to_have_text("version 1")
+    page.get_by_test_id("approve-program").click()
+    expect(page.get_by_test_id("program-version")).to_have_text("version 1 (approved)")
+
+
+def test_first_start_creates_the_admin_in_the_form(page):
+    expect(page.get_by_test_id("setup-form")).to_be_visible()
+    page.get_by_test_id("setup-name").fill("ada")
+    page.get_by_test_id("setup-password").fill(PASSWORD)
+    page.get_by_test_id("setup-submit").click()
+    expect(page.get_by_test_id("user")).to_have_text("ada (admin)")
+    expect(page.get_by_test_id("connection")).to_have_text("live")
+    expect(page.get_by_test_id("tab-users")).to_be_visible()
+
+
+def test_log_out_and_log_in(page):
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    expect(page.get_by_test_id("tab-run")).to_be_hidden()
+    page.get_by_test_id("login-name").fill("ada")
+    page.get_by_test_id("login-password").fill("not the password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("message")).to_have_text("wrong user name or password")
+    headless.log_in(page, "ada", PASSWORD)
+    expect(page.get_by_test_id("message")).to_be_hidden()
+    expect(page.get_by_test_id("connection")).to_have_text("live")
+    expect(page.get_by_test_id("run-resume")).to_be_disabled()  # nothing paused
+    expect(page.get_by_test_id("safety-state")).to_have_text("idle")
+    # the Run screen: the camera (a frame arrived) and the joints, live
+    wait_until(lambda: page.get_by_test_id("camera").evaluate("img => img.naturalWidth") > 0, 10, "a camera frame")
+    expect(page.get_by_test_id("joint-0")).to_contain_text("°")
+    shot(page, "run")
+
+
+def test_the_live_view_keeps_up_with_the_joint_state_and_the_camera(page):
+    page.evaluate("() => window.__resetLive()")
+    time.sleep(5)
+    rates = headless.live_rates(page.evaluate(headless.READ_COUNTER))
+    # sent at 20 Hz and 10 fps on a fixed schedule: 100 +- 1 states and 50 +- 1 frames in 5 s
+    assert rates["state_hz"] >= 19.6 and rates["camera_fps"] >= 9.6, rates
+
+
+def test_hold_to_jog_moves_a_joint_and_release_stops_it(page, cell):
+    cell.wait_at_rest()
+    tab(page, "jog")
+    expect(page.get_by_test_id("jog-step-hold")).to_be_checked()
+    start = cell.arm()[0]
+    page.get_by_test_id("jog-joint-0-plus").hover()
+    page.mouse.down()
+    pressed = time.monotonic()
+    cell.joint_states.wait_for(lambda m: m.position[0] - start > 0.05, timeout=3, after=pressed,
+                               what="joint 1 moving while the button is held")
+    expect(page.get_by_test_id("jog-joint-0-plus")).to_have_class("held")
+    shot(page, "jog")
+    time.sleep(0.3)
+    released = time.monotonic()
+    page.mouse.up()
+    time.sleep(1.0)
+    bound = HEARTBEAT_TIMEOUT + PERIOD + 0.05  # 0.2 s + a control period + a margin (the page sends 'stop' at once)
+    moving = [t for t, m in cell.commands.since(pressed) if len(m.points) > 1]  # a hold is one point
+    assert moving and moving[-1] - released <= bound, f"motion streamed {moving[-1] - released:.3f} s after release"
+    after = cell.joint_states.since(released)
+    moving_at = [t for t, m in after if abs(m.velocity[0]) >= SLOW]
+    still = moving_at[-1] if moving_at else released  # after this joint state, joint 1 stays under SLOW
+    assert still - released <= bound + SETTLE, f"joint 1 still moving {still - released:.3f} s after release"
+    assert max(abs(v) for v in after[-1][1].velocity) < AT_REST
+    assert after[-1][1].position[0] - start > 0.1  # it went somewhere
+
+
+def test_teach_two_waypoints(page, cell):
+    for name, button in (("a", "jog-joint-0-plus"), ("b", "jog-joint-0-minus")):
+        jog_step(page, cell, "10", button)
+        tab(page, "program")
+        page.get_by_test_id("waypoint-name").fill(name)
+        page.get_by_test_id("save-waypoint").click()
+        expect(page.get_by_test_id(f"waypoint-{name}")).to_be_visible()
+    a, b = (waypoint(page, name) for name in "ab")
+    assert abs(a[0] - b[0] - np.radians(10)) < 0.01 and np.abs(a[1:] - b[1:]).max() < 0.01
+
+
+def test_build_and_run_a_program_with_a_skill_confirmed_in_the_page(page, cell):
+    build_program(page, "demo", [
+        ("move", {"waypoint": "a", "mode": "joint", "speed": "0.5"}),
+        ("move", {"waypoint": "b", "mode": "linear", "speed": "0.3"}),
+        ("skill", {"instruction": SKILL, "timeout": "30"}),
+        ("move", {"waypoint": "a", "mode": "joint", "speed": "0.5"}),
+    ])
+    shot(page, "program")
+    started = time.monotonic()
+    page.get_by_test_id("run-program").click()
+    tab(page, "run")
+    expect(page.get_by_test_id("run-program-name")).to_have_text("demo v1")
+    confirm = page.get_by_test_id("skill-confirm")
+    expect(confirm).to_be_visible(timeout=20_000)
+    expect(page.get_by_test_id("instruction")).to_have_text(SKILL)
+    expect(page.get_by_test_id("run-step-2")).to_have_class("current")
+    policy = cell.probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
+    policy.wait_for(timeout=10, what="the policy commanding the arm during the skill")
+    confirm.click()
+    expect(confirm).to_be_hidden()
+    expect(page.get_by_test_id("run-state")).to_have_text("finished", timeout=20_000)
+    expect(page.get_by_test_id("instruction")).to_have_text("(none)")
+    cell.wait_at_rest()
+    assert np.abs(cell.arm() - waypoint(page, "a")).max() < 0.02
+    moved = [m.position[0] for _, m in cell.joint_states.since(started)]
+    assert max(moved) - min(moved) > np.radians(9)  # a -> b -> a
+
+
+def test_estop_mid_run_stops_the_arm_and_halts_the_program(page, cell):
+    build_program(page, "slow", [("move", {"waypoint": "b", "mode": "joint", "speed": "0.05"}),
+                                 ("wait", {"seconds": "5"})])
+    page.get_by_test_id("run-program").click()
+    tab(page, "run")
+    cell.joint_states.wait_for(lambda m: max(map(abs, m.velocity)) > 0.02, timeout=5, after=time.monotonic(),
+                               what="the arm moving")
+    pressed = time.monotonic()
+    page.get_by_test_id("estop").click()
+    stopped, _ = cell.joint_states.wait_for(lambda m: max(map(abs, m.velocity)) < AT_REST, timeout=2, after=pressed,
+                                            what="the arm stopped after the e-stop")
+    assert stopped - pressed <= 0.5, f"the arm stopped {stopped - pressed:.3f} s after the e-stop was pressed"
+    expect(page.get_by_test_id("run-state")).to_contain_text("halted: e-stop by ada")
+    expect(page.get_by_test_id("safety-state")).to_have_text("estopped")
+    expect(page.get_by_test_id("safety-badge")).to_have_class("badge bad")
+    time.sleep(0.5)
+    assert not [m for _, m in cell.commands.since(pressed + 0.2) if len(m.points) > 1]
+    assert max(map(abs, cell.joint_states.latest().velocity)) < AT_REST
+    shot(page, "estopped")
+
+
+def test_an_operator_added_by_the_admin_is_refused_a_reset(page, cell, browser):
+    tab(page, "users")
+    page.get_by_test_id("user-name").fill("otto")
+    page.get_by_test_id("user-password").fill(PASSWORD)
+    page.get_by_test_id("user-role").select_option("operator")
+    page.get_by_test_id("user-add").click()
+    expect(page.get_by_test_id("user-otto-role")).to_have_value("operator")
+    operator = headless.open_page(browser, cell.base)
+    try:
+        headless.log_in(operator, "otto", PASSWORD)
+        expect(operator.get_by_test_id("safety-state")).to_have_text("estopped")
+        expect(operator.get_by_test_id("reset")).to_be_disabled()
+        expect(operator.get_by_test_id("tab-audit")).to_be_hidden()
+        refused = operator.evaluate("""async () => {
+            const response = await fetch('/api/reset', {method: 'POST', body: JSON.stringify({confirm: true}),
+              headers: {'Content-Type': 'application/json', 'X-CSRF-Token': state.session.csrf_token}});
+            return {status: response.status, error: (await response.json()).error}; }""")
+        assert refused["status"] == 403 and "may not" in refused["error"], refused
+        time.sleep(0.2)
+        expect(operator.get_by_test_id("safety-state")).to_have_text("estopped")
+    finally:
+        operator.context.close()
+    tab(page, "run")
+    page.get_by_test_id("reset").click()
+    page.get_by_test_id("confirm-yes").click()
+    expect(page.get_by_test_id("safety-state")).to_have_text("idle")
+
+
+def test_anonymous_requests_get_401_and_the_login_screen(cell, browser):
+    assert httpx.get(f"{cell.base}/api/state").status_code == 401
+    assert httpx.post(f"{cell.base}/api/jog", json={"mode": "joint", "axis": 0, "direction": 1, "step": 1},
+                      headers={"Origin": cell.base}).status_code == 401
+    anonymous = headless.open_page(browser, cell.base)
+    try:
+        expect(anonymous.get_by_test_id("login-form")).to_be_visible()
+        assert anonymous.request.get("/api/state").status == 401
+    finally:
+        anonymous.context.close()
+
+
+def test_screenshots_of_the_policies_and_audit_screens(page):
+    tab(page, "policies")
+    expect(page.get_by_test_id("policy-tiny")).to_contain_text("yes")
+    shot(page, "policies")
+    tab(page, "audit")
+    expect(page.get_by_test_id("audit")).to_contain_text("estop")
+    shot(page, "audit")
