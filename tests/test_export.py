@@ -11,10 +11,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
+from robostral.bundle.gate import GATES
 from robostral.cli import main
 from robostral.collect import CollectConfig, collect
 from robostral.data import load_dataset
-from robostral.export.bundle import DEFAULT_GATE, ExportError, export_bundle
+from robostral.export.bundle import ExportError, export_bundle
 from robostral.language.runtime import InstructionEncoder
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import IMAGE, STATE
@@ -69,7 +70,7 @@ def test_card_describes_the_bundle(pipeline):
     assert card["training"]["dataset_hash"] == data.hash()
     assert (card["training"]["steps"], card["training"]["dataset_frames"]) == (60, data.num_frames)
     assert card["export"]["command"] == "robostral export (tests/conftest.py pipeline)"
-    assert card["evaluation"] is None and card["gate"] == DEFAULT_GATE
+    assert card["evaluation"] is None and card["gate"] == GATES["production"]
     assert 0 < card["network"]["trainable_parameters"] < 15_000_000
 
     session = ort.InferenceSession(str(pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])
