@@ -136,7 +136,8 @@ def _state(pid: int) -> str:
                                          (signal.SIGKILL, "worker")], ids=["ctrl-c", "kill-9", "worker-kill-9"])
 def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig, victim):
     out = tmp_path / "ds"
-    args = ["collect", "--out", str(out), "--tasks", "reach,push", "--episodes", "6", "--workers", "2",
+    # push and pick_place, not reach: episodes long enough that the signal lands before the run ends
+    args = ["collect", "--out", str(out), "--tasks", "push,pick_place", "--episodes", "6", "--workers", "2",
             "--image-size", "32", "--flush-every", "2"]
     process = robostral(*args)
     deadline = time.monotonic() + 60
@@ -174,7 +175,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
     ds = load_dataset(out)
     final = keys(ds)
     assert len(final) == len(set(final)) == 12
-    assert set(final) == expected_keys(ds, ("reach", "push"), 6)
+    assert set(final) == expected_keys(ds, ("push", "pick_place"), 6)
     assert final[: len(interrupted)] == interrupted  # kept as they were, new episodes appended
     assert len(ds.info["robostral"]["commands"]) == 1
 
