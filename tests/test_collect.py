@@ -137,7 +137,7 @@ def _state(pid: int) -> str:
 def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig, victim):
     out = tmp_path / "ds"
     # push and pick_place, not reach: episodes long enough that the signal lands before the run ends
-    args = ["collect", "--out", str(out), "--tasks", "push,pick_place", "--episodes", "6", "--workers", "2",
+    args = ["collect", "--out", str(out), "--tasks", "push,pick_place", "--episodes", "20", "--workers", "2",
             "--image-size", "32", "--flush-every", "2"]
     process = robostral(*args)
     deadline = time.monotonic() + 60
@@ -164,7 +164,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
 
     ds = load_dataset(out)  # readable as it was left
     interrupted = keys(ds)
-    assert 2 <= len(interrupted) < 12 and len(set(interrupted)) == len(interrupted)
+    assert 2 <= len(interrupted) < 40 and len(set(interrupted)) == len(interrupted)
     assert load_dataset(out).load_arrays(["observation.images.front"])["observation.images.front"].shape[0] == \
         ds.num_frames
 
@@ -174,8 +174,8 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
     assert f"skipped {len(interrupted)} already present" in out_text
     ds = load_dataset(out)
     final = keys(ds)
-    assert len(final) == len(set(final)) == 12
-    assert set(final) == expected_keys(ds, ("push", "pick_place"), 6)
+    assert len(final) == len(set(final)) == 40
+    assert set(final) == expected_keys(ds, ("push", "pick_place"), 20)
     assert final[: len(interrupted)] == interrupted  # kept as they were, new episodes appended
     assert len(ds.info["robostral"]["commands"]) == 1
 

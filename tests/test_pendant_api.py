@@ -114,7 +114,8 @@ def ready(cell, users):
     engineer = users["engineer"]
     if engineer.get("/api/run").json()["state"] in ("running", "paused"):
         engineer.post("/api/run/stop", json={})
-    if cell.state.latest().data.startswith(("estopped", "fault")):
+    state = wait_until(cell.state.latest, 15, "the supervisor's latched state")  # late joiners get it, not at once
+    if state.data.startswith(("estopped", "fault")):
         assert engineer.post("/api/reset", json={"confirm": True}).status_code == 200
     engineer.post("/api/speed", json={"percent": 100})
     settled = time.monotonic()
