@@ -24,8 +24,10 @@ SMALL = CollectConfig(out="", tasks=("reach", "push"), episodes=2, workers=2, im
 
 
 def robostral(*args: str, **kwargs) -> subprocess.Popen:
+    # Ctrl-C as a terminal delivers it: a shell's background job (CI under `cmd &`) starts with SIGINT ignored.
     return subprocess.Popen([sys.executable, "-m", "robostral.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
 def keys(ds) -> list[tuple[str, int]]:
