@@ -125,6 +125,7 @@ def observe(ticks: int, pids: dict[str, int]) -> dict:
     from trajectory_msgs.msg import JointTrajectory
 
     from robostral.ros import contract
+    from robostral.ros.messages import diagnostic_values
 
     rclpy.init()
     node = rclpy.create_node("bench_ros_latency")
@@ -136,7 +137,9 @@ def observe(ticks: int, pids: dict[str, int]) -> dict:
         commands.setdefault(stamp_ns(msg.header.stamp), info["source_timestamp"])
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
-        policy.update({kv.key: kv.value for s in msg.status if s.name == "policy_node" for kv in s.values})
+        for status in msg.status:
+            if status.name == "policy_node":
+                policy.update(diagnostic_values(status))
 
     node.create_subscription(Image, contract.CAMERA_IMAGE, lambda m: images.append(stamp_ns(m.header.stamp)),
                              contract.IMAGE_QOS)

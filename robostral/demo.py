@@ -26,6 +26,7 @@ from std_srvs.srv import Trigger
 
 from robostral.ros import contract
 from robostral.ros.instruct import instruct
+from robostral.ros.messages import diagnostic_values
 from sim.tasks import TASKS
 
 DEFAULT_POLICY = "policies/robostral-s-panda"
@@ -88,7 +89,7 @@ class Cell:
         for entry in msg.status:
             self.messages[entry.name] = entry.message
             if entry.name == "sim_driver":
-                self.status.update({kv.key: kv.value for kv in entry.values})
+                self.status.update(diagnostic_values(entry))
 
     def ready(self) -> bool:
         """The driver reports and the policy node is past configure (active: waiting or commanding)."""

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -224,6 +225,25 @@ def test_perturbed_demonstrations_record_the_experts_corrections():
     steps = min(len(states), len(clean_states))
     assert np.abs(states[:steps] - clean_states[:steps]).max() > 0.02
     assert np.all(np.stack(perturbed.actions)[:, -1] == env.unwrapped.robot.spec.gripper_open)
+    # What the env executed differs from what was recorded only by the bursts: arm joints, one offset per burst.
+    executed = ExecutedActions(make_env("reach", "panda", image_size=0))
+    recorded = np.stack(record_expert_episode(executed, 1, perturbation=0.05).actions)
+    offsets = np.stack(executed.actions) - recorded
+    bursts = np.flatnonzero(np.abs(offsets).max(axis=1) > 0)
+    assert len(bursts) and np.all(offsets[:, -1] == 0)
+    assert len({tuple(np.round(offsets[i], 4)) for i in bursts}) < len(bursts)  # offsets held over a burst
+
+
+class ExecutedActions(gym.Wrapper):
+    """Keeps every action the env was stepped with."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.actions: list[np.ndarray] = []
+
+    def step(self, action):
+        self.actions.append(np.asarray(action, dtype=np.float32))
+        return super().step(action)
 
 
 def test_collect_refuses_a_perturbation_out_of_range():

@@ -36,7 +36,7 @@ from robostral.pendant.errors import BadRequest, Conflict, Unavailable
 from robostral.pendant.motion import Chunk, Handle, HeldMotion, Motion, MotionStreamer
 from robostral.pendant.planner import Planner, PlannerConfig
 from robostral.ros import contract
-from robostral.ros.messages import LEVELS, joint_state_from_msg, trajectory_msg
+from robostral.ros.messages import LEVELS, diagnostic_values, joint_state_from_msg, trajectory_msg
 from robostral.safety import SafetyConfig
 from sim.config import from_yaml
 
@@ -271,7 +271,7 @@ class PendantBridge(Node):
         for status in msg.status:
             level = LEVEL_NAMES.get(status.level, "error")
             entry = {"level": level, "message": status.message, "at": time.monotonic(),
-                     "values": {kv.key: kv.value for kv in status.values}}
+                     "values": diagnostic_values(status)}
             previous = self._diagnostics.get(status.name)
             self._diagnostics[status.name] = entry
             if status.name == SUPERVISOR and entry["values"].get("speed_override"):

@@ -24,9 +24,10 @@ from robostral.pendant.audit import Action
 from robostral.pendant.auth import Session
 from robostral.pendant.errors import BadRequest, PendantError
 from robostral.pendant.jog import JogCommand
+from robostral.pendant.json_input import check_fields
 from robostral.pendant.motion import HEARTBEAT_TIMEOUT, HeldMotion
 from robostral.pendant.roles import JOG_SPEED_LIMIT, Permission, require
-from robostral.pendant.web import fields, session_for
+from robostral.pendant.web import session_for
 
 if TYPE_CHECKING:
     from robostral.pendant.app import PendantApp
@@ -116,7 +117,7 @@ class Live:
         planner = cell.planner()
         if message["type"] == "jog":
             require(session.user.role, Permission.JOG)
-            body = fields(message, ("type", "mode", "axis", "direction"))
+            body = check_fields(message, "a jog message", ("type", "mode", "axis", "direction"))
             command = JogCommand.parse(body, len(planner.limits.arm_names))
             cell.check_can_move()
             cell.set_manual_mode(True)
@@ -126,7 +127,7 @@ class Live:
             action = Action.JOG
         else:
             require(session.user.role, Permission.TEACH)
-            body = fields(message, ("type", "waypoint"))
+            body = check_fields(message, "a move message", ("type", "waypoint"))
             waypoint = app.pendant.programs.waypoint(body["waypoint"])
             cell.check_can_move()
             cell.set_manual_mode(True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from robostral.pendant.errors import BadRequest, TooLarge
+from robostral.pendant.json_input import check_fields, parse_json, show
 from sim.language import CHARSET, MAX_LENGTH
 
 FORMAT = "robostral-program/1"
@@ -37,7 +38,7 @@ def check_name(value: object, what: str = "name") -> str:
     """Program and waypoint names: 1 to 64 letters, digits, spaces, '_' or '-', no space at either end."""
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise BadRequest(f"{what} must be 1 to 64 characters of letters, digits, space, '_' or '-', "
-                         f"not starting or ending with a space; got {_show(value)}")
+                         f"not starting or ending with a space; got {show(value)}")
     return value
 
 
@@ -45,21 +46,12 @@ def _number(value: object, what: str, low: float, high: float, *, open_low: bool
     ok = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value)
     if not ok or not (low < value if open_low else low <= value) or value > high:
         interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
-        raise BadRequest(f"{what} must be a number in {interval}; got {_show(value)}")
+        raise BadRequest(f"{what} must be a number in {interval}; got {show(value)}")
 
 
 def _choice(value: object, what: str, choices: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in choices:
-        raise BadRequest(f"{what} must be one of {', '.join(repr(c) for c in choices)}; got {_show(value)}")
-
-
-def _show(value: object) -> str:
-    """A value for an error message, cut short so a huge input makes a short message."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # an int of over 4300 digits, a list nested too deeply
-        return "a value too large to show"
-    return text if len(text) <= 80 else text[:77] + "..."
+        raise BadRequest(f"{what} must be one of {', '.join(repr(c) for c in choices)}; got {show(value)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +98,7 @@ class Skill:
     def __post_init__(self):
         text = self.instruction
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_LENGTH:
-            raise BadRequest(f"instruction must be text of 1 to {MAX_LENGTH} characters; got {_show(text)}")
+            raise BadRequest(f"instruction must be text of 1 to {MAX_LENGTH} characters; got {show(text)}")
         bad = sorted(set(text) - set(CHARSET))
         if bad:
             raise BadRequest(f"instruction may use only letters, digits, space and {_PUNCTUATION} ; "
@@ -128,12 +120,12 @@ class Program:
     def __post_init__(self):
         check_name(self.name)
         if not isinstance(self.steps, Sequence) or isinstance(self.steps, str):
-            raise BadRequest(f"steps must be a list; got {_show(self.steps)}")
+            raise BadRequest(f"steps must be a list; got {show(self.steps)}")
         if len(self.steps) > MAX_STEPS:
             raise BadRequest(f"steps: a program has at most {MAX_STEPS} steps; this one has {len(self.steps)}")
         for i, step in enumerate(self.steps):
             if not isinstance(step, tuple(STEP_TYPES.values())):
-                raise BadRequest(f"steps[{i}] must be a move, gripper, wait or skill step; got {_show(step)}")
+                raise BadRequest(f"steps[{i}] must be a move, gripper, wait or skill step; got {show(step)}")
         object.__setattr__(self, "steps", tuple(self.steps))
 
     def waypoint_names(self) -> list[str]:
@@ -160,16 +152,16 @@ class Waypoint:
         check_name(self.name, "waypoint name")
         if not isinstance(self.joints, Mapping) or not 1 <= len(self.joints) <= MAX_JOINTS:
             raise BadRequest(f"{where}: joints must be an object of 1 to {MAX_JOINTS} joint positions; "
-                             f"got {_show(self.joints)}")
+                             f"got {show(self.joints)}")
         for joint, position in self.joints.items():
             if not isinstance(joint, str) or not _JOINT_NAME.fullmatch(joint):
-                raise BadRequest(f"{where}: joint names are 1 to 64 of A-Z a-z 0-9 _ . / -; got {_show(joint)}")
+                raise BadRequest(f"{where}: joint names are 1 to 64 of A-Z a-z 0-9 _ . / -; got {show(joint)}")
             _number(position, f"{where}: joint {joint!r}", -MAX_POSE_VALUE, MAX_POSE_VALUE)
         object.__setattr__(self, "joints", dict(self.joints))
         if self.tool_pose is not None:
             if not isinstance(self.tool_pose, Sequence) or isinstance(self.tool_pose, str) or len(self.tool_pose) != 7:
                 raise BadRequest(f"{where}: tool_pose must be 7 numbers (x y z qx qy qz qw); "
-                                 f"got {_show(self.tool_pose)}")
+                                 f"got {show(self.tool_pose)}")
             for i, value in enumerate(self.tool_pose):
                 _number(value, f"{where}: tool_pose[{i}]", -MAX_POSE_VALUE, MAX_POSE_VALUE)
             object.__setattr__(self, "tool_pose", tuple(self.tool_pose))
@@ -216,59 +208,37 @@ def program_from_json(text: str | bytes) -> ProgramDocument:
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_DOCUMENT_BYTES:
         raise TooLarge(f"the program document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES} (256 KiB)")
-    try:
-        body = json.loads(text.decode() if isinstance(text, bytes) else text, parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise BadRequest("the program document is not UTF-8 text") from None
-    except RecursionError:
-        raise BadRequest("the program document is not valid JSON: nested too deeply") from None
-    except ValueError as error:
-        raise BadRequest(f"the program document is not valid JSON: {error}") from None
-    _keys(body, "the program document", {"format", "name", "steps", "waypoints"})
+    body = parse_json(text, "the program document")
+    check_fields(body, "the program document", {"format", "name", "steps", "waypoints"})
     if body["format"] != FORMAT:
-        raise BadRequest(f"format must be {FORMAT!r}; got {_show(body['format'])}")
+        raise BadRequest(f"format must be {FORMAT!r}; got {show(body['format'])}")
     program = parse_program({"name": body["name"], "steps": body["steps"]})
     entries = body["waypoints"]
     if not isinstance(entries, dict):
-        raise BadRequest(f"waypoints must be an object of name: {{joints, tool_pose}}; got {_show(entries)}")
+        raise BadRequest(f"waypoints must be an object of name: {{joints, tool_pose}}; got {show(entries)}")
     waypoints = {name: _waypoint(name, entry) for name, entry in entries.items()}
     return ProgramDocument(program, waypoints)
 
 
 def parse_program(body: object) -> Program:
     """A Program from parsed JSON ``{"name": ..., "steps": [{"type": ..., ...}, ...]}`` (what an editor sends)."""
-    _keys(body, "the program", {"name", "steps"})
+    check_fields(body, "the program", {"name", "steps"})
     steps = body["steps"]
     if not isinstance(steps, list):
-        raise BadRequest(f"steps must be a list; got {_show(steps)}")
+        raise BadRequest(f"steps must be a list; got {show(steps)}")
     return Program(body["name"], tuple(_step(i, item) for i, item in enumerate(steps)))
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _keys(body: object, what: str, required: set[str], optional: frozenset[str] = frozenset()) -> None:
-    if not isinstance(body, dict):
-        raise BadRequest(f"{what} must be a JSON object; got {_show(body)}")
-    missing = sorted(required - body.keys())
-    unknown = sorted(body.keys() - required - optional)
-    if missing:
-        raise BadRequest(f"{what}: missing field(s) {', '.join(map(repr, missing))}")
-    if unknown:
-        raise BadRequest(f"{what}: unknown field(s) {', '.join(_show(k) for k in unknown[:5])}")
 
 
 def _step(index: int, item: object) -> Step:
     where = f"steps[{index}]"
     if not isinstance(item, dict):
-        raise BadRequest(f"{where} must be a JSON object with a 'type'; got {_show(item)}")
+        raise BadRequest(f"{where} must be a JSON object with a 'type'; got {show(item)}")
     kind = item.get("type")
     if not isinstance(kind, str) or kind not in STEP_TYPES:
-        raise BadRequest(f"{where}: type must be one of {', '.join(map(repr, STEP_TYPES))}; got {_show(kind)}")
+        raise BadRequest(f"{where}: type must be one of {', '.join(map(repr, STEP_TYPES))}; got {show(kind)}")
     cls = STEP_TYPES[kind]
     fields = {field.name for field in dataclasses.fields(cls)}
-    _keys(item, f"{where} ({kind})", fields | {"type"})
+    check_fields(item, f"{where} ({kind})", fields | {"type"})
     try:
         return cls(**{name: item[name] for name in fields})
     except BadRequest as error:
@@ -276,5 +246,5 @@ def _step(index: int, item: object) -> Step:
 
 
 def _waypoint(name: str, entry: object) -> Waypoint:
-    _keys(entry, f"waypoints[{name!r}]", {"joints"}, frozenset({"tool_pose"}))
+    check_fields(entry, f"waypoints[{name!r}]", {"joints"}, frozenset({"tool_pose"}))
     return Waypoint(name, entry["joints"], entry.get("tool_pose"))

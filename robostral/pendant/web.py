@@ -9,7 +9,6 @@ must be this server too; login and first-admin refuse a request whose Origin is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -18,7 +17,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from robostral.pendant.auth import CSRF_HEADER, SESSION_COOKIE, Auth, Session, check_csrf
-from robostral.pendant.errors import BadRequest, Forbidden, PendantError, RateLimited, TooLarge
+from robostral.pendant.errors import Forbidden, PendantError, RateLimited, TooLarge
+from robostral.pendant.json_input import check_fields, parse_json
 from robostral.pendant.roles import Permission, require
 
 MAX_BODY = 64 * 1024  # bytes of an ordinary JSON request
@@ -56,15 +56,7 @@ async def read_json(request: Request, required: Iterable[str] = (), optional: It
     body = await read_body(request, limit)
     if not body:
         body = b"{}"
-    try:
-        value = json.loads(body, parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise BadRequest("the request body is not UTF-8 text") from None
-    except RecursionError:
-        raise BadRequest("the request body is not valid JSON: nested too deeply") from None
-    except ValueError as error:
-        raise BadRequest(f"the request body is not valid JSON: {error}") from None
-    return fields(value, required, optional)
+    return check_fields(parse_json(body, "the request body"), "the request body", required, optional)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -79,19 +71,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise TooLarge(f"the request body is over its limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def fields(value: object, required: Iterable[str] = (), optional: Iterable[str] = ()) -> dict:
-    required, optional = set(required), set(optional)
-    if not isinstance(value, dict):
-        raise BadRequest(f"the request body must be a JSON object; got {type(value).__name__}")
-    missing = sorted(required - value.keys())
-    unknown = sorted(value.keys() - required - optional)
-    if missing:
-        raise BadRequest(f"missing field(s) {', '.join(map(repr, missing))}")
-    if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(repr(k[:40]) for k in unknown[:5])}")
-    return value
 
 
 async def session_for(connection: HTTPConnection, auth: Auth, site: Site, permission: Permission) -> Session:
@@ -111,6 +90,3 @@ def error_response(request: HTTPConnection, error: PendantError) -> Response:
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
     return JSONResponse({"error": str(error)}, status_code=error.status, headers=headers)
 
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")

@@ -15,6 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from std_msgs.msg import String
 
 from robostral.ros import contract
+from robostral.ros.messages import diagnostic_values
 
 
 @dataclass
@@ -36,7 +37,7 @@ def instruct(text: str, timeout: float, node=None) -> Outcome:
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for entry in msg.status:
-            status[entry.name] = {"message": entry.message, **{kv.key: kv.value for kv in entry.values}}
+            status[entry.name] = {"message": entry.message, **diagnostic_values(entry)}
 
     subscription = node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, on_diagnostics,
                                             contract.DIAGNOSTICS_QOS)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -99,9 +99,15 @@ def trajectory_from_msg(msg: JointTrajectory) -> tuple[list[str], np.ndarray, np
     return names, positions, times
 
 
-def diagnostic(
-    name: str, level: str, message: str, values: Mapping[str, object], hardware_id: str = ""
-) -> DiagnosticStatus:
-    """One ``DiagnosticStatus``; ``level`` is ok, warn, error or stale."""
-    return DiagnosticStatus(level=LEVELS[level], name=name, message=message, hardware_id=hardware_id,
-                            values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
+def diagnostic_array(stamp: Time, name: str, level: str, message: str, values: Mapping[str, object]) -> DiagnosticArray:
+    """A node's report for /diagnostics: one ``DiagnosticStatus``; ``level`` is ok, warn, error or stale."""
+    status = DiagnosticStatus(level=LEVELS[level], name=name, message=message,
+                              values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array
+
+
+def diagnostic_values(status: DiagnosticStatus) -> dict[str, str]:
+    """A ``DiagnosticStatus``'s key-value pairs as a dict (what reports are read by)."""
+    return {kv.key: kv.value for kv in status.values}

@@ -17,7 +17,6 @@ bench/ros_latency.py does). When an input is missing, malformed or older than
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -32,7 +31,7 @@ from robostral.bundle.card import BundleError
 from robostral.ros import contract
 from robostral.ros.latency import LatencyWindow
 from robostral.ros.messages import (
-    diagnostic,
+    diagnostic_array,
     image_from_msg,
     joint_state_from_msg,
     seconds,
@@ -71,6 +70,7 @@ class PolicyNode(LifecycleNode):
         self.joint_names = list(card["joint_names"])
         self.arm_joints = len(self.joint_names) - 1
         self.rate = float(self.get_parameter("rate").value) or self.runtime.control_hz
+        self.stale_timeout = float(self.get_parameter("stale_timeout").value)  # read once, not every step
         limits = card["joint_limits"]
         self.lower, self.upper = np.array(limits["lower"]), np.array(limits["upper"])
         self.last_step = 0.0  # monotonic s of the last control step
@@ -192,7 +192,7 @@ class PolicyNode(LifecycleNode):
             return "; ".join(self.problems.values())
         if not self.instruction:
             return "waiting for an instruction"
-        timeout = float(self.get_parameter("stale_timeout").value)
+        timeout = self.stale_timeout
         for name, latest in (("camera image", self.image), ("joint state", self.joints)):
             if latest is None:
                 return f"no {name} yet: not commanding"
@@ -211,13 +211,12 @@ class PolicyNode(LifecycleNode):
         if self.runtime is not None:
             values = {"bundle": self.get_parameter("bundle").value, "instruction": self.instruction,
                       **self.inference.summary("inference"), **self.end_to_end.summary("end_to_end")}
-        array = DiagnosticArray(status=[diagnostic("policy_node", level, message, values)])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics.publish(array)
+        stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(diagnostic_array(stamp, "policy_node", level, message, values))
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_node(PolicyNode, argv if argv is not None else sys.argv)
+    run_node(PolicyNode, argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ robostral_YYYY_MM_DD-HH_MM_SS), ``max_file_mb`` and ``max_file_seconds`` (rotati
 from __future__ import annotations
 
 import importlib
-import sys
 import time
 from functools import partial
 
@@ -131,7 +130,7 @@ def offered_qos_profiles(publishers: list[TopicEndpointInfo]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """``robostral-recorder [--ros-args -p output:=DIR ...]``: record until Ctrl-C or SIGTERM."""
-    run_node(Recorder, argv if argv is not None else sys.argv)
+    run_node(Recorder, argv)
 
 
 if __name__ == "__main__":

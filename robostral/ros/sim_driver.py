@@ -13,8 +13,6 @@ a new scene (next seed).
 
 from __future__ import annotations
 
-import sys
-
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -24,7 +22,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robostral.ros import contract
 from robostral.ros.follower import TrajectoryFollower
-from robostral.ros.messages import diagnostic, image_msg, joint_state_msg, trajectory_from_msg
+from robostral.ros.messages import diagnostic_array, image_msg, joint_state_msg, trajectory_from_msg
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
 from sim.env import RobotTaskEnv
@@ -152,13 +150,12 @@ class SimDriver(Node):
         values = {"task": self.env.task.name, "robot": self.env.robot.name, "seed": self.seed,
                   "instruction": self.instruction, "success": self.success, "steps": self.steps,
                   "objects": ", ".join(self.env.task.objects), "scene_instruction": self.env.instruction}
-        array = DiagnosticArray(status=[diagnostic("sim_driver", level, message, values)])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics.publish(array)
+        stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(diagnostic_array(stamp, "sim_driver", level, message, values))
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_node(SimDriver, argv if argv is not None else sys.argv)
+    run_node(SimDriver, argv)
 
 
 if __name__ == "__main__":

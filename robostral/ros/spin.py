@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -14,9 +15,11 @@ from rclpy.node import Node
 WAKE_PERIOD = 0.1
 
 
-def run_node(make: Callable[[], Node], argv: Sequence[str]) -> None:
-    """Spin the node ``make()`` builds; SIGTERM (what ``robostral up`` sends) stops it like Ctrl-C."""
-    rclpy.init(args=list(argv), signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+def run_node(make: Callable[[], Node], argv: Sequence[str] | None = None) -> None:
+    """Spin the node ``make()`` builds (``argv``: the process's ROS arguments, default sys.argv); SIGTERM
+    (what ``robostral up`` sends) stops it like Ctrl-C."""
+    arguments = list(sys.argv if argv is None else argv)
+    rclpy.init(args=arguments, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     node = make()

@@ -12,7 +12,6 @@ on ``/diagnostics`` and latched on ``/robostral/supervisor/state``.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 
@@ -26,7 +25,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.ros import contract
-from robostral.ros.messages import diagnostic, joint_state_from_msg, trajectory_from_msg, trajectory_msg
+from robostral.ros.messages import diagnostic_array, joint_state_from_msg, trajectory_from_msg, trajectory_msg
 from robostral.ros.spin import run_node
 from robostral.safety import (
     Accepted,
@@ -199,9 +198,8 @@ class SafetySupervisor(Node):
         level = {"idle": "ok", "active": "ok", "holding": "warn"}.get(status.state.value, "error")
         values = {"state": status.state.value, "reason": status.reason, "speed_override": self.speed_override,
                   "manual_mode": self.get_parameter("manual_mode").value, "last": self.last_note}
-        array = DiagnosticArray(status=[diagnostic("safety_supervisor", level, text, values)])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics.publish(array)
+        stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(diagnostic_array(stamp, "safety_supervisor", level, text, values))
         self.last_report = self.now()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -224,7 +222,7 @@ class SafetySupervisor(Node):
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_node(SafetySupervisor, argv if argv is not None else sys.argv)
+    run_node(SafetySupervisor, argv)
 
 
 if __name__ == "__main__":
