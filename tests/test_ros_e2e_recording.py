@@ -35,7 +35,8 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline,
     with robostral_up(arguments, tmp_path / "up.log") as (graph, probe):
         diagnostics = probe.record_diagnostics()
         instruction = probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS, subscribers=3)
-        graph.wait_for_output(f"recording {contract.ARM_TRAJECTORY}", timeout=10)  # the recorder found the topics
+        for topic in (contract.CAMERA_IMAGE, contract.JOINT_STATES, contract.INSTRUCTION, contract.ARM_TRAJECTORY):
+            graph.wait_for_output(f"recording {topic} (", timeout=10)  # the recorder subscribed to what from-bag needs
         for text in INSTRUCTIONS:
             sent = time.monotonic()
             instruction.publish(String(data=text))

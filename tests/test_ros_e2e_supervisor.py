@@ -143,6 +143,8 @@ def test_a_killed_policy_node_is_held_by_the_watchdog_and_restarted_by_up(cell):
     sent = time.monotonic()
     cell.instruction.publish(String(data=INSTRUCTION))
     cell.state.wait_for(lambda msg: msg.data.startswith("active"), after=sent, what="the supervisor active")
+    # the latched state can arrive before the probe hears the command that made it: wait for one too
+    cell.commands.wait_for(after=sent, what="a command from the policy node")
     log = len(cell.graph.output())
     os.kill(cell.graph.pid_of("policy_node"), signal.SIGKILL)
     killed = time.monotonic()
