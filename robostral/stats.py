@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -16,3 +17,28 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value of paired successes and failures.
+
+    ``b`` counts the pairs where the first (baseline) succeeded and the second
+    failed, ``c`` the reverse; pairs that agree carry no evidence. Under the null
+    hypothesis (neither is better) each of the ``b + c`` discordant pairs goes
+    either way with probability 1/2, so the p-value is twice the binomial tail
+    ``P(X <= min(b, c))`` for X ~ Binomial(b + c, 1/2), capped at 1; it is 1
+    when there are no discordant pairs. Exact integer arithmetic (no scipy).
+    """
+    for name, value in (("b", b), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be a count (a non-negative int), got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must be a non-negative count, got {value}")
+    n, k = int(b) + int(c), min(int(b), int(c))
+    if n == 0:
+        return 1.0
+    term, tail = 1, 1  # C(n, 0); each next term is C(n, i + 1) = C(n, i) * (n - i) / (i + 1)
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, 2 * tail / 2**n)
