@@ -31,6 +31,7 @@ class PolicyRuntime:
     ``trusted_keys``: public key files the bundle's signature must match; ``None``
     takes them from ``ROBOSTRAL_TRUSTED_KEYS``, and with no keys at all only the
     hashes are checked. A bundle that fails is refused with a BundleError.
+    ``device="cuda"`` runs the policy graph on a GPU (see ``policy_session``).
     """
 
     def __init__(
@@ -39,12 +40,13 @@ class PolicyRuntime:
         *,
         threads: int = 2,
         int8: bool = False,
+        device: str = "cpu",
         trusted_keys: Sequence[str | os.PathLike] | None = None,
     ) -> None:
         self.path = Path(bundle)
         graph = POLICY_INT8_FILE if int8 else POLICY_FILE
         self.card = verify_bundle(self.path, trusted_keys, required=(graph, ENCODER_FILE, TOKENIZER_FILE)).card
-        self.session = policy_session(self.path / graph, threads)
+        self.session = policy_session(self.path / graph, threads, device)
         self.encoder = InstructionEncoder(self.path, threads=1)
         inputs = self.card["inputs"]
         self.image_shape = tuple(inputs["image"]["shape"][1:])

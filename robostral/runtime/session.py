@@ -13,9 +13,23 @@ POLICY_INPUTS = ("image", "state", "language")
 POLICY_OUTPUT = "actions"
 
 
-def policy_session(path: str | Path, threads: int = 2) -> ort.InferenceSession:
-    """A CPU session: ``threads`` intra-op threads, no busy spinning, all graph optimizations."""
-    return ort.InferenceSession(str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+DEVICES = ("cpu", "cuda")
+
+
+def policy_session(path: str | Path, threads: int = 2, device: str = "cpu") -> ort.InferenceSession:
+    """A session: ``threads`` intra-op threads, no busy spinning, all graph optimizations.
+
+    ``device="cuda"`` puts the graph on the GPU through ONNX Runtime's CUDA provider
+    (the onnxruntime-gpu package), with the CPU for what it cannot run.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ValueError("device cuda: this onnxruntime has no CUDAExecutionProvider; install onnxruntime-gpu")
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), sess_options=session_options(threads), providers=providers)
 
 
 def run_policy(session: ort.InferenceSession, inputs: dict[str, np.ndarray]) -> np.ndarray:
