@@ -87,7 +87,10 @@ def cell(pipeline, tmp_path_factory):
 def commanding(cell):
     """The cell fed good inputs, the policy commanding again."""
     cell.image, cell.joints = cell.good_image, cell.good_joints
-    cell.commands.wait_for(timeout=10, after=time.monotonic(), what="commands from the policy node")
+    now = time.monotonic()
+    cell.commands.wait_for(timeout=10, after=now, what="commands from the policy node")
+    # and the supervisor forwarding them: on a loaded machine it can hear its first joint state late
+    wait_for_diagnostic(cell.diagnostics, "safety_supervisor", "state=active", timeout=30, after=now)
     return cell
 
 

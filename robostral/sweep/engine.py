@@ -3,7 +3,7 @@
 One cell is one Ray task with one CPU (and ``gpus_per_task`` GPUs when asked):
 its own process, its own physics clients, a batch of envs stepped together and
 one batched ONNX Runtime call per control step. With no address the sweep starts
-a single-node Ray on 127.0.0.1 for its own use and stops it at the end; with
+a single-node Ray on loopback for its own use and stops it at the end; with
 ``address`` (or ``RAY_ADDRESS``) it joins that cluster instead.
 
 Cells already in the output folder are skipped, so an interrupted or repeated
@@ -31,13 +31,16 @@ from robostral.sweep.cell import cached_runtime, pack_bundle, run_cell, runtime_
 from robostral.sweep.spec import Cell, Sweep, plan_cells
 from robostral.sweep.store import done_keys, write_cell, write_plan
 
-LOOPBACK = "127.0.0.1"
+# The local Ray's node IP: loopback, but not 127.0.0.1, which Ray rewrites to the machine's routable address
+# (ray-project/ray#26293, #59110); it keeps any other 127/8 address, so every connection stays on loopback.
+LOCAL_NODE_IP = "127.0.0.2"
+TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray start --head` leaves the cluster's token
 
 
 @dataclass(frozen=True)
 class SweepOptions:
     out: Path
-    address: str | None = None  # a Ray cluster; None: RAY_ADDRESS, else a local Ray on 127.0.0.1
+    address: str | None = None  # a Ray cluster; None: RAY_ADDRESS, else a local Ray on loopback
     workers: int | None = None  # CPUs of the local Ray, so cells at once; None: every core
     gpus_per_task: float = 0.0  # > 0: each cell asks Ray for GPUs and runs its policy with CUDA
     max_retries: int = 3  # re-runs of a cell whose worker process died
@@ -72,7 +75,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
           f"{outcome.skipped} cells already done, running {len(pending)}", flush=True)
     if pending:
         with ray_cluster(options.address, options.workers) as resources:
-            print(f"ray: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs", flush=True)
+            cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+            print(f"ray: {resources['nodes']} nodes, {cpus:g} CPUs, {gpus:g} GPUs", flush=True)
             _run_cells(sweep, pending, options, outcome)
     outcome.wall_s = time.monotonic() - start
     if options.report:
@@ -96,27 +100,33 @@ def plan(sweep: Sweep, cells: list[Cell]) -> dict[str, Any]:
 
 @contextmanager
 def ray_cluster(address: str | None, workers: int | None) -> Iterator[dict[str, float]]:
-    """Ray for the sweep: the cluster at ``address`` (or RAY_ADDRESS), else a local one on 127.0.0.1."""
+    """Ray for the sweep: the cluster at ``address`` (or RAY_ADDRESS), else a local one on loopback."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline by design: no usage reports
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
     settings: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        if _is_loopback(address):
-            settings["_node_ip_address"] = LOOPBACK  # the cluster's nodes registered as loopback: so is this driver
+        host = _host(address)
+        if _is_loopback(host):
+            settings["_node_ip_address"] = host  # a cluster on loopback: the driver's node is the head's
+        if "RAY_AUTH_MODE" not in os.environ and TOKEN_FILE.exists():
+            os.environ["RAY_AUTH_MODE"] = "token"  # a client must be told to send the token `ray start` made
         ray.init(address=address, **settings)
     else:
-        ray.init(address="local", _node_ip_address=LOOPBACK, num_cpus=workers or os.cpu_count(),
+        ray.init(address="local", _node_ip_address=LOCAL_NODE_IP, num_cpus=workers or os.cpu_count(),
                  include_dashboard=False, **settings)
     try:
-        yield ray.cluster_resources()
+        yield {**ray.cluster_resources(), "nodes": sum(1 for node in ray.nodes() if node["Alive"])}
     finally:
         ray.shutdown()
 
 
-def _is_loopback(address: str) -> bool:
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+def _host(address: str) -> str:
+    return address.removeprefix("ray://").rsplit(":", 1)[0]
+
+
+def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
