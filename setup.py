@@ -34,6 +34,7 @@ setup(
     ],
     extras_require={
         "train": ["torch>=2.4", "safetensors>=0.4", "onnx>=1.16", "onnxscript>=0.1"],
+        "sweep": ["ray>=2.40"],
         "bench": ["panda-gym>=3.0.7"],
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.6"],
     },

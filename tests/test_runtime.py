@@ -205,6 +205,23 @@ def test_controller_wants_one_instruction_per_env(runtime, frames):
         runtime.controller(batch=2).act(images, states, ["pick up the red cube"])
 
 
+def test_a_controller_steps_only_the_envs_it_is_given(runtime, frames):
+    images, states, instructions = frames
+    starts = (0, 30, 60)  # each env walks through its own stretch of the dataset
+    texts = [instructions[start] for start in starts]
+    shared = runtime.controller(batch=3)
+    alone = [runtime.controller(batch=1) for _ in texts]
+    for step in range(6):
+        envs = [0, 1, 2] if step % 2 == 0 else [0, 2]  # env 1 idles every other step: not computed, not aged
+        rows = [starts[env] + step for env in envs]
+        targets = shared.act(images[rows], states[rows], [texts[env] for env in envs], envs)
+        expected = [alone[env].act(images[[row]], states[[row]], [texts[env]])[0] for env, row in zip(envs, rows)]
+        np.testing.assert_allclose(targets, np.stack(expected), atol=1e-5, err_msg=f"step {step}")
+    for envs in ([0, 0], [3, 1], [-1, 0]):
+        with pytest.raises(ValueError, match="envs must be distinct indices in 0..2"):
+            shared.act(images[:2], states[:2], texts[:2], envs)
+
+
 def test_instruction_embeddings_are_cached(runtime, frames):
     cache = runtime.encoder._cache
     text = "put the cube that only this test names on the target"

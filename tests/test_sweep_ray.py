@@ -77,6 +77,10 @@ def test_the_local_default_runs_every_cell_once_and_writes_the_report(sweep_file
     assert len(versions) == 2 and len(set(versions.values())) == 2
     report = (out / "report.md").read_text()
     assert "loopback" in report and (out / "report.html").exists()
+    (out / "report.md").unlink()
+    rewritten = subprocess.run([sys.executable, "-m", "robostral.cli", "sweep", "report", str(out)],
+                               capture_output=True, text=True, timeout=120)
+    assert rewritten.returncode == 0 and (out / "report.md").read_text() == report, rewritten.stderr
     again = finished(sweep(sweep_file, out))  # a re-run finds everything done
     assert "6 cells already done, running 0" in again
     assert "ray:" not in again  # not even Ray was started

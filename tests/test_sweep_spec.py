@@ -161,3 +161,15 @@ def test_an_output_folder_of_another_sweep_is_refused(tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(SweepStoreError, match="expected format"):
         read_rows(tmp_path)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["report"], "give the sweep folder: robostral sweep report DIR"),
+    (["report", "{tmp}/nowhere"], "no plan.json; not the output folder of a sweep"),
+    (["{tmp}/missing.yaml"], "no such sweep file"),
+    (["{tmp}/missing.yaml", "{tmp}/out"], "did you mean --out"),
+])
+def test_the_cli_says_what_is_wrong_with_its_arguments(tmp_path, arguments, message):
+    command = [sys.executable, "-m", "robostral.cli", "sweep", *(a.format(tmp=tmp_path) for a in arguments)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr, result.stderr

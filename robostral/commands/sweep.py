@@ -5,7 +5,7 @@
 
 Each cell (one policy, robot, task, randomization point and seed) is a Ray task
 with one CPU. Without --address (or RAY_ADDRESS) a single-node Ray is started on
-127.0.0.1 for the sweep; with it, the sweep runs on that cluster (see README:
+loopback for the sweep; with it, the sweep runs on that cluster (see README:
 "Sweeps on a Ray cluster"). Finished cells are stored in DIR/cells as Parquet;
 running the same command again skips them. The report (report.md, report.html,
 figures) is written into DIR at the end.

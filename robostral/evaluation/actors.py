@@ -13,7 +13,7 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 
-from robostral.runtime import PolicyRuntime
+from robostral.runtime import ChunkController, PolicyRuntime
 from sim.experts import make_expert
 
 
@@ -24,29 +24,37 @@ class Actor(Protocol):
 
 
 class PolicyActor:
-    """A bundle through ONNX Runtime: one batched call per control step, temporal ensembling per slot.
-
-    Idle slots are fed their last observation (the batch keeps its size) and their actions dropped.
+    """A bundle through ONNX Runtime: one batched call per control step over the busy slots, temporal
+    ensembling per slot. ``batched=False`` makes one call per busy slot instead: what batching is measured against.
     """
 
-    def __init__(self, runtime: PolicyRuntime, slots: int) -> None:
-        self.controller = runtime.controller(slots)
-        self.last: list[dict | None] = [None] * slots
+    def __init__(self, runtime: PolicyRuntime, slots: int, batched: bool = True) -> None:
+        self.controllers = [runtime.controller(slots)] if batched else [runtime.controller(1) for _ in range(slots)]
+        self.batched = batched
 
     def reset(self, slot: int) -> None:
-        self.controller.reset(slot)
+        if self.batched:
+            self.controllers[0].reset(slot)
+        else:
+            self.controllers[slot].reset()
 
     def act(self, observations: Sequence[dict | None]) -> list[np.ndarray | None]:
-        for slot, observation in enumerate(observations):
-            if observation is not None:
-                self.last[slot] = observation
-        rows = [o if o is not None else self.last[i] or _first(self.last) for i, o in enumerate(observations)]
-        actions = self.controller.act(
-            np.stack([o["image"] for o in rows]),
-            np.stack([o["proprio"] for o in rows]),
-            [o["instruction"] for o in rows],
-        )
-        return [action if o is not None else None for action, o in zip(actions, observations)]
+        actions: list[np.ndarray | None] = [None] * len(observations)
+        busy = [slot for slot, o in enumerate(observations) if o is not None]
+        if self.batched and busy:
+            for slot, action in zip(busy, _act(self.controllers[0], [observations[s] for s in busy], busy)):
+                actions[slot] = action
+        elif busy:
+            for slot in busy:
+                actions[slot] = _act(self.controllers[slot], [observations[slot]])[0]
+        return actions
+
+
+def _act(controller: ChunkController, rows: Sequence[dict], envs: Sequence[int] | None = None) -> np.ndarray:
+    return controller.act(
+        np.stack([o["image"] for o in rows]), np.stack([o["proprio"] for o in rows]), [o["instruction"] for o in rows],
+        envs,
+    )
 
 
 class ExpertActor:
@@ -60,7 +68,3 @@ class ExpertActor:
 
     def act(self, observations: Sequence[dict | None]) -> list[np.ndarray | None]:
         return [None if o is None else expert.act() for expert, o in zip(self.experts, observations)]
-
-
-def _first(observations: Sequence[dict | None]) -> dict:
-    return next(o for o in observations if o is not None)

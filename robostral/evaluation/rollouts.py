@@ -75,9 +75,15 @@ def evaluate_episodes(
     batch_size: int = 8,
     record: Collection[int] = (),
     progress: Callable[[], None] | None = None,
+    batched: bool = True,
 ) -> list[EpisodeResult]:
-    """One episode per seed of ``task`` on ``robot``; ``record`` seeds keep labelled frames."""
-    return _evaluate(_Episode, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress)
+    """One episode per seed of ``task`` on ``robot``; ``record`` seeds keep labelled frames.
+
+    ``batched=False``: a bundle is called once per env per step instead of once per step (for comparison).
+    """
+    return _evaluate(
+        _Episode, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched
+    )
 
 
 def evaluate_chains(
@@ -97,13 +103,15 @@ def evaluate_chains(
     )
 
 
-def _evaluate(kind, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress) -> list:
+def _evaluate(
+    kind, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched=True
+) -> list:
     """The loop both public entry points share: ``kind`` (_Episode or _Chain) runs one seed."""
     envs = _make_envs(
         policy, robot, batch_size, seeds, task=task, randomization=randomization, instructions=instructions
     )
     start = partial(kind, split=instructions, record=frozenset(record))
-    return _run(envs, _actor(policy, envs), seeds, start, progress)
+    return _run(envs, _actor(policy, envs, batched), seeds, start, progress)
 
 
 def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int], task, **config) -> list[gym.Env]:
@@ -126,8 +134,8 @@ def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int]
     return [RobotTaskEnv(task, robot, render_mode="rgb_array", render_size=RENDER_SIZE, **config) for _ in range(count)]
 
 
-def _actor(policy: Policy, envs: list[gym.Env]) -> Actor:
-    return PolicyActor(policy, len(envs)) if isinstance(policy, PolicyRuntime) else policy(envs)
+def _actor(policy: Policy, envs: list[gym.Env], batched: bool) -> Actor:
+    return PolicyActor(policy, len(envs), batched) if isinstance(policy, PolicyRuntime) else policy(envs)
 
 
 def _run(envs: list[gym.Env], actor: Actor, seeds: Sequence[int], start, progress) -> list:

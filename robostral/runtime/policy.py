@@ -124,26 +124,37 @@ class ChunkController:
         else:
             self.valid[index] = False
 
-    def act(self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+    def act(
+        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None
+    ) -> np.ndarray:
         """Targets (B, A) for this step from the current observations and each env's instruction."""
-        return self.act_chunk(image, state, instructions)[:, 0]
+        return self.act_chunk(image, state, instructions, envs)[:, 0]
 
-    def act_chunk(self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+    def act_chunk(
+        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None
+    ) -> np.ndarray:
         """Targets (B, K, A) for this step and the K - 1 after it, each ensembled over every stored prediction.
 
         Entry 0 is what ``act`` executes now; the rest is the plan a trajectory message carries.
+        ``envs``: which envs of the batch the B observations belong to (default: all, in order); the
+        others are neither computed nor aged, so an idle env costs no inference.
         """
-        if len(instructions) != self.batch:
-            raise ValueError(f"{len(instructions)} instructions for a batch of {self.batch}")
+        rows = np.arange(self.batch) if envs is None else np.asarray(envs, dtype=int)
+        if len(instructions) != len(rows):
+            raise ValueError(f"{len(instructions)} instructions for a batch of {len(rows)}")
+        if rows.size and (len(np.unique(rows)) != len(rows) or rows.min() < 0 or rows.max() >= self.batch):
+            raise ValueError(f"envs must be distinct indices in 0..{self.batch - 1}, got {list(rows)}")
         language = np.stack([self.runtime.embed(text) for text in instructions])
         chunks = self.runtime.predict_chunks(image, state, language)
+        predictions, valid = self.predictions[rows], self.valid[rows]
         # Age every stored chunk by one step: row s -> s + 1, and its entries shift one step closer.
-        self.predictions[:, 1:, :-1] = self.predictions[:, :-1, 1:]
-        self.valid[:, 1:, :-1] = self.valid[:, :-1, 1:]
-        self.valid[:, :, -1] = False
-        self.predictions[:, 0] = chunks
-        self.valid[:, 0] = True
+        predictions[:, 1:, :-1] = predictions[:, :-1, 1:]
+        valid[:, 1:, :-1] = valid[:, :-1, 1:]
+        valid[:, :, -1] = False
+        predictions[:, 0] = chunks
+        valid[:, 0] = True
+        self.predictions[rows], self.valid[rows] = predictions, valid
         ages = np.arange(self.runtime.chunk_size)
         # weights[b, s, k]: the prediction made s steps ago for "now + k"; the oldest weighs most.
-        weights = np.exp(-self.decay * (ages.max() - ages))[None, :, None] * self.valid
-        return np.einsum("bsk,bska->bka", weights, self.predictions) / weights.sum(axis=1)[:, :, None]
+        weights = np.exp(-self.decay * (ages.max() - ages))[None, :, None] * valid
+        return np.einsum("bsk,bska->bka", weights, predictions) / weights.sum(axis=1)[:, :, None]

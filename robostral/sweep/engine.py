@@ -55,7 +55,8 @@ class SweepOutcome:
     ran: int  # stored by this run
     failed: dict[str, str] = field(default_factory=dict)  # cell key -> error, not stored
     episodes: int = 0  # run by this run
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the whole run: planning, Ray's start, the cells, the report
+    cells_s: float = 0.0  # from the first cell submitted to the last one stored
     report: Path | None = None
 
     @property
@@ -153,6 +154,7 @@ def _run_cells(sweep: Sweep, cells: list[Cell], options: SweepOptions, outcome: 
     axes = [axis.name for axis in sweep.axes]
     used = {cell.policy for cell in cells}
     payloads = {p.label: (p.sha256, [ray.put(pack_bundle(p.path))]) for p in sweep.policies if p.label in used}
+    start = time.monotonic()
     running = {task.remote(cell, *payloads[cell.policy], axes, device): cell for cell in cells}
     bar = tqdm(total=sum(cell.episodes for cell in cells), unit="ep", desc=f"cells 0/{len(cells)}",
                disable=not options.progress, dynamic_ncols=True)
@@ -168,8 +170,9 @@ def _run_cells(sweep: Sweep, cells: list[Cell], options: SweepOptions, outcome: 
                 outcome.failed[cell.key] = _first_line(error)
                 print(f"cell {cell.key} ({cell.policy}, {cell.robot}, {cell.task}, point {cell.point}, "
                       f"seed {cell.seed}) failed: {outcome.failed[cell.key]}", flush=True)
-            bar.update(cell.episodes)
             bar.set_description(f"cells {outcome.ran + len(outcome.failed)}/{len(cells)}")
+            bar.update(cell.episodes)
+        outcome.cells_s = time.monotonic() - start
     except KeyboardInterrupt:
         for ref in running:
             ray.cancel(ref, force=True)

@@ -184,6 +184,8 @@ def summarize(plan: dict, rows: list[dict]) -> dict[str, Any]:
         "cells": {"planned": len(cells), "done": len(cells) - len(missing), "partial": bool(missing),
                   "missing": [_cell_params(cell) for cell in missing]},
         "episodes": len(rows),
+        "scenes": {task: len({row["episode_seed"] for row in task_rows})
+                   for task, task_rows in sorted(_group(rows, _task).items())},
         "policies": [{"label": p["label"], "name": p["name"], "robot": p["robot"], "sha256": p["sha256"],
                       "cells_planned": sum(c["policy"] == p["label"] for c in cells),
                       "cells_done": sum(c["policy"] == p["label"] and c["key"] in by_cell for c in cells),
@@ -464,6 +466,13 @@ def _overview_blocks(summary: dict) -> list[Block]:
               [[p["label"], p["robot"], task, *_rate_cells(rate)]
                for p in summary["policies"] for task, rate in sorted(summary["tasks"][p["label"]].items())]),
     ]
+    if summary["scenes"]:
+        scenes = ", ".join(f"{task} {count}" for task, count in summary["scenes"].items())
+        blocks.append(Text(
+            f"Distinct scenes (episode seeds) per task: {scenes}. Every randomization point and every version runs "
+            "the same scenes, so differences between points and between versions are paired; a pooled interval "
+            "counts episodes, and one scene under several conditions is not several independent draws, so read "
+            "pooled intervals over far more episodes than scenes as optimistic. Add seeds for more scenes."))
     return blocks
 
 
