@@ -3,6 +3,7 @@ resumed, and a worker killed mid-cell. The sweep runs the tests' tiny bundle and
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -77,6 +78,9 @@ def test_the_local_default_runs_every_cell_once_and_writes_the_report(sweep_file
     assert len(versions) == 2 and len(set(versions.values())) == 2
     report = (out / "report.md").read_text()
     assert "loopback" in report and (out / "report.html").exists()
+    comparison = json.loads((out / "summary.json").read_text())["comparisons"][0]  # v2 against v1
+    assert comparison["matched_cells"] == 3  # v2 is v1 renamed: same episodes, no change
+    assert comparison["pooled"]["b"] == comparison["pooled"]["c"] == 0 and comparison["pooled"]["p"] == 1.0
     (out / "report.md").unlink()
     rewritten = subprocess.run([sys.executable, "-m", "robostral.cli", "sweep", "report", str(out)],
                                capture_output=True, text=True, timeout=120)

@@ -77,6 +77,16 @@ def test_two_versions_share_episode_seeds_so_results_pair_up(pipeline, tmp_path)
     assert not {c.key for c in first} & {c.key for c in second}
 
 
+def test_each_bundle_runs_only_on_the_robot_it_drives(pipeline, tmp_path):
+    xarm = copy_bundle(pipeline.bundle, tmp_path / "xarm")
+    write_card(xarm, {**read_card(xarm), "robot": "xarm6", "name": "tiny-xarm6"})  # planning reads only the card
+    text = (f"name: x\npolicies: [{pipeline.bundle}, {xarm}]\nrobots: [panda, xarm6]\ntasks: [reach]\n"
+            "seeds: [0, 1]\nepisodes: 2\n")
+    cells = plan_cells(load_sweep(write(tmp_path, text)))
+    assert sorted((cell.policy, cell.robot) for cell in cells) == sorted(
+        [(str(pipeline.bundle), "panda")] * 2 + [(str(xarm), "xarm6")] * 2)
+
+
 @pytest.mark.parametrize("text, line, message", [
     ("name: x\npolicies: [{b}]\ntasks: [reach]\nseeds: [0]\nepisodes: 2\naxes:\n  light_level: [0, 1]\n",
      7, "unknown randomization axis 'light_level'"),
