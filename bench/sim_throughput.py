@@ -30,7 +30,7 @@ import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
+from report import markdown, update_section  # noqa: E402
 
 import sim  # noqa: E402,F401  (registers robostral/*)
 
@@ -120,11 +120,6 @@ def run_rounds(contenders: list[Contender], steps: int, rounds: int) -> None:
     finally:
         for env in envs:
             env.close()
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
 def verdict(met: bool) -> str:
