@@ -4,6 +4,7 @@ cells planned deterministically; a stored cell written once, whole."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -135,6 +136,17 @@ def test_the_cli_refuses_a_bad_file_before_any_work_starts(pipeline, tmp_path):
     assert result.returncode == 2
     assert f"robostral sweep: error: {path}:7: unknown randomization axis 'gravity'" in result.stderr
     assert "ray" not in result.stdout.lower() and not out.exists()  # nothing started, nothing written
+
+
+def test_an_unreachable_cluster_is_a_clear_error(pipeline, tmp_path):
+    path = write(tmp_path, f"name: x\npolicies: [{pipeline.bundle}]\ntasks: [reach]\nseeds: [0]\nepisodes: 1\n")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "robostral.cli", "sweep", str(path), "--out", str(out),
+                             "--address", "127.0.0.2:1"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    assert result.returncode == 2
+    assert "robostral sweep: error: cannot join the Ray cluster at 127.0.0.2:1" in result.stderr, result.stderr[-2000:]
+    assert done_keys(out) == set()
 
 
 def plan_for(name: str, axes: list[str], keys: list[str]) -> dict:

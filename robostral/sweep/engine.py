@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,7 +114,11 @@ def ray_cluster(address: str | None, workers: int | None) -> Iterator[dict[str, 
             settings["_node_ip_address"] = host  # a cluster on loopback: the driver's node is the head's
         if "RAY_AUTH_MODE" not in os.environ and TOKEN_FILE.exists():
             os.environ["RAY_AUTH_MODE"] = "token"  # a client must be told to send the token `ray start` made
-        ray.init(address=address, **settings)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **settings)
+        except (ConnectionError, RuntimeError) as error:
+            raise ValueError(f"cannot join the Ray cluster at {address}: {str(error).splitlines()[0]}") from None
     else:
         ray.init(address="local", _node_ip_address=LOCAL_NODE_IP, num_cpus=workers or os.cpu_count(),
                  include_dashboard=False, **settings)
@@ -121,6 +126,17 @@ def ray_cluster(address: str | None, workers: int | None) -> Iterator[dict[str, 
         yield {**ray.cluster_resources(), "nodes": sum(1 for node in ray.nodes() if node["Alive"])}
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A clear error now for a HOST:PORT where nothing listens (Ray itself would retry for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # e.g. "auto": Ray resolves it
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise ValueError(f"cannot join the Ray cluster at {address}: {error.strerror or error}") from None
 
 
 def _host(address: str) -> str:
