@@ -68,7 +68,7 @@ def test_the_local_default_runs_every_cell_once_and_writes_the_report(sweep_file
     out, output = local_run
     cells = plan_cells(load_sweep(sweep_file))
     assert "6 cells, 18 episodes; 0 cells already done, running 6" in output
-    assert "ray: 1 nodes, 2 CPUs" in output
+    assert "ray: 1 node, 2 CPUs" in output
     rows = read_rows(out)
     assert len(rows) == len(cells) * EPISODES
     assert len({(row["cell"], row["episode"]) for row in rows}) == len(rows)

@@ -78,7 +78,8 @@ def run_sweep(sweep: Sweep, options: SweepOptions) -> SweepOutcome:
     if pending:
         with ray_cluster(options.address, options.workers) as resources:
             cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
-            print(f"ray: {resources['nodes']} nodes, {cpus:g} CPUs, {gpus:g} GPUs", flush=True)
+            nodes = resources["nodes"]
+            print(f"ray: {nodes} node{'s' if nodes != 1 else ''}, {cpus:g} CPUs, {gpus:g} GPUs", flush=True)
             _run_cells(sweep, pending, options, outcome)
     outcome.wall_s = time.monotonic() - start
     if options.report:
