@@ -140,14 +140,17 @@ def test_an_instruction_drives_the_arm_through_policy_supervisor_and_controller(
 
 
 def test_the_control_path_runs_ahead_of_the_rest_of_the_cell_computer(cell):
-    """launch/graph.yaml gives the driver, the supervisor and the policy node nice -10, every thread of them."""
-    raised = -10 if os.geteuid() == 0 else 0  # raising priority needs root (or CAP_SYS_NICE)
-    for name, nice in (("sim_driver", raised), ("safety_supervisor", raised), ("policy_node", raised),
-                       ("pendant", 0)):
+    """launch/params/sim.yaml gives the driver, the supervisor and the policy node realtime_priority 50: SCHED_FIFO
+    for every thread of them (as root; elsewhere they run on the normal scheduler and warn)."""
+    control = os.SCHED_FIFO if os.geteuid() == 0 else os.SCHED_OTHER
+    for name, policy in (("sim_driver", control), ("safety_supervisor", control), ("policy_node", control),
+                         ("pendant", os.SCHED_OTHER)):
         pid = cell.graph.pid_of(name)
         threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
-        assert len(threads) > 1  # rclpy's and ONNX Runtime's threads too
-        assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == {nice}, name
+        assert len(threads) > 1  # rclpy's DDS threads (and ONNX Runtime's) too
+        assert {os.sched_getscheduler(tid) for tid in threads} == {policy}, name
+        if policy == os.SCHED_FIFO:
+            assert {os.sched_getparam(tid).sched_priority for tid in threads} == {50}, name
 
 
 def test_a_killed_policy_node_is_held_by_the_watchdog_and_restarted_by_up(cell):

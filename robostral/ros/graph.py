@@ -22,13 +22,6 @@ class NodeSpec:
     module: str  # robostral.ros.<module>, what `robostral up` starts with this Python
     lifecycle: bool = False  # driven through configure and activate after start
     optional: bool = False  # started only when asked for (the recorder)
-    # Scheduling niceness (-20..19): the control loop runs below 0, ahead of a pendant's browser or a training
-    # job on the same computer. Raising priority needs root or CAP_SYS_NICE; without it the node runs at 0.
-    nice: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.nice, bool) or not isinstance(self.nice, int) or not -20 <= self.nice <= 19:
-            raise ValueError(f"node {self.name}: nice must be an integer in -20..19, got {self.nice!r}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,7 @@ def load_graph(name: str, path: Path = GRAPH_FILE) -> Graph:
     try:
         nodes = tuple(NodeSpec(**node) for node in entry["nodes"])
         parameters = (path.parent / entry["parameters"]).resolve()
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError) as error:
         raise ValueError(f"{path}: graph {name!r} is malformed ({error})") from None
     if not parameters.exists():
         raise ValueError(f"{path}: graph {name!r} names a missing parameter file {parameters}")

@@ -39,8 +39,6 @@ def describe(graph_name: str, launch_dir: Path = LAUNCH_DIR) -> LaunchDescriptio
                       parameters=[str(graph.parameters)], output="screen", respawn=True, respawn_delay=2.0)
         if spec.optional:
             common["condition"] = IfCondition(record)
-        if spec.nice:
-            common["prefix"] = f"nice -n {spec.nice}"  # GNU nice runs the node anyway when it may not raise priority
         if not spec.lifecycle:
             actions.append(Node(**common))
             continue

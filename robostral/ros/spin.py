@@ -10,6 +10,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from robostral.ros.realtime import PARAMETER, make_realtime
+
 # s: how long an idle node (no timer, no message: an unconfigured lifecycle node) may block before a
 # SIGINT/SIGTERM is seen. Python runs signal handlers only between bytecodes, never inside the wait.
 WAKE_PERIOD = 0.1
@@ -23,6 +25,7 @@ def run_node(make: Callable[[], Node], argv: Sequence[str] | None = None) -> Non
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     node = make()
+    _schedule(node)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -34,6 +37,14 @@ def run_node(make: Callable[[], Node], argv: Sequence[str] | None = None) -> Non
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def _schedule(node: Node) -> None:
+    """Apply the node's ``realtime_priority`` parameter (launch/params: the control path's nodes set it)."""
+    priority = node.declare_parameter(PARAMETER, 0).value
+    if priority:
+        outcome = make_realtime(int(priority))
+        (node.get_logger().info if outcome.startswith("real-time") else node.get_logger().warning)(outcome)
 
 
 def _interrupt(signum, frame) -> None:

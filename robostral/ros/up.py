@@ -9,7 +9,6 @@ period) and returns.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -86,13 +85,9 @@ class Bringup:
                 signal.signal(sig, handler)
 
     def start(self, node: NodeProcess) -> None:
-        nice = node.spec.nice
-        node.process = subprocess.Popen(node.command, start_new_session=True,  # Ctrl-C reaches `up` only
-                                        preexec_fn=(lambda: _renice(nice)) if nice else None)
+        node.process = subprocess.Popen(node.command, start_new_session=True)  # Ctrl-C reaches `up` only
         node.started, node.restart_at = time.monotonic(), None
         self.say(f"started {node.spec.name} (pid {node.process.pid})")
-        if nice and os.getpriority(os.PRIO_PROCESS, node.process.pid) != nice:
-            self.say(f"{node.spec.name}: could not set nice {nice} (needs root or CAP_SYS_NICE); it runs at 0")
 
     def watch(self) -> None:
         """Restart nodes that died, after their backoff."""
@@ -176,9 +171,3 @@ class Bringup:
 
     def _stop(self, signum, frame) -> None:
         self.stopping = True
-
-
-def _renice(nice: int) -> None:
-    """In the child before exec, so every thread the node starts inherits it; a refusal is reported by ``start``."""
-    with contextlib.suppress(PermissionError):
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
