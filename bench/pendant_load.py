@@ -13,7 +13,8 @@ in each page (``robostral.pendant.headless.LIVE_COUNTER``) counts what its webso
 state messages (the joint state, 20 Hz) and camera frames (JPEG). Out of their phases the
 pages sit on about:blank (websocket closed, browser running). The browsers run as an
 operator's would, without the right to raise their priority: as root, Chromium moves its
-display threads to nice -8, ahead of every node. Writes its section of BENCHMARKS.md.
+display threads to nice -8, ahead of every normally scheduled process (the control path's nodes
+run on SCHED_FIFO, robostral/ros/realtime.py). Writes its section of BENCHMARKS.md.
 
     .venv/bin/python bench/pendant_load.py [--bundle policies/robostral-s-panda] [--ticks 1000] [--rounds 2]
 """
