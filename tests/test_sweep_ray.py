@@ -152,14 +152,14 @@ def test_an_interrupted_sweep_resumes_without_running_a_cell_twice(sweep_file, l
     output, _ = process.communicate(timeout=60)
     stored = done_keys(out)
     assert process.returncode == 130, output
-    assert 1 <= len(stored) < 6 and f"interrupted: {len(stored)} cells stored" in output
+    assert 1 <= len(stored) < 6 and f"interrupted: {len(stored)} cells stored" in output, output
     before = {key: (out / "cells" / f"{key}.parquet").stat().st_mtime_ns for key in stored}
 
     output = finished(sweep(sweep_file, out, "--workers", "2"))
-    assert f"{len(stored)} cells already done, running {6 - len(stored)}" in output
+    assert f"{len(stored)} cells already done, running {6 - len(stored)}" in output, output
     assert {key: (out / "cells" / f"{key}.parquet").stat().st_mtime_ns for key in stored} == before  # not rerun
     assert episodes(out) == episodes(local_run[0])  # nothing lost, nothing twice
-    assert not list((out / "cells").glob("*.tmp"))
+    assert not list((out / "cells").glob("*.tmp")), list((out / "cells").iterdir())
 
 
 def cell_workers() -> list[int]:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import copy_bundle
@@ -174,6 +175,20 @@ def test_a_cell_is_stored_once_whole_and_read_back_in_plan_order(tmp_path):
     with pytest.raises(ValueError, match="belong to another cell"):
         write_cell(tmp_path, "c", rows_for("b", [True], {"axis.level": 0.0}), ["level"])
     assert done_keys(tmp_path) == {"a", "b"}
+
+
+def test_a_cell_interrupted_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    from robostral.sweep import store
+
+    def interrupted(table, where):
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise KeyboardInterrupt  # Ctrl-C while the driver writes
+
+    write_plan(tmp_path, plan_for("s", ["level"], ["a"]))
+    monkeypatch.setattr(store.pq, "write_table", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_cell(tmp_path, "a", rows_for("a", [True], {"axis.level": 1.0}), ["level"])
+    assert list((tmp_path / "cells").iterdir()) == [] and done_keys(tmp_path) == set()
 
 
 def test_an_output_folder_of_another_sweep_is_refused(tmp_path):

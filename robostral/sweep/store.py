@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def write_plan(out: Path, plan: dict[str, Any]) -> None:
             raise SweepStoreError(
                 f"{out} holds the results of sweep {previous['name']!r}, not {plan['name']!r}: choose another --out"
             )
-    _write_atomically(path, (json.dumps({"format": PLAN_FORMAT, **plan}, indent=1) + "\n").encode())
+    text = json.dumps({"format": PLAN_FORMAT, **plan}, indent=1) + "\n"
+    _write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def read_plan(out: Path) -> dict[str, Any]:
@@ -94,9 +96,7 @@ def write_cell(out: Path, key: str, rows: list[dict[str, Any]], axes: list[str])
         raise ValueError(f"the rows given for cell {key} are empty or belong to another cell")
     table = pa.Table.from_pylist(rows, schema=_schema(axes))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    _fsync_and_replace(tmp, path)
+    _write_atomically(path, lambda tmp: pq.write_table(table, tmp))
     return path
 
 
@@ -116,13 +116,14 @@ def _schema(axes: list[str]) -> pa.Schema:
     return pa.schema([*COLUMNS, *((AXIS_PREFIX + axis, pa.float64()) for axis in axes)])
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a file aside, then rename it over ``path``: whole or not at all, and no leftover when
+    interrupted (Ctrl-C mid-write)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    _fsync_and_replace(tmp, path)
-
-
-def _fsync_and_replace(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
