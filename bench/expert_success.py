@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
+from report import update_section, verdict  # noqa: E402
 
 from robostral.stats import wilson_interval  # noqa: E402
 from sim.robots import ROBOTS  # noqa: E402
@@ -68,7 +68,7 @@ def table(results: list[EpisodeResult], tasks: list[str], robots: list[str]) -> 
             wins = sum(r.success for r in runs)
             low, high = wilson_interval(wins, len(runs))
             mean_steps = sum(r.steps for r in runs) / len(runs)
-            met = "met" if wins >= GOAL * len(runs) else "NOT met"
+            met = verdict(wins >= GOAL * len(runs))
             rows.append(
                 f"| {task} | {robot} | {wins}/{len(runs)} | {wins / len(runs):.1%} | "
                 f"{low:.1%} - {high:.1%} | {mean_steps:.1f} | {met} |"

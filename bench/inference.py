@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
+from report import goal_lines, update_section  # noqa: E402
 
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
 from robostral.policies.robostral_s.modeling import RobostralS  # noqa: E402
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *[f"| {n} | {k} | {p50:.3f} | {p99:.3f} | {s:.2f}x | {f:.1f}x |" for n, k, p50, p99, s, f in rows],
         "",
-        *[f"- {goal}: **{'met' if ok else 'NOT met'}**" for goal, ok in goals],
+        *goal_lines(goals),
     ]
     text = "\n".join(table)
     print(text)

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
+from report import goal_lines, update_section  # noqa: E402
 from ros_latency import DEFAULT_DOMAIN, INSTRUCTION, Child, observe, row  # noqa: E402
 
 from robostral.bundle.card import read_card  # noqa: E402
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         f"camera frame every second state ({CAMERA_FPS:g} fps)",
         f"- {PHASES['quiet']}: control loop p50 {ratios['quiet']['p50']:.2f}x, p99 {ratios['quiet']['p99']:.2f}x "
         "of no client",
-        *[f"- {goal}: **{'met' if ok else 'NOT met'}**" for goal, ok in goals],
+        *goal_lines(goals),
     ])
     print(text)
     if not args.no_write:

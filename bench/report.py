@@ -37,3 +37,13 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     """A markdown table."""
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def verdict(met: bool) -> str:
+    """How every benchmark states a goal's outcome."""
+    return "met" if met else "NOT met"
+
+
+def goal_lines(goals: list[tuple[str, bool]]) -> list[str]:
+    """One markdown bullet per (goal, met) pair, the outcome in bold."""
+    return [f"- {goal}: **{verdict(ok)}**" for goal, ok in goals]

@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
+from report import goal_lines, update_section  # noqa: E402
 
 from robostral.bundle.card import read_card  # noqa: E402
 
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- policy inference (ONNX Runtime, the node's last 1000 steps, from /diagnostics): p50 {inference_p50:.2f} ms,"
         f" p99 {inference_p99:.2f} ms",
-        *[f"- {goal}: **{'met' if ok else 'NOT met'}**" for goal, ok in goals],
+        *goal_lines(goals),
     ])
     print(text)
     if not args.no_write:

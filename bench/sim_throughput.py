@@ -30,7 +30,7 @@ import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import markdown, update_section  # noqa: E402
+from report import markdown, update_section, verdict  # noqa: E402
 
 import sim  # noqa: E402,F401  (registers robostral/*)
 
@@ -120,10 +120,6 @@ def run_rounds(contenders: list[Contender], steps: int, rounds: int) -> None:
     finally:
         for env in envs:
             env.close()
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
 
 
 def physics_section(ours: Contender, theirs: Contender, steps: int, rounds: int) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import markdown, update_section  # noqa: E402
+from report import markdown, update_section, verdict  # noqa: E402
 
 from robostral.evaluation.rollouts import evaluate_episodes  # noqa: E402
 from robostral.runtime import PolicyRuntime  # noqa: E402
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "median) is not counted.\n\n"
         f"{markdown(['how', 'episodes/s', 'min - max', 'vs serial'], rows)}\n\n"
         f"Parallel efficiency at 2 workers: **{efficiency:.0%}** (goal >= {EFFICIENCY_GOAL:.0%}: "
-        f"**{'met' if efficiency >= EFFICIENCY_GOAL else 'NOT met'}**)\n"
+        f"**{verdict(efficiency >= EFFICIENCY_GOAL)}**)\n"
     )
     print(scaling, flush=True)
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{rounds} interleaved round(s), median):\n\n"
         f"{markdown(['inference', 'episodes/s', 'inference ms per env step', 'time in ONNX Runtime'], inference_rows)}"
         f"\n\nbatched / per env: inference **{inference_gain:.2f}x** faster per env step (goal: batched faster: "
-        f"**{'met' if inference_gain > 1 else 'NOT met'}**); the whole cell {cell_gain:.2f}x, since inference is "
+        f"**{verdict(inference_gain > 1)}**); the whole cell {cell_gain:.2f}x, since inference is "
         f"{share:.0%} of a cell's time.\n"
     )
     print(batching, flush=True)

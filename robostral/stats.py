@@ -6,6 +6,13 @@ import math
 import numbers
 
 
+def success_summary(successes: int, n: int) -> dict:
+    """A success rate with its 95% Wilson interval, as reports and cards keep it; rate None when n is 0."""
+    low, high = wilson_interval(successes, n)
+    return {"episodes": n, "successes": successes, "success_rate": successes / n if n else None,
+            "ci_low": low, "ci_high": high}
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a success rate (95% for z=1.96); (0, 1) when n is 0."""
     if n <= 0:

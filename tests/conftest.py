@@ -112,3 +112,18 @@ def copy_bundle(bundle, target):
         else:
             shutil.copy2(path, target / path.name)
     return target
+
+
+def robostral_cli(*args: str, **kwargs):
+    """`robostral ARGS` as a child process that Ctrl-C (SIGINT) interrupts as a terminal would: a shell's
+    background job (CI under `cmd &`) starts its children with SIGINT ignored. Output piped, text."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    options = {"cwd": Path(__file__).resolve().parent.parent, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
+               "text": True, **kwargs}
+    return subprocess.Popen([sys.executable, "-m", "robostral.cli", *args],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **options)
+

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,21 +12,14 @@ import gymnasium as gym
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import robostral_cli
 
 from robostral.cli import main
 from robostral.collect import CollectConfig, collect
 from robostral.data import load_dataset
 from sim.rollout import make_env, record_expert_episode, run_expert_episode
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = CollectConfig(out="", tasks=("reach", "push"), episodes=2, workers=2, image_size=32)
-
-
-def robostral(*args: str, **kwargs) -> subprocess.Popen:
-    # Ctrl-C as a terminal delivers it: a shell's background job (CI under `cmd &`) starts with SIGINT ignored.
-    return subprocess.Popen([sys.executable, "-m", "robostral.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
 def keys(ds) -> list[tuple[str, int]]:
@@ -108,7 +99,7 @@ def test_collect_refuses_bad_arguments(tmp_path):
         (["--tasks", "reach,juggle"], "unknown task(s) juggle"),
         (["--episodes", "0"], "must be a positive integer"),
     ]:
-        process = robostral("collect", "--out", str(tmp_path / "x"), "--episodes", "1", *args)
+        process = robostral_cli("collect", "--out", str(tmp_path / "x"), "--episodes", "1", *args)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 2 and needle in err, err
 
@@ -142,7 +133,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
     # push and pick_place, not reach: episodes long enough that the signal lands before the run ends
     args = ["collect", "--out", str(out), "--tasks", "push,pick_place", "--episodes", "20", "--workers", "2",
             "--image-size", "32", "--flush-every", "2"]
-    process = robostral(*args)
+    process = robostral_cli(*args)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until a first batch is on disk
         info = out / "meta/info.json"
@@ -171,7 +162,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
     assert load_dataset(out).load_arrays(["observation.images.front"])["observation.images.front"].shape[0] == \
         ds.num_frames
 
-    process = robostral(*args)
+    process = robostral_cli(*args)
     out_text, err_text = process.communicate(timeout=120)
     assert process.returncode == 0, err_text
     assert f"skipped {len(interrupted)} already present" in out_text
@@ -186,8 +177,8 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
 def test_failed_expert_episodes_are_discarded_and_counted(tmp_path):
     """At randomization level 6 the push expert fails often; failed seeds are counted, listed and replaced."""
     out = tmp_path / "ds"
-    process = robostral("collect", "--out", str(out), "--tasks", "push", "--episodes", "2", "--workers", "2",
-                        "--image-size", "32", "--level", "6")
+    process = robostral_cli("collect", "--out", str(out), "--tasks", "push", "--episodes", "2", "--workers", "2",
+                            "--image-size", "32", "--level", "6")
     out_text, err_text = process.communicate(timeout=120)
     assert process.returncode == 0, err_text
     ds = load_dataset(out)
@@ -199,8 +190,8 @@ def test_failed_expert_episodes_are_discarded_and_counted(tmp_path):
     assert not any(run_expert_episode(env, seed).success for seed in discarded)
 
     # A task that keeps failing gives up after --max-failures and says so.
-    process = robostral("collect", "--out", str(tmp_path / "strict"), "--tasks", "push", "--episodes", "3",
-                        "--workers", "2", "--image-size", "32", "--level", "6", "--max-failures", "1")
+    process = robostral_cli("collect", "--out", str(tmp_path / "strict"), "--tasks", "push", "--episodes", "3",
+                            "--workers", "2", "--image-size", "32", "--level", "6", "--max-failures", "1")
     out_text, err_text = process.communicate(timeout=120)
     assert process.returncode == 1, err_text
     assert "after 1 failed seeds per task" in out_text

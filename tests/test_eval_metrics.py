@@ -11,8 +11,8 @@ import pytest
 
 from robostral.evaluation import ExpertActor, evaluate_chains, evaluate_episodes
 from robostral.evaluation.chains import CHAIN_LENGTH, LINK_STEPS, ChainScene
-from robostral.evaluation.report import rate, summarize_chains, summarize_choice
-from robostral.stats import wilson_interval
+from robostral.evaluation.report import summarize_chains, summarize_choice
+from robostral.stats import success_summary, wilson_interval
 from sim.env import RobotTaskEnv
 from sim.tasks import task_class
 from sim.tasks.task import Goal
@@ -96,7 +96,7 @@ def test_a_chain_ends_at_its_first_failed_link():
 
 def test_success_rates_carry_their_wilson_interval():
     for successes, n in ((0, 5), (3, 10), (10, 10)):
-        summary = rate(successes, n)
+        summary = success_summary(successes, n)
         assert (summary["ci_low"], summary["ci_high"]) == wilson_interval(successes, n)
         assert summary["ci_low"] <= summary["success_rate"] <= summary["ci_high"]
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_bundle
+from conftest import copy_bundle, robostral_cli
 
 from robostral.bundle.card import read_card, write_card
 from robostral.sweep.spec import load_sweep, plan_cells
@@ -41,9 +41,8 @@ def sweep_file(pipeline, tmp_path_factory) -> Path:
 
 
 def sweep(path: Path, out: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "robostral.cli", "sweep", str(path), "--out", str(out), "--no-progress", *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return robostral_cli("sweep", str(path), "--out", str(out), "--no-progress", *extra, stderr=subprocess.STDOUT,
+                         env=environment())
 
 
 def finished(process: subprocess.Popen, timeout: float = 240) -> str:
@@ -182,7 +181,8 @@ def test_a_worker_killed_mid_cell_is_retried_and_no_row_is_lost_or_doubled(sweep
         busy = cell_workers()
         if busy:
             time.sleep(0.5)  # let it get into its episodes
-            victim = busy[0]
+            still = [pid for pid in busy if pid in cell_workers()]  # and kill it only if it is still in a cell
+            victim = still[0] if still else None
         time.sleep(0.05)
     assert victim is not None, "no Ray worker was seen running a cell"
     stored_at_kill = len(done_keys(out))

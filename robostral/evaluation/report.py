@@ -12,19 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from robostral.evaluation.chains import CHAIN_LENGTH  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult  # noqa: E402
-from robostral.stats import wilson_interval  # noqa: E402
-
-
-def rate(successes: int, n: int) -> dict:
-    """A success rate with its 95% Wilson interval; rate None when there are no trials."""
-    low, high = wilson_interval(successes, n)
-    return {"episodes": n, "successes": successes, "success_rate": successes / n if n else None,
-            "ci_low": low, "ci_high": high}
+from robostral.stats import success_summary, wilson_interval  # noqa: E402
 
 
 def summarize_episodes(results: Sequence[EpisodeResult]) -> dict:
     """Success rate, Wilson interval and mean episode length (control steps) of one task and split."""
-    summary = rate(sum(r.success for r in results), len(results))
+    summary = success_summary(sum(r.success for r in results), len(results))
     summary["mean_length"] = sum(r.steps for r in results) / len(results) if results else None
     return summary
 

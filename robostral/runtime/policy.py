@@ -116,6 +116,15 @@ class ChunkController:
         # predictions[i, s, k]: the chunk made s steps ago for env i, shifted so k indexes "now + k".
         self.predictions = np.zeros((batch, k, k, a), dtype=np.float32)
         self.valid = np.zeros((batch, k, k), dtype=bool)
+        ages = np.arange(k)
+        # age_weights[0, s, 0]: for the prediction made s steps ago; the oldest weighs most.
+        self.age_weights = np.exp(-decay * (ages.max() - ages))[None, :, None]
+
+    def _rows(self, envs: Sequence[int]) -> np.ndarray:
+        rows = np.asarray(envs, dtype=int)
+        if rows.size and (len(np.unique(rows)) != len(rows) or rows.min() < 0 or rows.max() >= self.batch):
+            raise ValueError(f"envs must be distinct indices in 0..{self.batch - 1}, got {list(rows)}")
+        return rows
 
     def reset(self, index: int | None = None) -> None:
         """Forget the history of env ``index`` (all envs when None), e.g. at an episode start."""
@@ -139,11 +148,10 @@ class ChunkController:
         ``envs``: which envs of the batch the B observations belong to (default: all, in order); the
         others are neither computed nor aged, so an idle env costs no inference.
         """
-        rows = np.arange(self.batch) if envs is None else np.asarray(envs, dtype=int)
-        if len(instructions) != len(rows):
-            raise ValueError(f"{len(instructions)} instructions for a batch of {len(rows)}")
-        if rows.size and (len(np.unique(rows)) != len(rows) or rows.min() < 0 or rows.max() >= self.batch):
-            raise ValueError(f"envs must be distinct indices in 0..{self.batch - 1}, got {list(rows)}")
+        rows = slice(None) if envs is None else self._rows(envs)  # a slice: the histories as views, no copy
+        count = self.batch if envs is None else len(rows)
+        if len(instructions) != count:
+            raise ValueError(f"{len(instructions)} instructions for a batch of {count}")
         language = np.stack([self.runtime.embed(text) for text in instructions])
         chunks = self.runtime.predict_chunks(image, state, language)
         predictions, valid = self.predictions[rows], self.valid[rows]
@@ -153,8 +161,7 @@ class ChunkController:
         valid[:, :, -1] = False
         predictions[:, 0] = chunks
         valid[:, 0] = True
-        self.predictions[rows], self.valid[rows] = predictions, valid
-        ages = np.arange(self.runtime.chunk_size)
-        # weights[b, s, k]: the prediction made s steps ago for "now + k"; the oldest weighs most.
-        weights = np.exp(-self.decay * (ages.max() - ages))[None, :, None] * valid
+        if envs is not None:  # an index list selected copies: store them back
+            self.predictions[rows], self.valid[rows] = predictions, valid
+        weights = self.age_weights * valid
         return np.einsum("bsk,bska->bka", weights, predictions) / weights.sum(axis=1)[:, :, None]

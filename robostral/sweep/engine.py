@@ -56,7 +56,7 @@ class SweepOutcome:
     ran: int  # stored by this run
     failed: dict[str, str] = field(default_factory=dict)  # cell key -> error, not stored
     episodes: int = 0  # run by this run
-    wall_s: float = 0.0  # the whole run: planning, Ray's start, the cells, the report
+    wall_s: float = 0.0  # planning, Ray's start and the cells (the report comes after)
     cells_s: float = 0.0  # from the first cell submitted to the last one stored
     report: Path | None = None
 

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robostral.bundle.gate import judge  # noqa: E402
-from robostral.stats import mcnemar_exact, wilson_interval  # noqa: E402
+from robostral.stats import mcnemar_exact, success_summary, wilson_interval  # noqa: E402
 from robostral.sweep.store import AXIS_PREFIX, read_plan, read_rows  # noqa: E402
 
 REPORT_FORMAT = "robostral-sweep-report/1"
@@ -81,9 +81,7 @@ class Rate:
         return wilson_interval(self.successes, self.n)
 
     def as_dict(self) -> dict[str, Any]:
-        low, high = self.ci
-        return {"successes": self.successes, "episodes": self.n, "success_rate": self.rate,
-                "ci_low": low, "ci_high": high}
+        return success_summary(self.successes, self.n)
 
     @classmethod
     def of(cls, rows: Iterable[dict]) -> Rate:
