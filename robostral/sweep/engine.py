@@ -190,11 +190,9 @@ def _run_cells(sweep: Sweep, cells: list[Cell], options: SweepOptions, outcome: 
             bar.set_description(f"cells {outcome.ran + len(outcome.failed)}/{len(cells)}")
             bar.update(cell.episodes)
         outcome.cells_s = time.monotonic() - start
-    except KeyboardInterrupt:
-        for ref in running:
-            ray.cancel(ref, force=True)
-        raise
     finally:
+        # On Ctrl-C the cells still running end with the driver (ray.shutdown, or the cluster's job cleanup).
+        # No ray.cancel: it races a cell's own completion, which Ray 2.60 turns into a fatal check failure.
         bar.close()
 
 
