@@ -1,18 +1,22 @@
 """Policy inference latency: ONNX Runtime (fp32, int8) against PyTorch eager, and the physical floor.
 
 Batch-1 calls of the same Robostral-S network, 2 threads each, interleaved in
-rounds so that the machine's noise hits every contender alike. The floor is the
+rounds so that the machine's noise hits every contender alike; ONNX Runtime on the
+one thread the policy node uses runs alongside for reference. The floor is the
 network's FLOPs per call divided by this machine's fp32 matmul rate on the same
-threads: no implementation can beat it. Writes its section of BENCHMARKS.md.
+threads: no implementation can beat it. ONNX Runtime's own profile of the fp32
+graph says where its time goes. Writes its section of BENCHMARKS.md.
 
-    .venv/bin/python bench/inference.py [--bundle runs/bundles/robostral-s-panda] [--calls 1000]
+    .venv/bin/python bench/inference.py [--bundle policies/robostral-s-panda] [--calls 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from report import goal_lines, update_section  # noqa: E402
 
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
+from robostral.language.runtime import session_options  # noqa: E402
 from robostral.policies.robostral_s.modeling import RobostralS  # noqa: E402
 from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy  # noqa: E402
 from robostral.training.checkpoint import load_policy_config, load_weights  # noqa: E402
 
 THREADS = 2
+NODE_THREADS = 1  # policy_node's `threads` parameter in launch/params
 
 
 def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -52,9 +58,30 @@ def time_calls(call, calls: int) -> list[float]:
     return times
 
 
+def op_profile(path: Path, inputs: dict[str, np.ndarray], calls: int) -> dict[str, float]:
+    """Microseconds per call that ONNX Runtime's profiler puts in each kind of operator, largest first."""
+    import onnxruntime as ort
+
+    options = session_options(THREADS)
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path("runs") / "ort-profile")
+    Path("runs").mkdir(exist_ok=True)
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    for _ in range(calls):
+        run_policy(session, inputs)
+    trace = Path(session.end_profiling())
+    spent: Counter[str] = Counter()
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            op = event["args"]["op_name"]
+            spent["layout reorders" if op.startswith("Reorder") else op] += event["dur"]
+    trace.unlink()
+    return {op: total / calls for op, total in spent.most_common()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=Path("runs/bundles/robostral-s-panda"))
+    parser.add_argument("--bundle", type=Path, default=Path("policies/robostral-s-panda"))
     parser.add_argument("--calls", type=int, default=1000, help="timed calls per contender")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -81,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     contenders = {"ONNX Runtime fp32": policy_session(args.bundle / "policy.onnx", THREADS)}
     if POLICY_INT8_FILE in card["files"]:
         contenders["ONNX Runtime int8"] = policy_session(args.bundle / POLICY_INT8_FILE, THREADS)
+    contenders[f"ONNX Runtime fp32, {NODE_THREADS} thread (policy node)"] = policy_session(
+        args.bundle / "policy.onnx", NODE_THREADS)
     calls = {name: (lambda s=session: run_policy(s, inputs)) for name, session in contenders.items()}
 
     def eager():
@@ -97,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             times[name] += time_calls(call, per_round)
     peak = sgemm_gflops()
     floor_ms = flops / (peak * 1e9) * 1000
+    profile = op_profile(args.bundle / "policy.onnx", inputs, per_round)
+    profiled = sum(profile.values())
 
     eager_p50 = float(np.percentile(times["PyTorch eager fp32"], 50))
     rows = []
@@ -122,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {n} | {k} | {p50:.3f} | {p99:.3f} | {s:.2f}x | {f:.1f}x |" for n, k, p50, p99, s, f in rows],
         "",
         *goal_lines(goals),
+        "",
+        f"Where ONNX Runtime fp32 spends a call ({THREADS} threads, {per_round} calls under its profiler, which "
+        f"adds its own cost to every operator: {profiled:.0f} us of kernels per call; the eight largest):",
+        "",
+        "| operator | us per call | share |",
+        "| --- | ---: | ---: |",
+        *[f"| {op} | {us:.1f} | {us / profiled:.0%} |" for op, us in list(profile.items())[:8]],
     ]
     text = "\n".join(table)
     print(text)

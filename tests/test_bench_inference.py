@@ -29,7 +29,9 @@ def test_inference_bench_reports_all_contenders(pipeline):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    for contender in ("ONNX Runtime fp32", "ONNX Runtime int8", "PyTorch eager fp32"):
+    for contender in ("ONNX Runtime fp32", "ONNX Runtime int8", "ONNX Runtime fp32, 1 thread (policy node)",
+                      "PyTorch eager fp32"):
         assert f"| {contender} | 20 |" in result.stdout
     assert "MFLOP" in result.stdout and "GFLOP/s" in result.stdout
+    assert "| Conv |" in result.stdout  # the profile breaks the fp32 call down by operator
     assert (ROOT / "BENCHMARKS.md").read_text() == before  # --no-write leaves the file alone
