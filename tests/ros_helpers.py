@@ -159,6 +159,11 @@ class Topic:
         return wait_until(first, timeout, f"{what} on {self.name}", lambda: [m for _, m in self.since(after)][-3:])
 
 
+def stamp_seconds(msg: Any) -> float:
+    """A stamped message's header time (the publisher's clock, s): when it happened, not when a probe heard of it."""
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
 def statuses(diagnostics: Topic, node: str, after: float = 0.0) -> list[tuple[float, DiagnosticStatus]]:
     """Every status of ``node`` on a recorded /diagnostics since ``after``."""
     return [(t, s) for t, array in diagnostics.since(after) for s in array.status if s.name == node]

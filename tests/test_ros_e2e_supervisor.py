@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from rclpy.publisher import Publisher
-from ros_helpers import Probe, RosProcess, Topic, robostral_up, ros_env, wait_for_diagnostic, wait_until
+from ros_helpers import (
+    Probe,
+    RosProcess,
+    Topic,
+    robostral_up,
+    ros_env,
+    stamp_seconds,
+    wait_for_diagnostic,
+    wait_until,
+)
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -73,10 +82,6 @@ def cell(pipeline, tmp_path_factory):
 
 def speed(msg: JointState) -> float:
     return float(np.abs(msg.velocity).max())
-
-
-def stamp_seconds(msg: JointState) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 def at_rest(msg: JointState) -> bool:
