@@ -123,6 +123,33 @@ def test_resume_extends_a_finished_run(pipeline, tmp_path):
     assert float(rows[12]["elapsed_s"]) > float(rows[11]["elapsed_s"])
 
 
+@pytest.mark.parametrize("noise", [0.0, 1.0])
+def test_language_noise_perturbs_the_instruction_embeddings_training_sees(pipeline, tmp_path, monkeypatch, noise):
+    seen = []
+    original = RobostralS.predict_normalized
+
+    def recording(self, image, state, language):
+        if self.training:
+            seen.append(((language - self.language_mean) / self.language_std).detach().clone())
+        return original(self, image, state, language)
+
+    monkeypatch.setattr(RobostralS, "predict_normalized", recording)
+    run = tmp_path / "run"
+    shutil.copytree(pipeline.run, run)
+    train(tiny_train_config(pipeline.dataset, run, steps=70, language_noise=noise), resume=True)
+
+    model = RobostralS(load_policy_config(latest_checkpoint(run)))
+    model.load_state_dict(load_file(latest_checkpoint(run) / "model.safetensors"))
+    from robostral.language.minilm import MiniLMEncoder
+
+    clean = (MiniLMEncoder.from_package().encode(load_dataset(pipeline.dataset).tasks) - model.language_mean)
+    clean = clean / model.language_std  # the training instructions, in the units the noise is given in
+    fed = torch.cat(seen)
+    offsets = fed[:, None, :] - clean[None, :, :]
+    nearest = offsets[torch.arange(len(fed)), torch.cdist(fed, clean).argmin(dim=1)]
+    assert abs(nearest.std().item() - noise) < 0.1 * noise + 1e-6  # noise 0: exactly a training instruction
+
+
 def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
     taken = tmp_path / "run"
     shutil.copytree(pipeline.run, taken)
@@ -140,6 +167,7 @@ def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
         ("policy:\n  action_mode: velocity\n", (), "action_mode must be one of"),
         ("", ("--steps", "-5"), "TrainConfig.steps must be positive, got -5"),
         ("", ("--lr", "0"), "TrainConfig.lr must be positive"),
+        ("language_noise: -0.5\n", (), "TrainConfig.language_noise must be >= 0, got -0.5"),
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
         pytest.param(
             "", ("--device", "cuda"), "torch sees no CUDA device",

@@ -40,6 +40,9 @@ class TrainConfig:
     val_fraction: float = 0.05  # of episodes, held out for the validation loss
     shift_pixels: int = 4  # random-shift augmentation, pixels
     color_jitter: float = 0.15  # brightness/contrast factors within 1 +/- this
+    # Gaussian noise on each sample's instruction embedding, in units of the training instructions'
+    # per-dimension spread: paraphrases the policy never saw land near the ones it did.
+    language_noise: float = 0.0
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
@@ -54,6 +57,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
+        if not self.language_noise >= 0:
+            raise ValueError(f"TrainConfig.language_noise must be >= 0, got {self.language_noise}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"TrainConfig.val_fraction must be within [0, 1), got {self.val_fraction}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -91,9 +91,11 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
         images = color_jitter(images, config.color_jitter, generator).to(device)
         state = batch.state.to(device)
         target = model.normalize_targets(batch.actions.to(device), state)
-        loss = torch.nn.functional.l1_loss(
-            model.predict_normalized(images, state, language[batch.task.to(device)]), target
-        )
+        instructions = language[batch.task.to(device)]
+        if config.language_noise:
+            noise = torch.randn(instructions.shape, generator=generator).to(device)
+            instructions = instructions + config.language_noise * model.language_std * noise
+        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, instructions), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
