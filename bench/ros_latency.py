@@ -3,7 +3,8 @@
 One run, side by side in one DDS domain (loopback only): `robostral up` runs the simulated
 cell (sim driver, safety supervisor, policy node) with an instruction, and a bare rclpy
 publisher process sends the same image (the bundle's size, rgb8, the camera's QoS) every
-control period to a bare rclpy subscriber process. Per control tick:
+control period to a bare rclpy subscriber process, both scheduled as the control path is
+(the policy node's realtime_priority in launch/params/sim.yaml). Per control tick:
 
 - policy node: the trajectory's publish time (its DDS source timestamp) minus the stamp of
   the camera image it was computed from (the policy node copies that stamp into the header);
@@ -14,7 +15,7 @@ A tick misses its deadline when no command for its image (no floor image) was pu
 (received) within one control period. CPU share: user + system time of the process over
 the measured ticks (/proc/<pid>/stat), in % of one core. Writes its section of BENCHMARKS.md.
 
-    .venv/bin/python bench/ros_latency.py [--bundle runs/bundles/robostral-s-panda-v2] [--ticks 2000]
+    .venv/bin/python bench/ros_latency.py [--bundle policies/robostral-s-panda] [--ticks 2000]
 """
 
 from __future__ import annotations
@@ -55,7 +56,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
 
-def run_floor(role: str, size: int, rate: float, out: Path) -> int:
+def policy_priority() -> int:
+    """The policy node's ``realtime_priority`` in the sim graph's parameters: the floor pair runs the same way."""
+    import yaml
+
+    from robostral.ros.graph import load_graph
+    from robostral.ros.realtime import PARAMETER
+
+    parameters = yaml.safe_load(load_graph("sim").parameters.read_text())
+    return int(parameters["policy_node"]["ros__parameters"].get(PARAMETER, 0))
+
+
+def run_floor(role: str, size: int, rate: float, priority: int, out: Path) -> int:
     """One process of the floor pair, until SIGINT: publish an image every period, or receive them; then write out."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -66,6 +78,10 @@ def run_floor(role: str, size: int, rate: float, out: Path) -> int:
 
     rclpy.init()
     node = rclpy.create_node(f"floor_{role}")
+    if priority:
+        from robostral.ros.realtime import make_realtime
+
+        print(make_realtime(priority), flush=True)  # as the control path's nodes do (launch/params)
     records: list = []
     if role == "publish":
         publisher = node.create_publisher(Image, FLOOR_TOPIC, contract.IMAGE_QOS)
@@ -186,30 +202,32 @@ def row(name: str, latencies: list[float | None], period_ms: float, cpu: float) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=Path("runs/bundles/robostral-s-panda-v2"))
+    parser.add_argument("--bundle", type=Path, default=Path("policies/robostral-s-panda"))
     parser.add_argument("--ticks", type=int, default=2000, help="measured control ticks (images of the sim)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument("--floor", choices=("publish", "subscribe"), help=argparse.SUPPRESS)  # a floor process
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--priority", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
-        return run_floor(args.floor, args.size, args.rate, args.out)
+        return run_floor(args.floor, args.size, args.rate, args.priority, args.out)
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(DEFAULT_DOMAIN))
     card = read_card(args.bundle)
     size, rate = int(card["inputs"]["image"]["shape"][1]), float(card["control_hz"])
-    load = os.getloadavg()[0]
+    load, priority = os.getloadavg()[0], policy_priority()
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         up = [sys.executable, "-m", "robostral.cli", "up", "--sim", "--policy", str(args.bundle.resolve()),
               "--task", "reach", "--param", f"sim_driver.image_size={size}"]
         children = [Child(up, folder / "up.log")]
         for role in ("subscribe", "publish"):
-            children.append(Child([sys.executable, __file__, "--floor", role, "--size", str(size), "--rate", str(rate),
-                                   "--out", str(folder / f"{role}.json")], folder / f"{role}.log"))
+            command = [sys.executable, __file__, "--floor", role, "--size", str(size), "--rate", str(rate),
+                     "--priority", str(priority), "--out", str(folder / f"{role}.json")]
+            children.append(Child(command, folder / f"{role}.log"))
         try:
             output = children[0].wait_for("graph running", timeout=120)
             policy_pid = int(output.split("started policy_node (pid ")[-1].split(")")[0])
@@ -236,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join([
         f"Bundle `{args.bundle}`, `robostral up --sim --task reach` with the instruction \"{INSTRUCTION}\"; "
-        f"the floor pair in the same domain at the same time. {rows[1][1]} ticks in {seconds:.0f} s "
+        f"the floor pair in the same domain at the same time, on the control path's scheduling "
+        f"({f'SCHED_FIFO {priority}' if priority else 'normal'}). {rows[1][1]} ticks in {seconds:.0f} s "
         f"({rows[1][1] / seconds:.1f} Hz from the sim); deadline {period_ms:g} ms; load average {load:.2f} at start.",
         "",
         "| path | ticks | p50 (ms) | p99 (ms) | max (ms) | missed deadlines | CPU (% of one core) |",
