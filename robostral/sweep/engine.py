@@ -110,7 +110,7 @@ def ray_cluster(address: str | None, workers: int | None) -> Iterator[dict[str, 
     address = address or os.environ.get("RAY_ADDRESS")
     settings: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        host = _host(address)
+        host, _ = _host_port(address)
         if _is_loopback(host):
             settings["_node_ip_address"] = host  # a cluster on loopback: the driver's node is the head's
         if "RAY_AUTH_MODE" not in os.environ and TOKEN_FILE.exists():
@@ -131,7 +131,7 @@ def ray_cluster(address: str | None, workers: int | None) -> Iterator[dict[str, 
 
 def _check_reachable(address: str) -> None:
     """A clear error now for a HOST:PORT where nothing listens (Ray itself would retry for minutes)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host, port = _host_port(address)
     if not host or not port.isdigit():
         return  # e.g. "auto": Ray resolves it
     try:
@@ -140,8 +140,10 @@ def _check_reachable(address: str) -> None:
         raise ValueError(f"cannot join the Ray cluster at {address}: {error.strerror or error}") from None
 
 
-def _host(address: str) -> str:
-    return address.removeprefix("ray://").rsplit(":", 1)[0]
+def _host_port(address: str) -> tuple[str, str]:
+    """(host, port) of a Ray address such as HOST:PORT or ray://HOST:PORT; port empty when it has none."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    return (host, port) if colon else (port, "")
 
 
 def _is_loopback(host: str) -> bool:
