@@ -45,7 +45,9 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline,
     # stopped: the recorder finished its files
 
     dataset = tmp_path / "dataset"
-    assert main(["dataset", "from-bag", str(recording), "--out", str(dataset), "--robot", "panda"]) == 0
+    # --max-gap above the default: a camera stall of the loaded test machine must not split an instruction's episode
+    assert main(["dataset", "from-bag", str(recording), "--out", str(dataset), "--robot", "panda",
+                 "--max-gap", "3"]) == 0
     assert "added 2 episodes" in capsys.readouterr().out
     data = load_dataset(dataset)
     assert set(data.tasks) == set(INSTRUCTIONS)
