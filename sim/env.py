@@ -130,9 +130,18 @@ class RobotTaskEnv(gym.Env):
         self._pending = deque([self._target.copy()] * values["action_latency"])
         self._episode = {**values, **self.task.values}
         self.sim.step(self.substeps)  # let the new objects settle on the table
-        return self._observation(), self._info([], self.task.is_success())
+        return self.observe(), self._info([], self.task.is_success())
 
     def step(self, action):
+        reward, terminated, truncated, info = self.advance(action)
+        return self.observe(), reward, terminated, truncated, info
+
+    def advance(self, action) -> tuple[float, bool, bool, dict[str, Any]]:
+        """``step`` without the observation: the physics moves, nothing is rendered yet.
+
+        For drivers that publish each sensor as soon as it is ready (joint states before
+        the camera frame), as a real arm does; ``observe`` then renders the frame.
+        """
         action = self._validate(action)
         lower, upper = self.robot.lower, self.robot.upper
         clipped = [self.robot.joint_names[i] for i in np.flatnonzero((action < lower) | (action > upper))]
@@ -147,7 +156,7 @@ class RobotTaskEnv(gym.Env):
         self.robot.command(self._target)
         self.sim.step(self.substeps)
         success = self.task.is_success()
-        return self._observation(), float(success), success, False, self._info(clipped, success)
+        return float(success), success, False, self._info(clipped, success)
 
     def set_goal(self, goal: Goal) -> str:
         """Give the task a new goal mid-episode, without a reset (instruction chains); returns its instruction.
@@ -178,6 +187,20 @@ class RobotTaskEnv(gym.Env):
             raise ValueError(f"there is no {' or '.join(missing)} in this scene (it has: {present})")
         return Goal(*names)
 
+    def observe(self) -> dict[str, Any]:
+        """The observation of the scene as it is now (renders the cameras)."""
+        q, qd = self.robot.joint_state()
+        proprio = np.concatenate([q[:-1], qd[:-1], q[-1:]]).astype(np.float32)
+        space = self.observation_space["proprio"]
+        observation: dict[str, Any] = {}
+        if self.camera is not None:
+            observation["image"] = self.camera.render()
+        if self.wrist_camera is not None:
+            observation["wrist_image"] = self.wrist_camera.render()
+        observation["proprio"] = np.clip(proprio, space.low, space.high)
+        observation["instruction"] = self.instruction
+        return observation
+
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
@@ -200,19 +223,6 @@ class RobotTaskEnv(gym.Env):
             names = [self.robot.joint_names[i] for i in np.flatnonzero(bad)]
             raise ValueError(f"action has NaN or infinite targets for {', '.join(names)}")
         return array
-
-    def _observation(self) -> dict[str, Any]:
-        q, qd = self.robot.joint_state()
-        proprio = np.concatenate([q[:-1], qd[:-1], q[-1:]]).astype(np.float32)
-        space = self.observation_space["proprio"]
-        observation: dict[str, Any] = {}
-        if self.camera is not None:
-            observation["image"] = self.camera.render()
-        if self.wrist_camera is not None:
-            observation["wrist_image"] = self.wrist_camera.render()
-        observation["proprio"] = np.clip(proprio, space.low, space.high)
-        observation["instruction"] = self.instruction
-        return observation
 
     def _info(self, clipped: list[str], success: bool) -> dict[str, Any]:
         return {

@@ -243,6 +243,19 @@ def test_same_seed_same_actions_give_bit_identical_observations(make_env, task, 
     assert _identical(first, fresh)
 
 
+def test_advance_then_observe_is_step(make_env):
+    """The driver's split of a step (physics, then the render) changes nothing in the episode."""
+    stepping, splitting = (make_env("push", image_size=24).unwrapped for _ in range(2))
+    stepping.reset(seed=5)
+    splitting.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        action = stepping.robot.home + rng.normal(0.0, 0.3, stepping.robot.action_size)
+        observation, reward, terminated, truncated, info = stepping.step(action)
+        assert splitting.advance(action)[:3] == (reward, terminated, truncated)
+        assert _identical([observation], [splitting.observe()])
+
+
 @pytest.mark.parametrize("robot", ROBOT_NAMES)
 def test_different_seeds_give_different_scenes(make_env, robot):
     env = make_env("pick_place", robot, image_size=32)

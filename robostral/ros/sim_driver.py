@@ -1,6 +1,7 @@
 """sim_driver: the simulated arm behind the same ROS 2 interface as a ros2_control arm.
 
-Publishes ``/joint_states`` and ``/camera/image_raw`` every control step, follows
+Publishes ``/joint_states`` and ``/camera/image_raw`` every control step (the joint
+states as soon as the physics has moved, the image once it is rendered), follows
 ``JointTrajectory`` commands on the arm and gripper controller topics (interpolated
 by ``time_from_start``, as joint_trajectory_controller does), and reports the task's
 success on ``/diagnostics`` (with the scene's objects and an instruction it can
@@ -75,21 +76,23 @@ class SimDriver(Node):
         if self.get_parameter("task").value != self.env.task.name:
             self.env.close()
             self.env = self.make_env()
-        self.observation, info = self.env.reset(seed=self.seed)
+        observation, info = self.env.reset(seed=self.seed)
         self.follower.hold(self.env.robot.home)
         self.steps, self.success, self.goal_problem = 0, bool(info["is_success"]), ""
         if self.instruction:
             self.set_goal(self.instruction)
-        self.publish_observation()
+        self.publish_joint_state()
+        self.publish_image(observation)
 
     # -- callbacks ------------------------------------------------------------------------------
     def step(self) -> None:
         target = self.follower.target(self.now() + self.period)  # where the controller must be by the next tick
-        self.observation, _, _, _, info = self.env.step(target)
+        _, _, _, info = self.env.advance(target)  # physics only: the joint states go out before the render
         self.steps += 1
         succeeded = bool(info["is_success"]) and not self.success
         self.success = bool(info["is_success"])
-        self.publish_observation()
+        self.publish_joint_state()
+        self.publish_image(self.env.observe())
         if self.video is not None:
             self.video.add(label(self.env.render(), self.instruction or "(no instruction)"))
         if succeeded or self.steps % DIAGNOSTICS_EVERY == 0:
@@ -136,12 +139,15 @@ class SimDriver(Node):
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def publish_observation(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+    def publish_joint_state(self) -> None:
         positions, velocities = self.env.robot.joint_state()
+        stamp = self.get_clock().now().to_msg()
         self.joint_states.publish(joint_state_msg(self.joint_names, positions, velocities, stamp))
-        if "image" in self.observation:
-            self.images.publish(image_msg(self.observation["image"], stamp))
+
+    def publish_image(self, observation: dict) -> None:
+        """Publish the camera frame, stamped when it is rendered (the scene stands still until the next step)."""
+        if "image" in observation:
+            self.images.publish(image_msg(observation["image"], self.get_clock().now().to_msg()))
 
     def publish_diagnostics(self) -> None:
         problem = self.problem or self.goal_problem
