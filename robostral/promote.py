@@ -23,6 +23,7 @@ from robostral.bundle.gate import judge
 from robostral.bundle.verify import verify_bundle
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+POLICIES_DIR = "policies"  # where promoted bundles live, relative to the working directory
 
 
 class PromotionRefused(ValueError):
@@ -45,7 +46,7 @@ class PolicyEntry:
 def promote(
     bundle: str | os.PathLike,
     name: str,
-    policies_dir: str | os.PathLike = "policies",
+    policies_dir: str | os.PathLike = POLICIES_DIR,
     trusted_keys: Sequence[str | os.PathLike] | None = None,
     replace: bool = False,
 ) -> Path:
@@ -99,7 +100,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 
 def list_policies(
-    policies_dir: str | os.PathLike = "policies", trusted_keys: Sequence[str | os.PathLike] | None = None
+    policies_dir: str | os.PathLike = POLICIES_DIR, trusted_keys: Sequence[str | os.PathLike] | None = None
 ) -> list[PolicyEntry]:
     """One entry per bundle folder in ``policies_dir`` (staging folders, named with a leading dot, skipped)."""
     root = Path(policies_dir)

@@ -1,8 +1,16 @@
-"""Argument types shared by the subcommands: each turns bad text into argparse's clear usage error."""
+"""Argument types shared by the subcommands: each turns bad text into argparse's clear usage error.
+
+Defaults live in the config dataclasses (or the functions) a command hands its options to,
+never again here: an option reads its default from there (``default=CollectConfig.seed``),
+or, where that module is too heavy to import while the parser is built, defaults to None
+and is passed on only when given (``given``), so the config's own default applies.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -14,3 +22,16 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def field_default(config: type, name: str) -> Any:
+    """The default of dataclass field ``name`` of ``config``; for a default_factory, the value it makes now."""
+    field = {f.name: f for f in dataclasses.fields(config)}[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` given on the command line (not None), as keyword arguments."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -8,11 +8,10 @@ it does nothing. Exit status: 0 done, 1 a task gave up (too many failed seeds), 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from robostral.collect import CollectConfig, collect
-from robostral.commands.arguments import positive_int
+from robostral.commands.arguments import field_default, positive_int
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
 
@@ -20,20 +19,25 @@ from sim.tasks import TASKS
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("collect", help="record expert demonstrations into a dataset", description=__doc__)
     parser.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created, or resumed)")
-    parser.add_argument("--robot", default="panda", choices=sorted(ROBOTS))
-    parser.add_argument("--tasks", type=_tasks, default=tuple(TASKS), help=f"comma-separated, from {','.join(TASKS)}")
+    parser.add_argument("--robot", default=CollectConfig.robot, choices=sorted(ROBOTS))
+    parser.add_argument("--tasks", type=_tasks, default=CollectConfig.tasks,
+                        help=f"comma-separated, from {','.join(TASKS)}")
     parser.add_argument("--episodes", type=positive_int, required=True, help="successful episodes to keep per task")
-    parser.add_argument("--seed", type=int, default=0, help="first seed of every task's seed stream")
-    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="worker processes")
-    parser.add_argument("--image-size", type=positive_int, default=96, help="camera image size in pixels")
+    parser.add_argument("--seed", type=int, default=CollectConfig.seed, help="first seed of every task's seed stream")
+    parser.add_argument("--workers", type=positive_int, default=field_default(CollectConfig, "workers"),
+                        help="worker processes (default: %(default)s, one per CPU core)")
+    parser.add_argument("--image-size", type=positive_int, default=CollectConfig.image_size,
+                        help="camera image size in pixels")
     parser.add_argument("--wrist", action="store_true", help="also record the wrist camera")
-    parser.add_argument("--level", type=float, default=1.0, help="domain randomization level (0 = nominal)")
-    parser.add_argument("--perturbation", type=float, default=0.0, metavar="RAD",
+    parser.add_argument("--level", type=float, default=CollectConfig.level,
+                        help="domain randomization level (0 = nominal)")
+    parser.add_argument("--perturbation", type=float, default=CollectConfig.perturbation, metavar="RAD",
                         help="std of noise bursts on the executed arm targets, so demos show recoveries (DART)")
-    parser.add_argument("--settle-steps", type=int, default=0, metavar="N",
+    parser.add_argument("--settle-steps", type=int, default=CollectConfig.settle_steps, metavar="N",
                         help="steps recorded after each success while the expert holds its goal")
-    parser.add_argument("--flush-every", type=positive_int, default=32, help="episodes written per flush")
-    parser.add_argument("--max-failures", type=int, default=None,
+    parser.add_argument("--flush-every", type=positive_int, default=CollectConfig.flush_every,
+                        help="episodes written per flush")
+    parser.add_argument("--max-failures", type=int, default=CollectConfig.max_failures,
                         help="failed seeds per task before giving up (default: max(10, episodes))")
     parser.set_defaults(run=run)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from robostral.commands.arguments import positive_int
+from robostral.commands.arguments import given, positive_int
 from sim.robots import ROBOTS
 
 
@@ -21,9 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from_bag = actions.add_parser("from-bag", help="convert a recording (MCAP, rosbag2 layout) into a dataset")
     from_bag.add_argument("bag", metavar="BAG_DIR", help="the recording folder")
     from_bag.add_argument("--out", required=True, metavar="DATASET", help="dataset directory (created, or appended to)")
-    from_bag.add_argument("--robot", default="panda", choices=sorted(ROBOTS), help="the arm that was recorded")
-    from_bag.add_argument("--rate", type=positive_int, default=20, help="frames per second: the control rate [Hz]")
-    from_bag.add_argument("--max-gap", type=float, default=0.5, help="seconds without images that end an episode")
+    # No defaults here: FromBagConfig's apply (its module imports mcap and rclpy, too heavy for the parser).
+    from_bag.add_argument("--robot", choices=sorted(ROBOTS), help="the arm that was recorded")
+    from_bag.add_argument("--rate", type=positive_int, help="frames per second: the control rate [Hz]")
+    from_bag.add_argument("--max-gap", type=float, help="seconds without images that end an episode")
     from_bag.set_defaults(run=from_bag_command)
 
 
@@ -32,8 +33,7 @@ def from_bag_command(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ends early")  # reported below, once per file
-        report = from_bag(FromBagConfig(bag=args.bag, out=args.out, robot=args.robot, rate=args.rate,
-                                        max_gap=args.max_gap))
+        report = from_bag(FromBagConfig(bag=args.bag, out=args.out, **given(args, "robot", "rate", "max_gap")))
     for name in report.truncated:
         print(f"{name} ended early (the recorder was killed): read up to its last complete chunk")
     print(f"added {report.episodes} episodes ({report.frames} frames) from {args.bag}; "

@@ -5,7 +5,7 @@ on held-out instruction phrasings and, where the scene has distractors, how ofte
 the named object is the first one moved; plus CALVIN-style chains of 5
 instructions (with pick_place). Writes report.json, report.md, success.png and
 videos under --out, records the summary in the bundle's card and prints the
-gate verdict. Seeds start at 10,000,000, far from dataset collection seeds.
+gate verdict. Seeds start far above dataset collection seeds (see --seed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from robostral.commands.arguments import positive_int
-from robostral.evaluation.evaluate import EVAL_SEED_BASE, EvalConfig, evaluate, record_in_card
+from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
 
@@ -28,21 +28,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", dest="tasks", action="extend", type=_tasks, metavar="T",
                         help=f"task to evaluate, repeatable or comma-separated (default: all of {','.join(TASKS)})")
     parser.add_argument("--robot", choices=sorted(ROBOTS), help="default: the robot in the bundle's card")
-    parser.add_argument("--episodes", type=positive_int, default=200, metavar="N",
-                        help="episodes per task with training phrasings (default 200)")
+    parser.add_argument("--episodes", type=positive_int, default=EvalConfig.episodes, metavar="N",
+                        help="episodes per task with training phrasings (default %(default)s)")
     parser.add_argument("--heldout-episodes", type=_non_negative, metavar="N",
                         help="episodes per task with held-out phrasings, on the same seeds (default: --episodes)")
     parser.add_argument("--chains", type=_non_negative, metavar="N",
                         help="chains of 5 instructions, run with pick_place (default: episodes/4, at least 1)")
-    parser.add_argument("--seed", type=_non_negative, default=EVAL_SEED_BASE, metavar="S",
-                        help=f"seed of episode 0; episode i uses seed+i (default {EVAL_SEED_BASE:,})")
-    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="B",
-                        help="envs stepped together, one batched runtime call per step (default 8)")
-    parser.add_argument("--workers", type=positive_int, default=1, metavar="W",
-                        help="processes, each with its own runtime (default 1)")
+    parser.add_argument("--seed", type=_non_negative, default=EvalConfig.seed, metavar="S",
+                        help=f"seed of episode 0; episode i uses seed+i (default {EvalConfig.seed:,})")
+    parser.add_argument("--batch-size", type=positive_int, default=EvalConfig.batch_size, metavar="B",
+                        help="envs stepped together, one batched runtime call per step (default %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=EvalConfig.workers, metavar="W",
+                        help="processes, each with its own runtime (default %(default)s)")
     parser.add_argument("--int8", action="store_true", help="run policy_int8.onnx")
-    parser.add_argument("--videos", type=_non_negative, default=4, metavar="N",
-                        help="episodes per task filmed into one video, plus one chain (default 4; 0: none)")
+    parser.add_argument("--videos", type=_non_negative, default=EvalConfig.videos, metavar="N",
+                        help="episodes per task filmed into one video, plus one chain (default %(default)s; 0: none)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: runs/eval/<bundle name>)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report JSON here")
     parser.add_argument("--no-write-card", action="store_true", help="leave the bundle's card unchanged")

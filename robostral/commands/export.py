@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from robostral.commands.arguments import given
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a checkpoint to a policy bundle", description=__doc__)
@@ -19,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write (replaced on success)")
     parser.add_argument("--dataset", type=Path, help="dataset for the parity check (default: the training dataset)")
     parser.add_argument("--int8", action="store_true", help="also write policy_int8.onnx and report its parity/speed")
-    parser.add_argument("--gate", choices=("production", "preview"), default="production",
+    # No default here: export_bundle's applies (its module imports torch, too heavy for the parser).
+    parser.add_argument("--gate", choices=("production", "preview"),
                         help="the gate written in the card, which promotion into policies/ must pass "
                              "(see robostral/bundle/gate.py)")
     parser.set_defaults(run=run)
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         if checkpoint is None:
             raise FileNotFoundError(f"{args.checkpoint}: neither a checkpoint nor a training run with checkpoints")
     command = "robostral " + shlex.join(sys.argv[1:])
-    card = export_bundle(checkpoint, args.out, command, dataset=args.dataset, int8=args.int8, gate=args.gate)
+    card = export_bundle(checkpoint, args.out, command, dataset=args.dataset, int8=args.int8, **given(args, "gate"))
     parity = card["export"]["parity"]
     speed = card["export"]["latency_batch1"]
     print(

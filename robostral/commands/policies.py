@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from robostral.promote import POLICIES_DIR
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("policies", help="sign, verify, promote, list policy bundles", description=__doc__)
@@ -34,13 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="copy a bundle into policies/NAME if it verifies and passes its gate")
     promote.add_argument("bundle", type=Path, help="a bundle folder (from robostral export)")
     promote.add_argument("--name", required=True, help="its folder under --policies-dir, e.g. robostral-s-panda")
-    promote.add_argument("--policies-dir", type=Path, default=Path("policies"), help="default: policies")
+    promote.add_argument("--policies-dir", type=Path, default=POLICIES_DIR, help="default: %(default)s")
     promote.add_argument("--replace", action="store_true", help="replace an existing policies/NAME")
     _trusted_key_argument(promote)
     promote.set_defaults(run=promote_command)
 
     listing = actions.add_parser("list", help="the promoted bundles: robot, evaluation, gate, whether they verify")
-    listing.add_argument("--policies-dir", type=Path, default=Path("policies"), help="default: policies")
+    listing.add_argument("--policies-dir", type=Path, default=POLICIES_DIR, help="default: %(default)s")
     _trusted_key_argument(listing)
     listing.set_defaults(run=list_command)
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from robostral.commands.arguments import positive_int
+from robostral.commands.arguments import given, positive_int
 
 REPORT = "report"
 
@@ -28,12 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    usage="robostral sweep SWEEP.yaml [options] | robostral sweep report DIR")
     parser.add_argument("target", metavar="SWEEP.yaml", help="the sweep file, or the word 'report'")
     parser.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="with 'report': the sweep folder")
+    # No defaults here: SweepOptions' apply (robostral.sweep is imported only when a sweep runs).
     parser.add_argument("--address", metavar="ADDR",
                         help="Ray cluster to run on, e.g. 127.0.0.1:6379 (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/sweeps/<name>)")
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="CPUs of the local Ray, so cells at once (default: every core; ignored with --address)")
-    parser.add_argument("--gpus-per-task", type=_fraction, default=0.0, metavar="G",
+    parser.add_argument("--gpus-per-task", type=_fraction, metavar="G",
                         help="GPUs each cell asks Ray for; > 0 runs the policy with ONNX Runtime's CUDA provider "
                              "(needs onnxruntime-gpu on the workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = load_sweep(args.target)  # every check before any work starts
     out = args.out or Path("runs/sweeps") / sweep.name
-    options = SweepOptions(out, args.address, args.workers, args.gpus_per_task, progress=not args.no_progress)
+    options = SweepOptions(out, progress=not args.no_progress, **given(args, "address", "workers", "gpus_per_task"))
     try:
         outcome = run_sweep(sweep, options)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import dataclasses
 import shlex
 import sys
 
+from robostral.commands.arguments import given
 from robostral.training.config import TrainConfig
 from sim.config import from_dict, from_yaml
 
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--device", help=f"cpu, cuda or cuda:N (default: --config's, else {TrainConfig.device})")
     parser.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
     parser.add_argument("--chunk-size", type=int, help="actions predicted per call (K)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
@@ -33,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The YAML config (or defaults) with the command-line flags applied on top."""
     config = from_yaml(TrainConfig, args.config) if args.config else TrainConfig()
-    overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
+    overrides = given(args, *OVERRIDES)
     config = from_dict(TrainConfig, {**dataclasses.asdict(config), **overrides})
     if args.chunk_size is not None:
         config.policy.chunk_size = args.chunk_size
