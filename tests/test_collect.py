@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -109,6 +110,19 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+def _communicate_or_explain(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """``communicate``; on a hang, fail with what was still running and where each thread of the CLI stood."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        running = {pid: Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
+                   for pid in [process.pid, *_children(process.pid)] if Path(f"/proc/{pid}").exists()}
+        process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER=1: the threads' stacks go to stderr
+        out_text, err_text = process.communicate(timeout=30)
+        pytest.fail(f"no exit {timeout:g} s after the signal; still running: {running}\n"
+                    f"stdout: {out_text[-1000:]}\nstderr: {err_text[-6000:]}")
+
+
 def _wait_gone(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -133,7 +147,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
     # push and pick_place, not reach: episodes long enough that the signal lands before the run ends
     args = ["collect", "--out", str(out), "--tasks", "push,pick_place", "--episodes", "20", "--workers", "2",
             "--image-size", "32", "--flush-every", "2"]
-    process = robostral_cli(*args)
+    process = robostral_cli(*args, env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # SIGABRT dumps its threads
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until a first batch is on disk
         info = out / "meta/info.json"
@@ -146,7 +160,7 @@ def test_an_interrupted_collection_keeps_its_episodes_and_resumes(tmp_path, sig,
         os.kill(spawned[0], sig)
     else:
         process.send_signal(sig)
-    out_text, err_text = process.communicate(timeout=60)
+    out_text, err_text = _communicate_or_explain(process, timeout=60)
     if victim == "worker":
         assert process.returncode == 1 and "a collection worker died (exit code -9); re-run to resume" in err_text
     elif sig == signal.SIGINT:
