@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from robostral.bundle.gate import GATES
 from robostral.commands.arguments import given
 
 
@@ -22,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", type=Path, help="dataset for the parity check (default: the training dataset)")
     parser.add_argument("--int8", action="store_true", help="also write policy_int8.onnx and report its parity/speed")
     # No default here: export_bundle's applies (its module imports torch, too heavy for the parser).
-    parser.add_argument("--gate", choices=("production", "preview"),
+    parser.add_argument("--gate", choices=tuple(GATES),
                         help="the gate written in the card, which promotion into policies/ must pass "
                              "(see robostral/bundle/gate.py)")
     parser.set_defaults(run=run)

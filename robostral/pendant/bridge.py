@@ -35,6 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robostral.pendant.errors import BadRequest, Conflict, Unavailable
 from robostral.pendant.motion import Chunk, Handle, HeldMotion, Motion, MotionStreamer
 from robostral.pendant.planner import Planner, PlannerConfig
+from robostral.promote import POLICIES_DIR
 from robostral.ros import contract
 from robostral.ros.messages import LEVELS, diagnostic_values, joint_state_from_msg, trajectory_msg
 from robostral.safety import SafetyConfig
@@ -59,7 +60,7 @@ class Settings:
     db: str = "runs/pendant/pendant.db"
     host: str = "127.0.0.1"
     port: int = 8080
-    policies_dir: str = "policies"
+    policies_dir: str = POLICIES_DIR
 
 
 class PendantBridge(Node):
