@@ -243,17 +243,25 @@ def test_same_seed_same_actions_give_bit_identical_observations(make_env, task, 
     assert _identical(first, fresh)
 
 
-def test_advance_then_observe_is_step(make_env):
-    """The driver's split of a step (physics, then the render) changes nothing in the episode."""
+def test_advance_moves_the_physics_without_rendering_and_observe_renders_it(make_env):
+    """The driver's split of a step: ``advance`` renders nothing (so joint states can go out first);
+    ``advance`` then ``observe`` changes nothing in the episode against ``step``."""
     stepping, splitting = (make_env("push", image_size=24).unwrapped for _ in range(2))
     stepping.reset(seed=5)
     splitting.reset(seed=5)
+    renders = []
+    render = splitting.camera.render
+    splitting.camera.render = lambda *args: renders.append(1) or render(*args)
     rng = np.random.default_rng(0)
     for _ in range(8):
         action = stepping.robot.home + rng.normal(0.0, 0.3, stepping.robot.action_size)
         observation, reward, terminated, truncated, info = stepping.step(action)
+        before = splitting.robot.joint_state()[0].copy()
         assert splitting.advance(action)[:3] == (reward, terminated, truncated)
+        assert not renders and not np.array_equal(splitting.robot.joint_state()[0], before)  # moved, unrendered
         assert _identical([observation], [splitting.observe()])
+        assert len(renders) == 1
+        renders.clear()
 
 
 @pytest.mark.parametrize("robot", ROBOT_NAMES)
