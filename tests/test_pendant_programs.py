@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pendant_helpers import FakeClock, open_pendant, with_users
 
-from robostral.pendant.audit import Action
+from robostral.pendant.audit import Action, AuditLog
+from robostral.pendant.auth import User
 from robostral.pendant.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from robostral.pendant.library import ProgramVersion
+from robostral.pendant.planner import Planner
 from robostral.pendant.programs import (
     MAX_DOCUMENT_BYTES,
     Gripper,
@@ -26,6 +31,9 @@ from robostral.pendant.programs import (
     program_to_json,
 )
 from robostral.pendant.roles import Role
+from robostral.pendant.runner import ProgramRunner
+from robostral.pendant.store import Store
+from robostral.safety import SafetyConfig
 
 HOME = Waypoint("home", {"joint1": 0.0, "joint2": -0.5, "joint3": 1.25})
 PICK = Waypoint("pick", {"joint1": 0.3, "joint2": -0.2, "joint3": 1.0}, (0.4, 0.0, 0.2, 1.0, 0.0, 0.0, 0.0))
@@ -337,3 +345,44 @@ def test_an_import_with_a_conflicting_waypoint_changes_nothing(tmp_path, clock, 
         taught.import_json(users[Role.ENGINEER], json.dumps(document))
     assert taught.programs() == [] and [w.name for w in taught.waypoints()] == ["home", "pick"]
     assert pendant.audit.query() == before
+
+
+# -- the runner ------------------------------------------------------------------------------------
+
+
+class _StillCell:
+    """A cell whose arm stands still at home: all the runner asks of it for a program without moves."""
+
+    def __init__(self) -> None:
+        self._planner = Planner(SafetyConfig())
+
+    def planner(self) -> Planner:
+        return self._planner
+
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        limits = self._planner.limits
+        return (limits.low + limits.high) / 2, np.zeros(len(limits.names))
+
+    def speed_override(self) -> float:
+        return 1.0
+
+    def check_can_move(self) -> None:
+        pass
+
+
+def test_a_program_is_in_the_audit_log_as_soon_as_it_shows_as_ended(tmp_path):
+    class SlowAudit(AuditLog):  # a slow disk: the end's row takes a while to write
+        def record(self, user, action, detail=None):
+            if action == Action.PROGRAM_STOPPED:
+                time.sleep(0.3)
+            return super().record(user, action, detail)
+
+    audit = SlowAudit(Store(tmp_path / "pendant.db"))
+    runner = ProgramRunner(_StillCell(), audit)
+    document = ProgramDocument(parse_program({"name": "pause", "steps": [{"type": "wait", "seconds": 0.05}]}), {})
+    runner.start(User(1, "eve", Role.ENGINEER, 0.0, False), ProgramVersion(document, 1, "eve", 0.0, True))
+    deadline = time.monotonic() + 5
+    while runner.status()["state"] != "finished" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runner.status()["state"] == "finished"
+    assert [entry.action for entry in audit.query()] == [Action.PROGRAM_RUN, Action.PROGRAM_STOPPED]

@@ -197,10 +197,11 @@ class ProgramRunner:
             if self._request in ("stop", "halt"):
                 state = "halted" if self._request == "halt" else "stopped"
                 outcome = f"{state}: {self._reason}"
+            # Audited before the end is visible, as the start is: whoever sees the program ended finds it in the log.
+            self.audit.record(self._user, Action.PROGRAM_STOPPED, {**self._where(), "outcome": outcome})
             self._state, self._reason = outcome.split(":")[0], outcome.partition(": ")[2]
             self._request = ""
             self._lock.notify_all()
-        self.audit.record(self._user, Action.PROGRAM_STOPPED, {**self._where(), "outcome": outcome})
 
     def _execute(self, step: Step) -> None:
         cell = self.cell
