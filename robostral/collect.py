@@ -35,7 +35,7 @@ from tqdm import tqdm
 import sim
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
-from sim.robots import ROBOTS
+from sim.robots import DEFAULT_ROBOT, ROBOTS
 from sim.rollout import make_env, record_expert_episode
 from sim.tasks import TASKS
 
@@ -50,7 +50,7 @@ class CollectConfig:
     """One ``robostral collect`` run."""
 
     out: str  # dataset directory
-    robot: str = "panda"
+    robot: str = DEFAULT_ROBOT
     tasks: tuple[str, ...] = tuple(TASKS)
     episodes: int = 100  # successful episodes to keep per task
     seed: int = 0  # first seed of every task's seed stream

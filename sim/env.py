@@ -23,7 +23,7 @@ from sim.camera import Camera, CameraConfig, WristCamera
 from sim.config import from_dict
 from sim.language import CHARSET, MAX_LENGTH, SPLITS, colours_in
 from sim.randomization import RandomizationConfig
-from sim.robots import Robot, robot_spec
+from sim.robots import DEFAULT_ROBOT, Robot, robot_spec
 from sim.simulation import Simulation
 from sim.tasks import Task, task_class
 from sim.tasks.task import Goal
@@ -63,7 +63,7 @@ class RobotTaskEnv(gym.Env):
     def __init__(
         self,
         task: str | type[Task],
-        robot: str = "panda",
+        robot: str = DEFAULT_ROBOT,
         render_mode: str | None = None,
         randomization: RandomizationConfig | dict | None = None,
         **config: Any,

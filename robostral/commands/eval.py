@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 
 from robostral.commands.arguments import positive_int
+from robostral.evaluation.chains import CHAIN_LENGTH
 from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--heldout-episodes", type=_non_negative, metavar="N",
                         help="episodes per task with held-out phrasings, on the same seeds (default: --episodes)")
     parser.add_argument("--chains", type=_non_negative, metavar="N",
-                        help="chains of 5 instructions, run with pick_place (default: episodes/4, at least 1)")
+                        help=f"chains of {CHAIN_LENGTH} instructions, run with pick_place "
+                             "(default: episodes/4, at least 1)")
     parser.add_argument("--seed", type=_non_negative, default=EvalConfig.seed, metavar="S",
                         help=f"seed of episode 0; episode i uses seed+i (default {EvalConfig.seed:,})")
     parser.add_argument("--batch-size", type=positive_int, default=EvalConfig.batch_size, metavar="B",

@@ -38,7 +38,7 @@ from robostral.data.layout import IMAGE_KEYS
 from robostral.recording.bag_reader import BagMessage, Recording, RecordingError, read_bag
 from robostral.ros.contract import ARM_TRAJECTORY, CAMERA_IMAGE, GRIPPER_TRAJECTORY, INSTRUCTION, JOINT_STATES
 from robostral.ros.messages import image_from_msg, joint_state_from_msg, trajectory_from_msg
-from sim.robots import RobotSpec, robot_spec
+from sim.robots import DEFAULT_ROBOT, RobotSpec, robot_spec
 
 DATASET_TOPICS = (JOINT_STATES, CAMERA_IMAGE, INSTRUCTION, ARM_TRAJECTORY, GRIPPER_TRAJECTORY)  # what frames need
 
@@ -53,7 +53,7 @@ class FromBagConfig:
 
     bag: str  # recording folder
     out: str  # dataset directory: created, or appended to
-    robot: str = "panda"  # which arm the recording is of (joint names and order)
+    robot: str = DEFAULT_ROBOT  # which arm the recording is of (joint names and order)
     rate: int = 20  # frames per second: the control rate [Hz]
     max_gap: float = 0.5  # seconds without a camera image that end an episode
 

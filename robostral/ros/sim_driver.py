@@ -27,6 +27,7 @@ from robostral.ros.messages import diagnostic_array, image_msg, joint_state_msg,
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
 from sim.env import RobotTaskEnv
+from sim.robots import DEFAULT_ROBOT
 
 DIAGNOSTICS_EVERY = 10  # control steps between routine diagnostics (0.5 s at 20 Hz)
 
@@ -35,7 +36,7 @@ class SimDriver(Node):
     def __init__(self) -> None:
         super().__init__("sim_driver")
         self.declare_parameter("task", "pick_place")
-        self.declare_parameter("robot", "panda")
+        self.declare_parameter("robot", DEFAULT_ROBOT)
         self.declare_parameter("seed", 0)
         self.declare_parameter("image_size", 96)
         self.declare_parameter("randomization_level", 1.0)

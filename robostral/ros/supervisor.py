@@ -39,6 +39,7 @@ from robostral.safety import (
     tool_kinematics,
 )
 from sim.config import from_yaml
+from sim.robots import DEFAULT_ROBOT
 
 WATCHDOG_PERIOD = 0.05  # s between watchdog checks
 REPORT_PERIOD = 1.0  # s between routine diagnostics
@@ -48,7 +49,7 @@ JOINT_STATE_TIMEOUT = 0.5  # s: older joint states are no basis for a check
 class SafetySupervisor(Node):
     def __init__(self) -> None:
         super().__init__("safety_supervisor")
-        self.declare_parameter("robot", "panda")
+        self.declare_parameter("robot", DEFAULT_ROBOT)
         self.declare_parameter("config", "")  # YAML of robostral.safety.SafetyConfig; '' = its defaults
         self.declare_parameter("watchdog_timeout", SafetyConfig.watchdog_timeout)
         self.declare_parameter("speed_override", 1.0)  # 0..1

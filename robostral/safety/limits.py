@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from robostral.safety.urdf import read_joints, urdf_path
-from sim.robots import robot_spec
+from sim.robots import DEFAULT_ROBOT, robot_spec
 
 # Maximum joint accelerations by robot and joint name, rad/s^2 (m/s^2 for prismatic joints).
 ACCELERATIONS: dict[str, dict[str, float]] = {
@@ -144,7 +144,7 @@ _POSITIVE = ("manual_tool_speed", "watchdog_timeout", "stop_deceleration", "stop
 class SafetyConfig:
     """The supervisor's settings; each default is the value used unless YAML or a parameter overrides it."""
 
-    robot: str = "panda"
+    robot: str = DEFAULT_ROBOT
     position_margin: float = 0.05  # rad, kept from both ends of each arm joint's URDF range
     gripper_margin: float = 0.0  # gripper joint units; 0 keeps fully open and fully closed commandable
     workspace: WorkspaceBox = field(default_factory=WorkspaceBox)

@@ -5,6 +5,7 @@ from sim.robots.robot import Robot, RobotSpec
 from sim.robots.xarm6 import XARM6
 
 ROBOTS: dict[str, RobotSpec] = {spec.name: spec for spec in (PANDA, XARM6)}
+DEFAULT_ROBOT = PANDA.name  # the arm a command, config or node uses when none is named
 
 
 def robot_spec(name: str) -> RobotSpec:
@@ -15,4 +16,4 @@ def robot_spec(name: str) -> RobotSpec:
         raise ValueError(f"unknown robot {name!r}; known robots: {', '.join(sorted(ROBOTS))}") from None
 
 
-__all__ = ["ROBOTS", "Robot", "RobotSpec", "robot_spec"]
+__all__ = ["DEFAULT_ROBOT", "ROBOTS", "Robot", "RobotSpec", "robot_spec"]
