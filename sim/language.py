@@ -2,6 +2,9 @@
 
 Training data only ever sees the ``train`` templates; evaluation of language
 generalization uses ``heldout``, whose wordings never occur in training.
+``PARAPHRASES`` are more wordings for training only (``robostral train`` can swap
+an instruction for one of them); they share no word with ``heldout`` that
+``train`` does not also use, so held-out phrasings stay unseen.
 """
 
 from __future__ import annotations
@@ -54,13 +57,39 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
 
 SPLITS = ("train", "heldout")
 
+PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "reach": ("put the gripper on the {a} target", "{reach} the {a} mark", "the gripper should go to the {a} marker",
+              "find the {a} target and {reach} it"),
+    "push": ("{push} the {a} {cube} until it is in the {b} zone",
+             "get the {a} {cube} to the {b} area without lifting it",
+             "the {a} {cube} needs to be pushed to the {b} zone", "{push} the {a} {cube} across to the {b} area"),
+    "pick_place": ("lift the {a} {cube} and drop it in the {b} bin", "the {a} {cube} goes in the {b} bin",
+                   "grasp the {a} {cube} and release it in the {b} bin", "{put} the {a} {cube} inside the {b} bin"),
+    "stack": ("{stack} the {a} {cube} upon the {b} {cube}", "the {a} {cube} goes on the {b} {cube}",
+              "pile the {a} {cube} on the {b} {cube}", "lift the {a} {cube} and {put} it on the {b} {cube}"),
+}
+
 
 def phrasings(task: str, split: str, a: str, b: str = "") -> list[str]:
     """Every wording of one instruction in ``split``, synonyms expanded."""
     if split not in SPLITS:
         raise ValueError(f"unknown instruction split {split!r}; expected one of {SPLITS}")
+    return _expand(TEMPLATES[task][split], a, b)
+
+
+def paraphrases(instruction: str) -> list[str]:
+    """The ``PARAPHRASES`` wordings of a ``train`` instruction; [] for any other text (a recording's, say)."""
+    colours = colours_in(instruction) + ["", ""]
+    for task in TEMPLATES:
+        a, b = colours[0], colours[1] if task != "reach" else ""
+        if instruction in phrasings(task, "train", a, b):
+            return _expand(PARAPHRASES[task], a, b)
+    return []
+
+
+def _expand(templates: tuple[str, ...], a: str, b: str) -> list[str]:
     result = []
-    for template in TEMPLATES[task][split]:
+    for template in templates:
         slots = [k for k in _SYNONYMS if "{" + k + "}" in template]
         for choice in itertools.product(*(_SYNONYMS[k] for k in slots)):
             result.append(template.format(a=a, b=b, **dict(zip(slots, choice))))

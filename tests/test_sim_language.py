@@ -10,7 +10,17 @@ from conftest import ROBOT_NAMES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.language import CHARSET, COLORS, MAX_LENGTH, SPLITS, TEMPLATES, phrasings, sample_instruction
+from sim.language import (
+    CHARSET,
+    COLORS,
+    MAX_LENGTH,
+    PARAPHRASES,
+    SPLITS,
+    TEMPLATES,
+    paraphrases,
+    phrasings,
+    sample_instruction,
+)
 from sim.tasks import TASKS
 
 PAIRS = list(itertools.permutations(COLORS, 2))
@@ -125,3 +135,32 @@ def test_an_instruction_from_outside_sets_the_goal_it_names(task):
             env.goal_for("do the thing")
     finally:
         env.close()
+
+
+def _words(texts) -> set[str]:
+    return {w for text in texts for w in text.split()}
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_paraphrases_of_a_train_instruction_say_the_same_in_words_heldout_phrasings_do_not_use(task):
+    assert set(PARAPHRASES) == set(TASKS)
+    heldout_only = _words(_all(task, "heldout")) - set().union(*(_words(_all(t, "train")) for t in TASKS))
+    assert heldout_only  # the held-out phrasings do bring words of their own
+    for a, b in PAIRS:
+        b = "" if task == "reach" else b
+        expected = None
+        for instruction in phrasings(task, "train", a, b):
+            found = paraphrases(instruction)
+            assert found and (expected is None or found == expected)  # every train wording of one command
+            expected = found
+            assert not set(found) & (set(phrasings(task, "train", a, b)) | set(phrasings(task, "heldout", a, b)))
+            assert not _words(found) & heldout_only, _words(found) & heldout_only
+            for phrase in found:
+                words = phrase.split()
+                assert words.count(a) >= 1 and (not b or words.index(a) < words.index(b)), phrase
+                assert set(phrase) <= set(CHARSET) and 0 < len(phrase) <= MAX_LENGTH
+
+
+@pytest.mark.parametrize("text", ["hover above the red dot", "wave at the camera", "", "red blue"])
+def test_only_train_instructions_have_paraphrases(text):
+    assert paraphrases(text) == []

@@ -18,6 +18,7 @@ from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples
 from robostral.training.checkpoint import latest_checkpoint, load_policy_config
 from robostral.training.trainer import METRICS, train
+from sim.language import paraphrases
 
 
 def metrics(run) -> list[dict]:
@@ -150,6 +151,64 @@ def test_language_noise_perturbs_the_instruction_embeddings_training_sees(pipeli
     assert abs(nearest.std().item() - noise) < 0.1 * noise + 1e-6  # noise 0: exactly a training instruction
 
 
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_paraphrase_prob_swaps_the_instructions_training_sees_for_paraphrases(pipeline, tmp_path, monkeypatch, prob):
+    seen = []
+    original = RobostralS.predict_normalized
+
+    def recording(self, image, state, language):
+        if self.training:
+            seen.append(language.detach().clone())
+        return original(self, image, state, language)
+
+    monkeypatch.setattr(RobostralS, "predict_normalized", recording)
+    run = tmp_path / "run"
+    shutil.copytree(pipeline.run, run)
+    train(tiny_train_config(pipeline.dataset, run, steps=70, paraphrase_prob=prob), resume=True)
+
+    from robostral.language.minilm import MiniLMEncoder
+
+    encoder = MiniLMEncoder.from_package()
+    tasks = load_dataset(pipeline.dataset).tasks
+    wordings = sorted({w for text in tasks for w in paraphrases(text)})
+    assert wordings, "the experts' instructions all have paraphrases"
+    fed = torch.cat(seen)
+    to_originals = torch.cdist(fed, encoder.encode(tasks)).min(dim=1).values
+    to_paraphrases = torch.cdist(fed, encoder.encode(wordings)).min(dim=1).values
+    # Batched encoding moves an embedding by ~5e-4 (padding); distinct wordings lie further apart than 2e-2.
+    if prob:
+        assert (to_paraphrases < 2e-3).all() and (to_originals > 2e-2).all()
+    else:
+        assert (to_originals < 2e-3).all() and (to_paraphrases > 2e-2).all()
+
+
+def test_a_fresh_run_standardizes_instructions_over_the_dataset_ones(pipeline):
+    from robostral.language.minilm import MiniLMEncoder
+
+    model = RobostralS(load_policy_config(latest_checkpoint(pipeline.run)))
+    model.load_state_dict(load_file(latest_checkpoint(pipeline.run) / "model.safetensors"))
+    embeddings = MiniLMEncoder.from_package().encode(load_dataset(pipeline.dataset).tasks)
+    assert len(embeddings) > 1
+    torch.testing.assert_close(model.language_mean, embeddings.mean(dim=0))
+    torch.testing.assert_close(model.language_std, embeddings.std(dim=0, unbiased=False).clamp_min(1e-3))
+    standardized = (embeddings - model.language_mean) / model.language_std
+    assert standardized.abs().max() > 0.5  # what differs between instructions is stretched to order one
+
+
+def test_instruction_embeddings_leave_text_without_paraphrases_alone():
+    from robostral.language.minilm import MiniLMEncoder
+    from robostral.training.instructions import InstructionEmbeddings
+
+    tasks = ["reach the red target", "wave at the camera"]  # a train phrasing; free text, as from a recording
+    table = InstructionEmbeddings(tasks, MiniLMEncoder.from_package(), paraphrase_prob=1.0)
+    assert table.paraphrased_tasks == 1
+    generator = torch.Generator().manual_seed(0)
+    fed = table.sample(torch.tensor([0, 1] * 50), generator)
+    assert torch.equal(fed[1::2], table.originals[[1] * 50])
+    assert torch.cdist(fed[0::2], table.originals[:1]).min() > 1e-2
+    assert len({tuple(row.tolist()) for row in fed[0::2]}) > 1  # drawn among the paraphrases, not one fixed
+
+
 def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
     taken = tmp_path / "run"
     shutil.copytree(pipeline.run, taken)
@@ -168,6 +227,7 @@ def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
         ("", ("--steps", "-5"), "TrainConfig.steps must be positive, got -5"),
         ("", ("--lr", "0"), "TrainConfig.lr must be positive"),
         ("language_noise: -0.5\n", (), "TrainConfig.language_noise must be >= 0, got -0.5"),
+        ("paraphrase_prob: 1.5\n", (), "TrainConfig.paraphrase_prob must be within [0, 1], got 1.5"),
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
         pytest.param(
             "", ("--device", "cuda"), "torch sees no CUDA device",

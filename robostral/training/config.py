@@ -43,6 +43,8 @@ class TrainConfig:
     # Gaussian noise on each sample's instruction embedding, in units of the training instructions'
     # per-dimension spread: paraphrases the policy never saw land near the ones it did.
     language_noise: float = 0.0
+    # Chance that a sample's instruction is swapped for one of its sim.language.PARAPHRASES wordings.
+    paraphrase_prob: float = 0.0
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
@@ -59,6 +61,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
         if not self.language_noise >= 0:
             raise ValueError(f"TrainConfig.language_noise must be >= 0, got {self.language_noise}")
+        if not 0 <= self.paraphrase_prob <= 1:
+            raise ValueError(f"TrainConfig.paraphrase_prob must be within [0, 1], got {self.paraphrase_prob}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"TrainConfig.val_fraction must be within [0, 1), got {self.val_fraction}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -26,6 +26,7 @@ from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples, split
 from robostral.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from robostral.training.config import TrainConfig
 from robostral.training.curves import plot_learning_curve
+from robostral.training.instructions import InstructionEmbeddings
 
 METRICS = ("step", "lr", "train_loss", "val_loss", "samples_per_s", "elapsed_s")
 
@@ -59,10 +60,10 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
             **vars(config.policy),
         )
     )
-    language = MiniLMEncoder.from_package().encode(dataset.tasks)
+    instructions = InstructionEmbeddings(dataset.tasks, MiniLMEncoder.from_package(), config.paraphrase_prob)
+    language = instructions.originals.to(device)
     _set_normalization(model, dataset.stats, train_set, language)
     model.to(device)
-    language = language.to(device)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
@@ -91,11 +92,11 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
         images = color_jitter(images, config.color_jitter, generator).to(device)
         state = batch.state.to(device)
         target = model.normalize_targets(batch.actions.to(device), state)
-        instructions = language[batch.task.to(device)]
+        language_in = instructions.sample(batch.task, generator).to(device)
         if config.language_noise:
-            noise = torch.randn(instructions.shape, generator=generator).to(device)
-            instructions = instructions + config.language_noise * model.language_std * noise
-        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, instructions), target)
+            noise = torch.randn(language_in.shape, generator=generator).to(device)
+            language_in = language_in + config.language_noise * model.language_std * noise
+        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, language_in), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -188,6 +189,8 @@ def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, 
             "state_std": stats[STATE]["std"],
             "target_mean": target_mean,
             "target_std": target_std,
+            "language_mean": language.mean(dim=0),
+            "language_std": language.std(dim=0, unbiased=False),
         }
     )
 

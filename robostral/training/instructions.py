@@ -1,0 +1,48 @@
+"""The instruction embeddings training feeds the network: each dataset instruction, or now and then a paraphrase.
+
+A policy trained on a handful of templates learns their exact embeddings; swapping a
+sample's instruction for another wording of the same command (``sim.language.PARAPHRASES``)
+makes it rely on what the wordings share. Validation always uses the dataset's own text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from robostral.language.minilm import MiniLMEncoder
+from sim.language import paraphrases
+
+
+class InstructionEmbeddings:
+    """Embeddings of a dataset's instructions (its tasks), and of their paraphrases to draw from."""
+
+    def __init__(self, tasks: Sequence[str], encoder: MiniLMEncoder, paraphrase_prob: float = 0.0) -> None:
+        self.originals = encoder.encode(list(tasks))
+        self.paraphrase_prob = paraphrase_prob
+        wordings = [paraphrases(text) for text in tasks] if paraphrase_prob else [[] for _ in tasks]
+        unique = sorted({w for ws in wordings for w in ws})
+        self.alternatives = encoder.encode(unique) if unique else self.originals[:0]
+        row = {text: i for i, text in enumerate(unique)}
+        width = max(1, *(len(ws) for ws in wordings)) if wordings else 1
+        self.options = torch.zeros((len(tasks), width), dtype=torch.long)  # rows of ``alternatives``
+        self.counts = torch.tensor([len(ws) for ws in wordings], dtype=torch.long)
+        for i, ws in enumerate(wordings):
+            self.options[i, : len(ws)] = torch.tensor([row[w] for w in ws], dtype=torch.long)
+
+    @property
+    def paraphrased_tasks(self) -> int:
+        """How many of the dataset's instructions have paraphrases to draw from."""
+        return int((self.counts > 0).sum())
+
+    def sample(self, task: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, 384) embeddings for task indices ``task``: each swapped for a paraphrase with ``paraphrase_prob``."""
+        embeddings = self.originals[task]
+        if not self.paraphrase_prob or not len(self.alternatives):
+            return embeddings  # draws nothing: runs without paraphrases keep their random streams
+        counts = self.counts[task]
+        swap = (torch.rand(len(task), generator=generator) < self.paraphrase_prob) & (counts > 0)
+        pick = (torch.rand(len(task), generator=generator) * counts.clamp_min(1)).long()
+        chosen = self.alternatives[self.options[task, pick]]
+        return torch.where(swap[:, None], chosen, embeddings)
