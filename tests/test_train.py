@@ -124,35 +124,9 @@ def test_resume_extends_a_finished_run(pipeline, tmp_path):
     assert float(rows[12]["elapsed_s"]) > float(rows[11]["elapsed_s"])
 
 
-@pytest.mark.parametrize("noise", [0.0, 1.0])
-def test_language_noise_perturbs_the_instruction_embeddings_training_sees(pipeline, tmp_path, monkeypatch, noise):
-    seen = []
-    original = RobostralS.predict_normalized
-
-    def recording(self, image, state, language):
-        if self.training:
-            seen.append(((language - self.language_mean) / self.language_std).detach().clone())
-        return original(self, image, state, language)
-
-    monkeypatch.setattr(RobostralS, "predict_normalized", recording)
-    run = tmp_path / "run"
-    shutil.copytree(pipeline.run, run)
-    train(tiny_train_config(pipeline.dataset, run, steps=70, language_noise=noise), resume=True)
-
-    model = RobostralS(load_policy_config(latest_checkpoint(run)))
-    model.load_state_dict(load_file(latest_checkpoint(run) / "model.safetensors"))
-    from robostral.language.minilm import MiniLMEncoder
-
-    clean = (MiniLMEncoder.from_package().encode(load_dataset(pipeline.dataset).tasks) - model.language_mean)
-    clean = clean / model.language_std  # the training instructions, in the units the noise is given in
-    fed = torch.cat(seen)
-    offsets = fed[:, None, :] - clean[None, :, :]
-    nearest = offsets[torch.arange(len(fed)), torch.cdist(fed, clean).argmin(dim=1)]
-    assert abs(nearest.std().item() - noise) < 0.1 * noise + 1e-6  # noise 0: exactly a training instruction
-
-
-@pytest.mark.parametrize("prob", [0.0, 1.0])
-def test_paraphrase_prob_swaps_the_instructions_training_sees_for_paraphrases(pipeline, tmp_path, monkeypatch, prob):
+def train_recording_language(pipeline, tmp_path, monkeypatch, **overrides) -> tuple[RobostralS, torch.Tensor]:
+    """Continue the pipeline's run 10 steps with ``overrides``: the model after, and the instruction embeddings
+    each training step fed it, stacked."""
     seen = []
     original = RobostralS.predict_normalized
 
@@ -164,15 +138,34 @@ def test_paraphrase_prob_swaps_the_instructions_training_sees_for_paraphrases(pi
     monkeypatch.setattr(RobostralS, "predict_normalized", recording)
     run = tmp_path / "run"
     shutil.copytree(pipeline.run, run)
-    train(tiny_train_config(pipeline.dataset, run, steps=70, paraphrase_prob=prob), resume=True)
+    train(tiny_train_config(pipeline.dataset, run, steps=70, **overrides), resume=True)
+    model = RobostralS(load_policy_config(latest_checkpoint(run)))
+    model.load_state_dict(load_file(latest_checkpoint(run) / "model.safetensors"))
+    return model, torch.cat(seen)
 
+
+@pytest.mark.parametrize("noise", [0.0, 1.0])
+def test_language_noise_perturbs_the_instruction_embeddings_training_sees(pipeline, tmp_path, monkeypatch, noise):
+    model, fed = train_recording_language(pipeline, tmp_path, monkeypatch, language_noise=noise)
+    from robostral.language.minilm import MiniLMEncoder
+
+    clean = (MiniLMEncoder.from_package().encode(load_dataset(pipeline.dataset).tasks) - model.language_mean)
+    clean = clean / model.language_std  # the training instructions, in the units the noise is given in
+    fed = (fed - model.language_mean) / model.language_std
+    offsets = fed[:, None, :] - clean[None, :, :]
+    nearest = offsets[torch.arange(len(fed)), torch.cdist(fed, clean).argmin(dim=1)]
+    assert abs(nearest.std().item() - noise) < 0.1 * noise + 1e-6  # noise 0: exactly a training instruction
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_paraphrase_prob_swaps_the_instructions_training_sees_for_paraphrases(pipeline, tmp_path, monkeypatch, prob):
+    _, fed = train_recording_language(pipeline, tmp_path, monkeypatch, paraphrase_prob=prob)
     from robostral.language.minilm import MiniLMEncoder
 
     encoder = MiniLMEncoder.from_package()
     tasks = load_dataset(pipeline.dataset).tasks
     wordings = sorted({w for text in tasks for w in paraphrases(text)})
     assert wordings, "the experts' instructions all have paraphrases"
-    fed = torch.cat(seen)
     to_originals = torch.cdist(fed, encoder.encode(tasks)).min(dim=1).values
     to_paraphrases = torch.cdist(fed, encoder.encode(wordings)).min(dim=1).values
     # Batched encoding moves an embedding by ~5e-4 (padding); distinct wordings lie further apart than 2e-2.
