@@ -200,6 +200,9 @@ def test_instruction_embeddings_leave_text_without_paraphrases_alone():
     assert torch.equal(fed[1::2], table.originals[[1] * 50])
     assert torch.cdist(fed[0::2], table.originals[:1]).min() > 1e-2
     assert len({tuple(row.tolist()) for row in fed[0::2]}) > 1  # drawn among the paraphrases, not one fixed
+    with pytest.raises(ValueError, match="none of the dataset's 1 instructions is a sim.language train phrasing"):
+        InstructionEmbeddings(tasks[1:], MiniLMEncoder.from_package(), paraphrase_prob=0.5)
+    assert InstructionEmbeddings(tasks[1:], MiniLMEncoder.from_package()).paraphrased_tasks == 0  # prob 0: fine
 
 
 def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):

@@ -23,6 +23,9 @@ class InstructionEmbeddings:
         self.paraphrase_prob = paraphrase_prob
         wordings = [paraphrases(text) for text in tasks] if paraphrase_prob else [[] for _ in tasks]
         unique = sorted({w for ws in wordings for w in ws})
+        if paraphrase_prob and not unique:
+            raise ValueError(f"paraphrase_prob is {paraphrase_prob}, but none of the dataset's {len(tasks)} "
+                             "instructions is a sim.language train phrasing, so none has paraphrases")
         self.alternatives = encoder.encode(unique) if unique else self.originals[:0]
         row = {text: i for i, text in enumerate(unique)}
         width = max(1, *(len(ws) for ws in wordings)) if wordings else 1
