@@ -21,16 +21,17 @@ class InstructionEmbeddings:
     def __init__(self, tasks: Sequence[str], encoder: MiniLMEncoder, paraphrase_prob: float = 0.0) -> None:
         self.originals = encoder.encode(list(tasks))
         self.paraphrase_prob = paraphrase_prob
-        wordings = [paraphrases(text) for text in tasks] if paraphrase_prob else [[] for _ in tasks]
+        wordings = [paraphrases(text) if paraphrase_prob else [] for text in tasks]
         unique = sorted({w for ws in wordings for w in ws})
         if paraphrase_prob and not unique:
             raise ValueError(f"paraphrase_prob is {paraphrase_prob}, but none of the dataset's {len(tasks)} "
                              "instructions is a sim.language train phrasing, so none has paraphrases")
         self.alternatives = encoder.encode(unique) if unique else self.originals[:0]
         row = {text: i for i, text in enumerate(unique)}
-        width = max(1, *(len(ws) for ws in wordings)) if wordings else 1
-        self.options = torch.zeros((len(tasks), width), dtype=torch.long)  # rows of ``alternatives``
-        self.counts = torch.tensor([len(ws) for ws in wordings], dtype=torch.long)
+        counts = [len(ws) for ws in wordings]
+        self.counts = torch.tensor(counts, dtype=torch.long)
+        # options[i, j]: the row of ``alternatives`` holding task i's j-th paraphrase (padding past counts[i]).
+        self.options = torch.zeros((len(tasks), max([1, *counts])), dtype=torch.long)
         for i, ws in enumerate(wordings):
             self.options[i, : len(ws)] = torch.tensor([row[w] for w in ws], dtype=torch.long)
 
@@ -42,7 +43,7 @@ class InstructionEmbeddings:
     def sample(self, task: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(B, 384) embeddings for task indices ``task``: each swapped for a paraphrase with ``paraphrase_prob``."""
         embeddings = self.originals[task]
-        if not self.paraphrase_prob or not len(self.alternatives):
+        if not self.paraphrase_prob:  # with a probability, __init__ made sure there are paraphrases
             return embeddings  # draws nothing: runs without paraphrases keep their random streams
         counts = self.counts[task]
         swap = (torch.rand(len(task), generator=generator) < self.paraphrase_prob) & (counts > 0)
