@@ -69,9 +69,19 @@ def body(card: dict, bundle: Path) -> str:
         f"{training.get('batch_size', '?')} on {training.get('device', 'cpu')} in {training['wall_time_s'] / 60:.0f} "
         f"min ({training.get('samples_per_s', '?')} samples/s) on {training['dataset_frames']:,} frames of "
         f"{training['dataset_episodes']:,} episodes"
+        + _prior_training(training.get("initialized_from"), training)
         + ("" if targets(card)[0][3] else "; the pick_place target was not reached in that time"),
     ]
     return "\n".join(lines)
+
+
+def _prior_training(prior: dict | None, training: dict) -> str:
+    """How the run was started from an earlier one (--init-from) and what all of it cost together."""
+    if not prior:
+        return ""
+    steps, minutes = prior["steps"] + training["steps"], (prior["elapsed_s"] + training["wall_time_s"]) / 60
+    return (f", started from `{prior['checkpoint']}` ({prior['steps']:,} steps in {prior['elapsed_s'] / 60:.0f} min, "
+            f"by `{prior.get('command') or '?'}`): {steps:,} steps in {minutes:.0f} min in all")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,3 +37,12 @@ def test_policy_targets_reports_each_target_from_the_card(pipeline, tmp_path):
         "held-out phrasings (mean over the tasks)"]
     assert "3.50" in rows["chains of 5: average completed"] and "NOT met" in rows["chains of 5: average completed"]
     assert "gate in the card: **production** (passed)" in result.stdout
+    assert "started from" not in result.stdout  # a run from scratch
+
+    card["training"]["initialized_from"] = {"checkpoint": "runs/a/step-0085000", "command": "robostral train --x",
+                                            "steps": 85_000, "elapsed_s": 6000.0}
+    write_card(bundle, card)
+    result = subprocess.run(script, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    minutes = round(100 + card["training"]["wall_time_s"] / 60)
+    assert f"started from `runs/a/step-0085000` (85,000 steps in 100 min, by `robostral train --x`): 85,060 steps " \
+           f"in {minutes} min in all" in result.stdout

@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import tiny_train_config
 from safetensors.torch import load_file, save_file
 
 from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
@@ -20,6 +21,7 @@ from robostral.language.runtime import InstructionEncoder
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import IMAGE, STATE
 from robostral.training.checkpoint import latest_checkpoint, load_policy_config, load_weights
+from robostral.training.trainer import train
 
 
 def dataset_inputs(dataset, bundle) -> dict[str, np.ndarray]:
@@ -95,6 +97,23 @@ def test_int8_variant_reports_its_parity_and_speed(pipeline):
         latest_checkpoint(pipeline.run), inputs)).max()
     assert 0 < reported <= error + 1e-5  # the card's frames are some of the dataset's
     assert error < 0.05  # joint units over every frame: quantization costs a little accuracy, not the policy
+
+
+def test_a_network_grown_by_fine_keypoints_exports_with_parity_and_its_lineage(pipeline, tmp_path):
+    source = latest_checkpoint(pipeline.run)
+    config = tiny_train_config(pipeline.dataset, tmp_path / "run", steps=10, init_from=str(source))
+    config.policy.fine_keypoints = 4
+    train(config)
+    card = export_bundle(latest_checkpoint(tmp_path / "run"), tmp_path / "bundle", "robostral export (test)")
+
+    assert card["export"]["parity"]["max_abs"] <= 1e-4
+    assert card["network"]["fine_keypoints"] == 4
+    assert card["training"]["steps"] == 10
+    assert card["training"]["initialized_from"]["checkpoint"] == str(source)
+    assert card["training"]["initialized_from"]["steps"] == 60
+    inputs = dataset_inputs(pipeline.dataset, tmp_path / "bundle")
+    expected = torch_actions(latest_checkpoint(tmp_path / "run"), inputs)
+    assert np.abs(onnx_actions(tmp_path / "bundle" / POLICY_FILE, inputs) - expected).max() <= 1e-4
 
 
 def corrupt_copy(run, tmp_path):

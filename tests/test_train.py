@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 
 import numpy as np
@@ -16,7 +17,13 @@ from robostral.cli import main
 from robostral.data import load_dataset
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples
-from robostral.training.checkpoint import latest_checkpoint, load_policy_config
+from robostral.training.checkpoint import (
+    latest_checkpoint,
+    load_initial_weights,
+    load_policy_config,
+    load_weights,
+    read_state,
+)
 from robostral.training.trainer import METRICS, train
 from sim.language import paraphrases
 
@@ -214,6 +221,42 @@ def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
     assert sorted(p.name for p in (taken / "checkpoints").iterdir()) == before
 
 
+def test_init_from_grows_a_network_that_starts_where_the_checkpoint_left_off(pipeline, tmp_path):
+    source = latest_checkpoint(pipeline.run)
+    trained = RobostralS(load_policy_config(source))
+    load_weights(source, trained)
+    grown = RobostralS(dataclasses.replace(trained.config, fine_keypoints=4))
+    new = load_initial_weights(source, grown)
+    assert sorted(new) == ["fine_to_hidden.weight", "to_fine_keypoints.bias", "to_fine_keypoints.weight"]
+    assert fixed_batch_loss(grown, pipeline.dataset) == fixed_batch_loss(trained, pipeline.dataset)
+
+    config = tiny_train_config(pipeline.dataset, tmp_path / "run", steps=30, init_from=str(source))
+    config.policy.fine_keypoints = 4
+    train(config)
+    end = latest_checkpoint(tmp_path / "run")
+    weights = load_file(end / "model.safetensors")
+    assert weights["fine_to_hidden.weight"].abs().max() > 0  # the new branch was trained, from zero
+    assert torch.equal(weights["language_std"], trained.language_std)  # the checkpoint's normalization kept
+    first_loss = float(metrics(tmp_path / "run")[0]["train_loss"])
+    assert first_loss < 0.9 * float(metrics(pipeline.run)[0]["train_loss"])  # not a start from scratch
+    prior = read_state(end)["prior"]
+    assert prior["checkpoint"] == str(source) and prior["steps"] == 60
+    assert prior["elapsed_s"] == read_state(source)["elapsed_s"]
+
+    config.steps = 40  # resumed: the record of where it started is carried on, not lost
+    train(config, resume=True)
+    assert read_state(latest_checkpoint(tmp_path / "run"))["prior"] == prior
+
+
+def test_init_from_a_checkpoint_of_another_network_is_refused_and_writes_nothing(pipeline, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_train_config(pipeline.dataset, out, init_from=str(latest_checkpoint(pipeline.run)))
+    config.policy.channels = (8, 32)
+    with pytest.raises(ValueError, match="model.safetensors: unreadable, or weights of a network that does not fit"):
+        train(config)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "flags", "needle"),
     [
@@ -225,6 +268,8 @@ def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
         ("language_noise: -0.5\n", (), "TrainConfig.language_noise must be >= 0, got -0.5"),
         ("paraphrase_prob: 1.5\n", (), "TrainConfig.paraphrase_prob must be within [0, 1], got 1.5"),
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
+        ("policy:\n  fine_keypoints: -2\n", (), "fine_keypoints -2 needs >= 0"),
+        ("", ("--init-from", "/nonexistent/step-0000001"), "/nonexistent/step-0000001/model.safetensors: unreadable"),
         pytest.param(
             "", ("--device", "cuda"), "torch sees no CUDA device",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),

@@ -12,7 +12,7 @@ from robostral.training.config import TrainConfig
 from sim.config import from_dict, from_yaml
 
 # Command-line flags that override the YAML config (None = not given).
-OVERRIDES = ("dataset", "out", "steps", "batch_size", "lr", "seed", "device", "threads")
+OVERRIDES = ("dataset", "out", "steps", "batch_size", "lr", "seed", "device", "threads", "init_from")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
     parser.add_argument("--chunk-size", type=int, help="actions predicted per call (K)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start a fresh run from this checkpoint folder's weights (fine-tuning)")
     parser.set_defaults(run=run)
 
 

@@ -175,6 +175,8 @@ def _card(
             "wall_time_s": round(state["elapsed_s"], 1),
             "samples_per_s": round(state["step"] * train_config["batch_size"] / max(state["elapsed_s"], 1e-9), 1),
             "device": train_config["device"],
+            # Fine-tuned from an earlier run (--init-from): that training's steps and wall time, to add.
+            "initialized_from": state.get("prior"),
         },
         "export": {
             "command": command,

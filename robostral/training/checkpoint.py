@@ -64,10 +64,31 @@ def load_weights(checkpoint: Path, model) -> None:
         raise ValueError(f"{path}: corrupt, or not the weights of the network in config.yaml ({error})") from None
 
 
+def load_initial_weights(checkpoint: Path, model) -> list[str]:
+    """Start a fresh run from ``checkpoint``'s weights and normalization buffers.
+
+    Returns the names of the model's tensors the checkpoint lacks (they keep their initialization);
+    ValueError if it is unreadable or holds tensors the model lacks or has in other shapes.
+    """
+    path = checkpoint / "model.safetensors"
+    try:
+        result = model.load_state_dict(load_file(path), strict=False)
+    except (SafetensorError, RuntimeError, FileNotFoundError) as error:
+        raise ValueError(f"{path}: unreadable, or weights of a network that does not fit this one ({error})") from None
+    if result.unexpected_keys:
+        raise ValueError(f"{path} holds tensors this network does not have: {', '.join(result.unexpected_keys)}")
+    return list(result.missing_keys)
+
+
+def read_state(checkpoint: Path) -> dict:
+    """The checkpoint's state.json: step, wall time, command, random generator states."""
+    return json.loads((checkpoint / "state.json").read_text())
+
+
 def load_training_state(checkpoint: Path, model, optimizer) -> dict:
     """Restore weights and optimizer; return state.json (step, generator states...)."""
     load_weights(checkpoint, model)
-    state = json.loads((checkpoint / "state.json").read_text())
+    state = read_state(checkpoint)
     tensors = load_file(checkpoint / "optimizer.safetensors")
     optimizer.load_state_dict(_unflatten_optimizer(tensors, state["param_groups"]))
     return state

@@ -14,6 +14,7 @@ class PolicyOptions:
     chunk_size: int = 10
     channels: tuple[int, ...] = (32, 64, 128)
     keypoints: int = 64
+    fine_keypoints: int = 0
     hidden_dim: int = 512
     language_hidden: int = 0
     dropout: float = 0.1
@@ -45,6 +46,9 @@ class TrainConfig:
     language_noise: float = 0.0
     # Chance that a sample's instruction is swapped for one of its sim.language.PARAPHRASES wordings.
     paraphrase_prob: float = 0.0
+    # A checkpoint folder whose weights and normalization start a fresh run (fine-tuning, or a network
+    # grown by options the checkpoint lacks, which keep their initialization); "" = random initialization.
+    init_from: str = ""
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads on CPU; 0 = all cores

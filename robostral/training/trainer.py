@@ -23,7 +23,13 @@ from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.augment import color_jitter, random_shift
 from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples, split_episodes, target_statistics
-from robostral.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from robostral.training.checkpoint import (
+    latest_checkpoint,
+    load_initial_weights,
+    load_training_state,
+    read_state,
+    save_checkpoint,
+)
 from robostral.training.config import TrainConfig
 from robostral.training.curves import plot_learning_curve
 from robostral.training.instructions import InstructionEmbeddings
@@ -42,7 +48,6 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     if not resume and latest_checkpoint(out) is not None:  # before anything slow, and before touching it
         raise ValueError(f"{out} already holds a training run ({latest_checkpoint(out).name}): "
                          "pass --resume to continue it, or another --out")
-    out.mkdir(parents=True, exist_ok=True)
 
     dataset = load_dataset(config.dataset)
     arrays = dataset.load_arrays([IMAGE, STATE, ACTION, "task_index"])
@@ -69,19 +74,25 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     step, elapsed, running = 0, 0.0, None  # running: smoothed training loss
+    prior = None  # the training that --init-from's weights already had, carried into every checkpoint
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
         state = load_training_state(checkpoint, model, optimizer)
         step, elapsed, running = state["step"], state["elapsed_s"], state.get("running_loss")
+        prior = state.get("prior")
         _restore_random_state(state, rng, generator, device)
         _truncate_metrics(out / "metrics.csv", step)  # rows logged after the checkpoint are redone
-    elif (out / "metrics.csv").exists():
-        (out / "metrics.csv").unlink()  # a fresh run does not append to an old run's curve
+    else:
+        if config.init_from:
+            prior = _initialize_from(Path(config.init_from), model)
+        if (out / "metrics.csv").exists():
+            (out / "metrics.csv").unlink()  # a fresh run does not append to an old run's curve
     # Created after a resume so that it starts at the checkpoint's step (its optimizer holds initial_lr).
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s), last_epoch=step - 1)
 
     extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set),
-             "command": command}
+             "command": command, "prior": prior}
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad config, dataset or --init-from leaves nothing
     metrics = _MetricsWriter(out / "metrics.csv")
     progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     started, window_start, window_samples = time.perf_counter(), time.perf_counter(), 0
@@ -140,6 +151,17 @@ def _device(config: TrainConfig) -> torch.device:
     if config.threads:
         torch.set_num_threads(config.threads)
     return torch.device(config.device)
+
+
+def _initialize_from(checkpoint: Path, model: RobostralS) -> dict:
+    """Load ``checkpoint``'s weights into ``model``; return the training they already had (for the card)."""
+    fresh = load_initial_weights(checkpoint, model)
+    if fresh:
+        tqdm.write(f"initialized from {checkpoint}; new, so left at their initialization: {', '.join(fresh)}")
+    state = read_state(checkpoint)
+    earlier = state.get("prior") or {"steps": 0, "elapsed_s": 0.0}
+    return {"checkpoint": str(checkpoint), "command": state.get("command", ""),
+            "steps": state["step"] + earlier["steps"], "elapsed_s": state["elapsed_s"] + earlier["elapsed_s"]}
 
 
 def _random_state(rng: np.random.Generator, generator: torch.Generator, device: torch.device) -> dict:

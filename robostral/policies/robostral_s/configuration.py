@@ -24,6 +24,8 @@ class RobostralSConfig:
     chunk_size: int = 10  # control steps predicted per call (K)
     channels: tuple[int, ...] = (32, 64, 128)  # conv blocks, each halving the resolution
     keypoints: int = 64  # spatial-softmax keypoints read off the last feature map
+    # Keypoints read off the feature map before the last (twice its resolution, for finer positions); 0 = none.
+    fine_keypoints: int = 0
     language_dim: int = 384  # MiniLM-L6 sentence embedding
     language_hidden: int = 0  # width of an MLP between the embedding and FiLM/head; 0 = linear FiLM straight from it
     hidden_dim: int = 512
@@ -46,6 +48,8 @@ class RobostralSConfig:
             )
         if self.image_size < 32 or self.image_size % 2 ** len(self.channels):
             raise ValueError(f"image_size {self.image_size} must be >= 32 and divisible by {2 ** len(self.channels)}")
+        if self.fine_keypoints < 0 or (self.fine_keypoints and len(self.channels) < 2):
+            raise ValueError(f"fine_keypoints {self.fine_keypoints} needs >= 0 and at least two conv blocks")
         if not 1 <= self.chunk_size <= 100:
             raise ValueError(f"chunk_size must be within 1..100, got {self.chunk_size}")
         if self.action_mode not in ACTION_MODES:

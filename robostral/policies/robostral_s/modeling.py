@@ -73,6 +73,13 @@ class RobostralS(nn.Module):
         proprio_dim = c.state_dim if c.proprio_velocity else c.arm_dim + 1
         self.state_proj = nn.Sequential(nn.Linear(proprio_dim, 128), nn.ReLU())
         features = 2 * c.keypoints + channels + 128 + 128
+        if c.fine_keypoints:
+            self.to_fine_keypoints = nn.Conv2d(c.channels[-2], c.fine_keypoints, 1)
+            self.fine_spatial_softmax = SpatialSoftmax(2 * side, 2 * side)
+            # The fine keypoints join the head's first layer through weights of their own, zero at first:
+            # a network grown from a checkpoint without them starts out computing what it did.
+            self.fine_to_hidden = nn.Linear(2 * c.fine_keypoints, c.hidden_dim, bias=False)
+            nn.init.zeros_(self.fine_to_hidden.weight)
         self.head = nn.Sequential(
             nn.Linear(features, c.hidden_dim),
             nn.ReLU(),
@@ -117,13 +124,18 @@ class RobostralS(nn.Module):
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
         language = self.language_mlp((language - self.language_mean) / self.language_std)
-        for block in self.blocks:
+        for block in self.blocks[:-1]:
             x = block(x, language)
+        fine = x
+        x = self.blocks[-1](x, language)
         keypoints = self.spatial_softmax(self.to_keypoints(x))
         pooled = x.mean(dim=(2, 3))
         state_features = self.state_proj(self.proprio((state - self.state_mean) / self.state_std))
         features = torch.cat([keypoints, pooled, self.language_proj(language), state_features], dim=1)
-        return self.head(features).reshape(-1, self.config.chunk_size, self.config.action_dim)
+        hidden = self.head[0](features)
+        if self.config.fine_keypoints:
+            hidden = hidden + self.fine_to_hidden(self.fine_spatial_softmax(self.to_fine_keypoints(fine)))
+        return self.head[1:](hidden).reshape(-1, self.config.chunk_size, self.config.action_dim)
 
     def normalize_targets(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Ground-truth chunks (B, K, A, joint units) in the space ``predict_normalized`` outputs."""
