@@ -100,6 +100,27 @@ def pipeline(tmp_path_factory) -> Pipeline:
     return Pipeline(dataset, run, bundle)
 
 
+@pytest.fixture(scope="session")
+def wrist_pipeline(pipeline, tmp_path_factory) -> Pipeline:
+    """The pipeline's scenes recorded with the wrist camera too, and its run grown by a wrist tower
+    (``--init-from`` its last checkpoint), trained 20 steps and exported."""
+    from robostral.collect import CollectConfig, collect
+    from robostral.export.bundle import export_bundle
+    from robostral.training.checkpoint import latest_checkpoint
+    from robostral.training.trainer import train
+
+    root = tmp_path_factory.mktemp("wrist")
+    dataset, run, bundle = root / "dataset", root / "run", root / "bundle"
+    collect(CollectConfig(out=str(dataset), tasks=PIPELINE_TASKS, episodes=2, workers=2, image_size=32, wrist=True),
+            progress=False)
+    config = tiny_train_config(dataset, run, steps=20, checkpoint_every=20,
+                               init_from=str(latest_checkpoint(pipeline.run)))
+    config.policy.wrist_camera = True
+    train(config)
+    export_bundle(latest_checkpoint(run), bundle, "robostral export (tests/conftest.py wrist_pipeline)")
+    return Pipeline(dataset, run, bundle)
+
+
 def copy_bundle(bundle, target):
     """A copy of ``bundle`` to tamper with; encoder.onnx (90 MB) is hard-linked, so never write to it in place."""
     import os

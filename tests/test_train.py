@@ -137,10 +137,10 @@ def train_recording_language(pipeline, tmp_path, monkeypatch, **overrides) -> tu
     seen = []
     original = RobostralS.predict_normalized
 
-    def recording(self, image, state, language):
+    def recording(self, image, state, language, wrist_image=None):
         if self.training:
             seen.append(language.detach().clone())
-        return original(self, image, state, language)
+        return original(self, image, state, language, wrist_image)
 
     monkeypatch.setattr(RobostralS, "predict_normalized", recording)
     run = tmp_path / "run"

@@ -51,9 +51,10 @@ class PolicyActor:
 
 
 def _act(controller: ChunkController, rows: Sequence[dict], envs: Sequence[int] | None = None) -> np.ndarray:
+    wrist = np.stack([o["wrist_image"] for o in rows]) if "wrist_image" in rows[0] else None
     return controller.act(
         np.stack([o["image"] for o in rows]), np.stack([o["proprio"] for o in rows]), [o["instruction"] for o in rows],
-        envs,
+        envs, wrist,
     )
 
 

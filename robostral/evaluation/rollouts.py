@@ -124,6 +124,7 @@ def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int]
         if robot != trained:
             raise ValueError(f"the bundle drives a {trained}, not a {robot}: its actions are {trained} joint targets")
         config.update(image_size=policy.image_shape[0], control_hz=int(policy.control_hz))
+        config.update(wrist_camera=policy.wrist_shape is not None)
     elif callable(policy):
         config.update(image_size=0)  # actors other than a bundle read the simulator, not the camera
     else:

@@ -34,8 +34,8 @@ from robostral.language.export import export_encoder
 from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
 from robostral.policies.robostral_s.modeling import RobostralS
-from robostral.runtime.session import POLICY_INPUTS, POLICY_OUTPUT, policy_session
-from robostral.training.batches import IMAGE, STATE
+from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
+from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import load_policy_config, load_weights
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
@@ -59,11 +59,14 @@ def export_bundle(
     load_weights(checkpoint, model)
     model.eval()
     data = load_dataset(dataset or state["dataset"])
-    frames = _dataset_frames(data, 2 * PARITY_FRAMES)
     c = model.config
-    if frames["image"].shape[1:] != (c.image_size, c.image_size, 3) or frames["state"].shape[1] != c.state_dim:
+    if c.wrist_camera and WRIST_IMAGE not in data.features:
+        raise ValueError(f"{data.root} has no wrist camera images, which this policy takes: pass one like its own")
+    frames = _dataset_frames(data, 2 * PARITY_FRAMES, c.wrist_camera)
+    cameras = [frames[name].shape[1:] for name in ("image", WRIST_INPUT) if name in frames]
+    if any(shape != (c.image_size, c.image_size, 3) for shape in cameras) or frames["state"].shape[1] != c.state_dim:
         raise ValueError(
-            f"{data.root} has {frames['image'].shape[1:]} images and {frames['state'].shape[1]} state values; "
+            f"{data.root} has {' and '.join(map(str, cameras))} images and {frames['state'].shape[1]} state values; "
             f"this policy takes ({c.image_size}, {c.image_size}, 3) and {c.state_dim}: pass a dataset like its own"
         )
     # Alternate frames: int8 is calibrated on one half and its parity measured on the other, never on its own fit.
@@ -73,7 +76,7 @@ def export_bundle(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         with torch.no_grad():
-            expected = model(*(torch.from_numpy(inputs[name]) for name in POLICY_INPUTS)).numpy()
+            expected = model(*(torch.from_numpy(inputs[name]) for name in policy_inputs(c.wrist_camera))).numpy()
         if not np.isfinite(expected).all():
             raise ExportError(f"{checkpoint} predicts NaN or infinite joint targets on dataset frames: corrupt weights")
         _write_policy_onnx(model, inputs, staging / POLICY_FILE)
@@ -99,20 +102,23 @@ def export_bundle(
     return card
 
 
-def _dataset_frames(data, count: int) -> dict[str, np.ndarray]:
-    """Up to ``count`` real observations spread over the dataset, with their instructions' embeddings."""
-    arrays = data.load_arrays([IMAGE, STATE, "task_index"])
+def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarray]:
+    """Up to ``count`` real observations spread over the dataset, keyed by the policy graph's input names."""
+    arrays = data.load_arrays([IMAGE, STATE, "task_index", *([WRIST_IMAGE] if wrist_camera else [])])
     rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
     language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
     tasks = arrays["task_index"][rows]
-    return {"image": arrays[IMAGE][rows], "state": arrays[STATE][rows], "language": language[tasks]}
+    frames = {"image": arrays[IMAGE][rows], "state": arrays[STATE][rows], "language": language[tasks]}
+    if wrist_camera:
+        frames[WRIST_INPUT] = arrays[WRIST_IMAGE][rows]
+    return frames
 
 
 def _write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
-    args = tuple(torch.from_numpy(inputs[name][:2]) for name in POLICY_INPUTS)
-    batch = {0: "batch"}
+    names = policy_inputs(model.config.wrist_camera)
+    args = tuple(torch.from_numpy(inputs[name][:2]) for name in names)
     graph = export_onnx(
-        model, args, list(POLICY_INPUTS), [POLICY_OUTPUT], dict.fromkeys(POLICY_INPUTS, batch), "robostral.export"
+        model, args, list(names), [POLICY_OUTPUT], dict.fromkeys(names, {0: "batch"}), "robostral.export"
     )
     path.write_bytes(graph.SerializeToString())
 
@@ -146,7 +152,9 @@ def _card(
                 "layout": "arm joint positions, arm joint velocities, gripper position",
             },
             "language": {"dtype": "float32", "shape": ["batch", EMBEDDING_DIM], "from": ENCODER_FILE},
-        },
+        }
+        | ({WRIST_INPUT: {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "wrist, RGB"}}
+           if config.wrist_camera else {}),
         "outputs": {
             POLICY_OUTPUT: {
                 "dtype": "float32",

@@ -61,11 +61,14 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         bundle = self.get_parameter("bundle").value
         try:
-            self.runtime = PolicyRuntime(bundle, threads=int(self.get_parameter("threads").value))
+            runtime = PolicyRuntime(bundle, threads=int(self.get_parameter("threads").value))
+            if runtime.wrist_shape is not None:
+                raise ValueError(f"{bundle}: it takes a wrist camera image, which this node does not subscribe to yet")
         except (BundleError, FileNotFoundError, ValueError) as error:
             self.get_logger().error(f"configure failed: bundle {bundle} refused: {error}")
             self.report("error", f"bundle refused: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
+        self.runtime = runtime
         card = self.runtime.card
         self.joint_names = list(card["joint_names"])
         self.arm_joints = len(self.joint_names) - 1

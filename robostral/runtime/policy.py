@@ -20,7 +20,7 @@ from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
 from robostral.bundle.verify import verify_bundle
 from robostral.language import EMBEDDING_DIM
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
-from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy
+from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy
 
 DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
 
@@ -50,6 +50,9 @@ class PolicyRuntime:
         self.encoder = InstructionEncoder(self.path, threads=1)
         inputs = self.card["inputs"]
         self.image_shape = tuple(inputs["image"]["shape"][1:])
+        # (H, W, 3) of the wrist camera a bundle with one takes besides the front camera's image; else None.
+        self.wrist_shape = tuple(inputs[WRIST_INPUT]["shape"][1:]) if WRIST_INPUT in inputs else None
+        self.input_names = policy_inputs(self.wrist_shape is not None)
         self.state_dim = int(inputs["state"]["shape"][1])
         self.chunk_size = int(self.card["chunk_size"])
         self.action_dim = len(self.card["joint_names"])
@@ -61,17 +64,23 @@ class PolicyRuntime:
         image = np.zeros((1, *self.image_shape), dtype=np.uint8)
         state = np.zeros((1, self.state_dim), dtype=np.float32)
         language = np.zeros((1, EMBEDDING_DIM), dtype=np.float32)
+        wrist = None if self.wrist_shape is None else np.zeros((1, *self.wrist_shape), dtype=np.uint8)
         for _ in range(3):
-            self.predict_chunks(image, state, language)
+            self.predict_chunks(image, state, language, wrist)
 
     def embed(self, instruction: str) -> np.ndarray:
         """The instruction's embedding (384,), computed once per distinct instruction."""
         return self.encoder.encode(instruction)
 
-    def predict_chunks(self, image: np.ndarray, state: np.ndarray, language: np.ndarray) -> np.ndarray:
-        """Action chunks (B, K, A) in joint units for a batch; ValueError naming any bad input."""
-        image, state, language = self._validate(image, state, language)
-        chunks = run_policy(self.session, dict(zip(POLICY_INPUTS, (image, state, language))))
+    def predict_chunks(
+        self, image: np.ndarray, state: np.ndarray, language: np.ndarray, wrist_image: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Action chunks (B, K, A) in joint units for a batch; ValueError naming any bad input.
+
+        ``wrist_image`` is the wrist camera's frame, for (and only for) a bundle that takes one.
+        """
+        inputs = self._validate(image, state, language, wrist_image)
+        chunks = run_policy(self.session, dict(zip(self.input_names, inputs)))
         if not np.isfinite(chunks).all():
             raise ValueError("the policy produced NaN or infinite joint targets; refusing to pass them on")
         return chunks
@@ -79,13 +88,20 @@ class PolicyRuntime:
     def controller(self, batch: int = 1, decay: float = DEFAULT_ENSEMBLE_DECAY) -> ChunkController:
         return ChunkController(self, batch, decay)
 
-    def _validate(self, image, state, language) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate(self, image, state, language, wrist_image) -> tuple[np.ndarray, ...]:
         image, state, language = np.asarray(image), np.asarray(state), np.asarray(language)
-        if image.dtype != np.uint8:
-            raise ValueError(f"image must be uint8 RGB, got dtype {image.dtype}")
-        if image.ndim != 4 or image.shape[1:] != self.image_shape:
-            raise ValueError(f"image must be (batch, {', '.join(map(str, self.image_shape))}), got {image.shape}")
+        _check_image("image", image, self.image_shape)
         batch = image.shape[0]
+        cameras = (np.ascontiguousarray(image),)
+        if (wrist_image is None) != (self.wrist_shape is None):
+            needed = "takes a wrist camera image" if self.wrist_shape else "has no wrist camera: pass no wrist image"
+            raise ValueError(f"this bundle {needed}")
+        if wrist_image is not None:
+            wrist_image = np.asarray(wrist_image)
+            _check_image("wrist image", wrist_image, self.wrist_shape)
+            if len(wrist_image) != batch:
+                raise ValueError(f"{len(wrist_image)} wrist images for a batch of {batch}")
+            cameras = (*cameras, np.ascontiguousarray(wrist_image))
         if state.shape != (batch, self.state_dim):
             raise ValueError(f"state must be ({batch}, {self.state_dim}), got {state.shape}")
         if language.shape != (batch, EMBEDDING_DIM):
@@ -94,10 +110,18 @@ class PolicyRuntime:
             if not np.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or infinite values")
         return (
-            np.ascontiguousarray(image),
+            cameras[0],
             np.ascontiguousarray(state, dtype=np.float32),
             np.ascontiguousarray(language, dtype=np.float32),
+            *cameras[1:],
         )
+
+
+def _check_image(name: str, image: np.ndarray, shape: tuple[int, ...]) -> None:
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 4 or image.shape[1:] != shape:
+        raise ValueError(f"{name} must be (batch, {', '.join(map(str, shape))}), got {image.shape}")
 
 
 class ChunkController:
@@ -134,13 +158,15 @@ class ChunkController:
             self.valid[index] = False
 
     def act(
-        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None
+        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None,
+        wrist_image: np.ndarray | None = None,
     ) -> np.ndarray:
         """Targets (B, A) for this step from the current observations and each env's instruction."""
-        return self.act_chunk(image, state, instructions, envs)[:, 0]
+        return self.act_chunk(image, state, instructions, envs, wrist_image)[:, 0]
 
     def act_chunk(
-        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None
+        self, image: np.ndarray, state: np.ndarray, instructions: Sequence[str], envs: Sequence[int] | None = None,
+        wrist_image: np.ndarray | None = None,
     ) -> np.ndarray:
         """Targets (B, K, A) for this step and the K - 1 after it, each ensembled over every stored prediction.
 
@@ -153,7 +179,7 @@ class ChunkController:
         if len(instructions) != count:
             raise ValueError(f"{len(instructions)} instructions for a batch of {count}")
         language = np.stack([self.runtime.embed(text) for text in instructions])
-        chunks = self.runtime.predict_chunks(image, state, language)
+        chunks = self.runtime.predict_chunks(image, state, language, wrist_image)
         predictions, valid = self.predictions[rows], self.valid[rows]
         # Age every stored chunk by one step: row s -> s + 1, and its entries shift one step closer.
         predictions[:, 1:, :-1] = predictions[:, :-1, 1:]

@@ -9,8 +9,14 @@ import onnxruntime as ort
 
 from robostral.language.runtime import session_options
 
-POLICY_INPUTS = ("image", "state", "language")
+POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
+WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
 POLICY_OUTPUT = "actions"
+
+
+def policy_inputs(wrist_camera: bool) -> tuple[str, ...]:
+    """The input names of a policy graph, in the order the network takes them."""
+    return (*POLICY_INPUTS, WRIST_INPUT) if wrist_camera else POLICY_INPUTS
 
 
 DEVICES = ("cpu", "cuda")
@@ -33,5 +39,5 @@ def policy_session(path: str | Path, threads: int = 2, device: str = "cpu") -> o
 
 
 def run_policy(session: ort.InferenceSession, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The action chunks (B, K, A) for a batch of inputs keyed by ``POLICY_INPUTS``."""
-    return session.run([POLICY_OUTPUT], {name: inputs[name] for name in POLICY_INPUTS})[0]
+    """The action chunks (B, K, A) for a batch of inputs keyed by the graph's input names."""
+    return session.run([POLICY_OUTPUT], inputs)[0]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 IMAGE = "observation.images.front"
+WRIST_IMAGE = "observation.images.wrist"
 STATE = "observation.state"
 ACTION = "action"
 
@@ -24,6 +25,7 @@ class Batch:
     state: torch.Tensor  # (B, state_dim) float32
     task: torch.Tensor  # (B,) int64, index into the instruction embeddings
     actions: torch.Tensor  # (B, K, action_dim) float32
+    wrist_image: torch.Tensor | None = None  # (B, H, W, 3) uint8, where the arrays hold the wrist camera
 
 
 class ChunkSamples:
@@ -51,6 +53,7 @@ class ChunkSamples:
             state=torch.from_numpy(self.arrays[STATE][frames]),
             task=torch.from_numpy(self.arrays["task_index"][frames].astype(np.int64)),
             actions=torch.from_numpy(self.arrays[ACTION][self.chunks[rows]]),
+            wrist_image=torch.from_numpy(self.arrays[WRIST_IMAGE][frames]) if WRIST_IMAGE in self.arrays else None,
         )
 
     def random_batch(self, size: int, rng: np.random.Generator) -> Batch:

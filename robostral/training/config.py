@@ -15,6 +15,7 @@ class PolicyOptions:
     channels: tuple[int, ...] = (32, 64, 128)
     keypoints: int = 64
     fine_keypoints: int = 0
+    wrist_camera: bool = False
     hidden_dim: int = 512
     language_hidden: int = 0
     dropout: float = 0.1

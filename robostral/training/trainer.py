@@ -22,7 +22,15 @@ from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.augment import color_jitter, random_shift
-from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples, split_episodes, target_statistics
+from robostral.training.batches import (
+    ACTION,
+    IMAGE,
+    STATE,
+    WRIST_IMAGE,
+    ChunkSamples,
+    split_episodes,
+    target_statistics,
+)
 from robostral.training.checkpoint import (
     latest_checkpoint,
     load_initial_weights,
@@ -50,7 +58,10 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
                          "pass --resume to continue it, or another --out")
 
     dataset = load_dataset(config.dataset)
-    arrays = dataset.load_arrays([IMAGE, STATE, ACTION, "task_index"])
+    cameras = [IMAGE, WRIST_IMAGE] if config.policy.wrist_camera else [IMAGE]
+    if WRIST_IMAGE in cameras and WRIST_IMAGE not in dataset.features:
+        raise ValueError(f"policy.wrist_camera: {config.dataset} has no wrist camera images (collect with --wrist)")
+    arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"])
     train_episodes, val_episodes = split_episodes(dataset.episodes, config.val_fraction, config.seed)
     chunk = config.policy.chunk_size
     train_set = ChunkSamples(arrays, train_episodes, chunk)
@@ -99,15 +110,15 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     model.train()
     while step < config.steps:
         batch = train_set.random_batch(config.batch_size, rng)
-        images = random_shift(batch.image.float(), config.shift_pixels, generator)
-        images = color_jitter(images, config.color_jitter, generator).to(device)
+        images = _augment(batch.image, config, generator).to(device)
+        wrist = None if batch.wrist_image is None else _augment(batch.wrist_image, config, generator).to(device)
         state = batch.state.to(device)
         target = model.normalize_targets(batch.actions.to(device), state)
         language_in = instructions.sample(batch.task, generator).to(device)
         if config.language_noise:
             noise = torch.randn(language_in.shape, generator=generator).to(device)
             language_in = language_in + config.language_noise * model.language_std * noise
-        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, language_in), target)
+        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, language_in, wrist), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -143,6 +154,12 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     progress.close()
     plot_learning_curve(out / "metrics.csv", out / "learning_curve.png")
     return out
+
+
+def _augment(images: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random shift, then colour jitter, of a batch of uint8 images (float out)."""
+    shifted = random_shift(images.float(), config.shift_pixels, generator)
+    return color_jitter(shifted, config.color_jitter, generator)
 
 
 def _device(config: TrainConfig) -> torch.device:
@@ -215,6 +232,9 @@ def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, 
             "language_std": language.std(dim=0, unbiased=False),
         }
     )
+    if model.config.wrist_camera:
+        model.set_normalization({"wrist_image_mean": np.asarray(stats[WRIST_IMAGE]["mean"]).reshape(3),
+                                 "wrist_image_std": np.asarray(stats[WRIST_IMAGE]["std"]).reshape(3)})
 
 
 @torch.no_grad()
@@ -225,7 +245,8 @@ def _validation_loss(model: RobostralS, samples: ChunkSamples, language, batch_s
     total = 0.0
     for batch in samples.batches(batch_size):
         state = batch.state.to(device)
-        prediction = model.predict_normalized(batch.image.to(device), state, language[batch.task.to(device)])
+        wrist = None if batch.wrist_image is None else batch.wrist_image.to(device)
+        prediction = model.predict_normalized(batch.image.to(device), state, language[batch.task.to(device)], wrist)
         target = model.normalize_targets(batch.actions.to(device), state)
         total += torch.nn.functional.l1_loss(prediction, target, reduction="sum").item() / target[0].numel()
     model.train()

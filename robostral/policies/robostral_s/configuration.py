@@ -26,6 +26,8 @@ class RobostralSConfig:
     keypoints: int = 64  # spatial-softmax keypoints read off the last feature map
     # Keypoints read off the feature map before the last (twice its resolution, for finer positions); 0 = none.
     fine_keypoints: int = 0
+    # A second image from a camera on the wrist, through a conv tower of its own (same widths and keypoints).
+    wrist_camera: bool = False
     language_dim: int = 384  # MiniLM-L6 sentence embedding
     language_hidden: int = 0  # width of an MLP between the embedding and FiLM/head; 0 = linear FiLM straight from it
     hidden_dim: int = 512

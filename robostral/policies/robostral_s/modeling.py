@@ -32,6 +32,11 @@ class FiLMBlock(nn.Module):
         return F.relu(self.norm(self.conv(x)) * (1 + gamma) + beta)
 
 
+def _film_blocks(widths: tuple[int, ...], language_dim: int) -> list[FiLMBlock]:
+    """Conv blocks from RGB through ``widths`` channels, each halving the resolution."""
+    return [FiLMBlock(a, b, language_dim) for a, b in zip((3, *widths[:-1]), widths)]
+
+
 class SpatialSoftmax(nn.Module):
     """Expected (x, y) image position, in [-1, 1], of each channel's activation (Levine et al. 2016)."""
 
@@ -61,11 +66,8 @@ class RobostralS(nn.Module):
         else:
             code = c.language_dim
             self.language_mlp = nn.Identity()
-        blocks, channels = [], 3
-        for width in c.channels:
-            blocks.append(FiLMBlock(channels, width, code))
-            channels = width
-        self.blocks = nn.ModuleList(blocks)
+        self.blocks = nn.ModuleList(_film_blocks(c.channels, code))
+        channels = c.channels[-1]
         side = c.image_size // 2 ** len(c.channels)
         self.to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
         self.spatial_softmax = SpatialSoftmax(side, side)
@@ -80,6 +82,11 @@ class RobostralS(nn.Module):
             # a network grown from a checkpoint without them starts out computing what it did.
             self.fine_to_hidden = nn.Linear(2 * c.fine_keypoints, c.hidden_dim, bias=False)
             nn.init.zeros_(self.fine_to_hidden.weight)
+        if c.wrist_camera:  # its own tower; joins the head like the fine keypoints, from zero
+            self.wrist_blocks = nn.ModuleList(_film_blocks(c.channels, code))
+            self.wrist_to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
+            self.wrist_to_hidden = nn.Linear(2 * c.keypoints + channels, c.hidden_dim, bias=False)
+            nn.init.zeros_(self.wrist_to_hidden.weight)
         self.head = nn.Sequential(
             nn.Linear(features, c.hidden_dim),
             nn.ReLU(),
@@ -91,6 +98,9 @@ class RobostralS(nn.Module):
         # Normalization statistics (identity until ``set_normalization``); saved with the weights.
         self.register_buffer("image_mean", torch.zeros(3))
         self.register_buffer("image_std", torch.ones(3))
+        if c.wrist_camera:
+            self.register_buffer("wrist_image_mean", torch.zeros(3))
+            self.register_buffer("wrist_image_std", torch.ones(3))
         self.register_buffer("language_mean", torch.zeros(c.language_dim))
         self.register_buffer("language_std", torch.ones(c.language_dim))
         self.register_buffer("state_mean", torch.zeros(c.state_dim))
@@ -115,19 +125,16 @@ class RobostralS(nn.Module):
         """The part of the (normalized) proprio vector the network sees: all of it, or positions only."""
         return state if self.config.proprio_velocity else self.joint_positions(state)
 
-    def predict_normalized(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+    def predict_normalized(
+        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
-        # Channels first, then one multiply-add per channel: the same (x / 255 - mean) / std, but a
-        # broadcast over contiguous planes, which ONNX Runtime runs ~10x faster than over the last axis.
-        scale, shift = 1.0 / (255.0 * self.image_std), -self.image_mean / self.image_std
-        x = image.permute(0, 3, 1, 2).float() * scale[:, None, None] + shift[:, None, None]
+        if (wrist_image is None) == self.config.wrist_camera:
+            raise ValueError(f"this network {'takes' if self.config.wrist_camera else 'has no'} wrist camera image")
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
         language = self.language_mlp((language - self.language_mean) / self.language_std)
-        for block in self.blocks[:-1]:
-            x = block(x, language)
-        fine = x
-        x = self.blocks[-1](x, language)
+        fine, x = self._feature_maps(image, self.image_mean, self.image_std, self.blocks, language)
         keypoints = self.spatial_softmax(self.to_keypoints(x))
         pooled = x.mean(dim=(2, 3))
         state_features = self.state_proj(self.proprio((state - self.state_mean) / self.state_std))
@@ -135,7 +142,23 @@ class RobostralS(nn.Module):
         hidden = self.head[0](features)
         if self.config.fine_keypoints:
             hidden = hidden + self.fine_to_hidden(self.fine_spatial_softmax(self.to_fine_keypoints(fine)))
+        if self.config.wrist_camera:
+            _, w = self._feature_maps(wrist_image, self.wrist_image_mean, self.wrist_image_std, self.wrist_blocks,
+                                      language)
+            wrist = torch.cat([self.spatial_softmax(self.wrist_to_keypoints(w)), w.mean(dim=(2, 3))], dim=1)
+            hidden = hidden + self.wrist_to_hidden(wrist)
         return self.head[1:](hidden).reshape(-1, self.config.chunk_size, self.config.action_dim)
+
+    @staticmethod
+    def _feature_maps(image, mean, std, blocks: nn.ModuleList, language) -> tuple[torch.Tensor, torch.Tensor]:
+        """A raw uint8 image through FiLM ``blocks``: the feature map before the last, and the last."""
+        # Channels first, then one multiply-add per channel: the same (x / 255 - mean) / std, but a
+        # broadcast over contiguous planes, which ONNX Runtime runs ~10x faster than over the last axis.
+        scale, shift = 1.0 / (255.0 * std), -mean / std
+        x = image.permute(0, 3, 1, 2).float() * scale[:, None, None] + shift[:, None, None]
+        for block in blocks[:-1]:
+            x = block(x, language)
+        return x, blocks[-1](x, language)
 
     def normalize_targets(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Ground-truth chunks (B, K, A, joint units) in the space ``predict_normalized`` outputs."""
@@ -143,9 +166,11 @@ class RobostralS(nn.Module):
             actions = actions - self.joint_positions(state)[:, None, :]
         return (actions - self.target_mean) / self.target_std
 
-    def forward(self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Absolute joint targets (B, K, A) in joint units: what deploys."""
-        actions = self.predict_normalized(image, state, language) * self.target_std + self.target_mean
+        actions = self.predict_normalized(image, state, language, wrist_image) * self.target_std + self.target_mean
         if self.config.action_mode == "delta":
             actions = actions + self.joint_positions(state)[:, None, :]
         return actions
