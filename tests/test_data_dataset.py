@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode, load_dataset
+from robostral.data.encoded_images import EncodedImages
 from robostral.data.files import JOURNAL_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,18 @@ def test_round_trip_is_bit_identical(written):
     assert list(ds.load_arrays(["action", "index"])) == ["action", "index"]
     with pytest.raises(DatasetError, match="no column"):
         ds.load_arrays(["observation.images.side"])
+
+
+def test_encoded_images_decode_to_the_same_frames(written):
+    ds = load_dataset(written[0])
+    key = "observation.images.front"
+    decoded, encoded = ds.load_arrays([key])[key], ds.load_arrays([key], encoded_images=True)[key]
+    assert isinstance(encoded, EncodedImages) and encoded.shape == decoded.shape and len(encoded) == len(decoded)
+    np.testing.assert_array_equal(encoded[np.arange(len(decoded))], decoded)
+    np.testing.assert_array_equal(encoded[np.array([[3, 0], [1, 1]])], decoded[[[3, 0], [1, 1]]])
+    np.testing.assert_array_equal(encoded[-1], decoded[-1])
+    with pytest.raises(IndexError, match=f"frame {len(decoded)} out of range"):
+        encoded[np.array([0, len(decoded)])]
 
 
 def test_stats_match_numpy(written):

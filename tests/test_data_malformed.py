@@ -140,3 +140,19 @@ def test_a_missing_column(dataset):
     path = dataset / DATA
     pq.write_table(pq.read_table(path).drop_columns(["next.done"]), path)
     expect(dataset, DATA, "missing column next.done")
+
+
+@pytest.mark.parametrize("encoded", [False, True])
+def test_a_frame_that_is_not_a_png_is_refused_when_loaded(dataset, encoded):
+    key = "observation.images.front"
+
+    def garbage_frame(table):
+        cells = table.column(key).combine_chunks()
+        frames = cells.field("bytes").to_pylist()
+        frames[7] = b"not a png"
+        return key, pa.StructArray.from_arrays([pa.array(frames, pa.binary()), cells.field("path")],
+                                               fields=list(cells.type))
+
+    rewrite_data(dataset, garbage_frame)
+    with pytest.raises(DatasetError, match=f"file-000.parquet: {key} at index 7 is not a PNG image"):
+        load_dataset(dataset).load_arrays([key], encoded_images=encoded)

@@ -2,7 +2,8 @@
 
 ``load_dataset`` checks the layout, the schema and that every count agrees with the
 data before returning; anything wrong raises ``DatasetError`` naming the file and the
-problem. Frames are then loaded as numpy arrays, images decoded to uint8.
+problem. Frames are then loaded as numpy arrays, images decoded to uint8 (or kept as PNG
+in memory, decoded when indexed: ``load_arrays(encoded_images=True)``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from robostral.data.encoded_images import EncodedImages
 from robostral.data.episode import decode_png
 from robostral.data.files import current_path, is_being_written
 from robostral.data.layout import (
@@ -96,15 +98,21 @@ class Dataset:
             chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"]
         )
 
-    def load_arrays(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Every frame in index order: images (N, H, W, 3) uint8, vectors (N, D) float32, scalars (N,)."""
+    def load_arrays(
+        self, columns: list[str] | None = None, encoded_images: bool = False
+    ) -> dict[str, np.ndarray | EncodedImages]:
+        """Every frame in index order: images (N, H, W, 3) uint8, vectors (N, D) float32, scalars (N,).
+
+        With ``encoded_images`` the images stay PNG in memory, as ``EncodedImages`` that decode when
+        indexed (every one is still decoded and checked here once, so a malformed frame fails now).
+        """
         columns = list(self.features) if columns is None else list(columns)
         unknown = [c for c in columns if c not in self.features]
         if unknown:
             raise DatasetError(f"{self.root}: no column(s) {unknown}; columns: {list(self.features)}")
         arrays = {c: self._columns[c].copy() for c in columns if c in self._columns}  # callers may write to them
         for key in [c for c in columns if c not in self._columns]:
-            arrays[key] = self._decode_images(key)
+            arrays[key] = self._read_images(key, encoded_images)
         return {c: arrays[c] for c in columns}
 
     def hash(self) -> str:
@@ -316,9 +324,9 @@ class Dataset:
                 row = int(np.flatnonzero(bad.any(axis=1))[0]) + start
                 raise self._fail(relative, f"{key} has NaN or infinite values (first at index {row})")
 
-    def _decode_images(self, key: str) -> np.ndarray:
+    def _read_images(self, key: str, encoded: bool) -> np.ndarray | EncodedImages:
         shape = tuple(self.features[key]["shape"])
-        images = np.empty((self.num_frames, *shape), dtype=np.uint8)
+        images = [] if encoded else np.empty((self.num_frames, *shape), dtype=np.uint8)
         row = 0
         for relative in self._episodes_by_file():
             column = self._read_table(relative, [key]).column(key)
@@ -329,6 +337,9 @@ class Dataset:
                     raise self._fail(relative, f"{key} at index {row} is not a PNG image ({error})") from None
                 if image.shape != shape:
                     raise self._fail(relative, f"{key} at index {row} has shape {image.shape}, expected {shape}")
-                images[row] = image
+                if encoded:
+                    images.append(cell)
+                else:
+                    images[row] = image
                 row += 1
-        return images
+        return EncodedImages(images, shape) if encoded else images

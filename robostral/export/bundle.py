@@ -104,7 +104,8 @@ def export_bundle(
 
 def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarray]:
     """Up to ``count`` real observations spread over the dataset, keyed by the policy graph's input names."""
-    arrays = data.load_arrays([IMAGE, STATE, "task_index", *([WRIST_IMAGE] if wrist_camera else [])])
+    cameras = [IMAGE, WRIST_IMAGE] if wrist_camera else [IMAGE]
+    arrays = data.load_arrays([*cameras, STATE, "task_index"], encoded_images=True)  # only ``rows`` are decoded
     rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
     language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
     tasks = arrays["task_index"][rows]

@@ -61,7 +61,7 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     cameras = [IMAGE, WRIST_IMAGE] if config.policy.wrist_camera else [IMAGE]
     if WRIST_IMAGE in cameras and WRIST_IMAGE not in dataset.features:
         raise ValueError(f"policy.wrist_camera: {config.dataset} has no wrist camera images (collect with --wrist)")
-    arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"])
+    arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"], encoded_images=True)  # GBs less
     train_episodes, val_episodes = split_episodes(dataset.episodes, config.val_fraction, config.seed)
     chunk = config.policy.chunk_size
     train_set = ChunkSamples(arrays, train_episodes, chunk)
