@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,40 +182,23 @@ def test_a_malformed_input_stops_the_commands_with_a_clear_diagnostic(commanding
     assert "exited with status" not in cell.graph.output()[log:]  # no node died
 
 
-def tampered_bundle(pipeline, wrist_pipeline, tmp_path) -> Path:
+def test_a_tampered_bundle_fails_configure_with_the_reason(cell, pipeline, tmp_path):
     tampered = copy_bundle(pipeline.bundle, tmp_path / "tampered")
     with open(tampered / "policy.onnx", "r+b") as handle:
         handle.seek(100)
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    return tampered
-
-
-def wrist_bundle(pipeline, wrist_pipeline, tmp_path) -> Path:
-    return wrist_pipeline.bundle
-
-
-@pytest.mark.parametrize(
-    ("make", "reason", "detail"),
-    [
-        (tampered_bundle, "policy.onnx", "tampered or corrupt"),
-        (wrist_bundle, "it takes a wrist camera image", "does not subscribe to yet"),
-    ],
-)
-def test_a_bundle_it_cannot_run_fails_configure_with_the_reason(cell, pipeline, wrist_pipeline, tmp_path, make,
-                                                                 reason, detail):
-    bundle = make(pipeline, wrist_pipeline, tmp_path)
     started = time.monotonic()
-    node = RosProcess.node("policy_node", {"bundle": bundle}, cell.graph.domain, tmp_path / "node.log",
-                           name="refusing_policy")
+    node = RosProcess.node("policy_node", {"bundle": tampered}, cell.graph.domain, tmp_path / "node.log",
+                           name="tampered_policy")
     try:
         request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not cell.probe.call("/refusing_policy/change_state", ChangeState, request).success
-        _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"bundle refused: {bundle}: {reason}",
+        assert not cell.probe.call("/tampered_policy/change_state", ChangeState, request).success
+        _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"bundle refused: {tampered}: policy.onnx",
                                         after=started)
-        assert status.level == DiagnosticStatus.ERROR and detail in status.message
-        state = cell.probe.call("/refusing_policy/get_state", GetState).current_state.label
+        assert status.level == DiagnosticStatus.ERROR and "tampered or corrupt" in status.message
+        state = cell.probe.call("/tampered_policy/get_state", GetState).current_state.label
         assert state == "unconfigured" and node.process.poll() is None
         assert "configure failed: bundle" in node.output()
     finally:

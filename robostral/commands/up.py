@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robostral.bundle.card import read_card
 from robostral.ros.graph import load_graph
 
 
@@ -29,13 +30,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robostral.ros.up import Bringup  # rclpy only for the commands that need it
+    from robostral.runtime.session import WRIST_INPUT
 
     graph = load_graph(args.graph)
     overrides = dict(_override(text) for text in args.param)
     if args.policy:
-        if not Path(args.policy, "card.yaml").exists():
-            raise FileNotFoundError(f"{args.policy}: not a policy bundle (no card.yaml)")
+        card = read_card(args.policy)  # refuses a folder that is not a bundle before anything starts
         overrides["policy_node.bundle"] = str(Path(args.policy).resolve())
+        # The simulated cell renders what the bundle takes (a real cell's cameras are set up to match).
+        overrides.setdefault("sim_driver.image_size", str(card["inputs"]["image"]["shape"][1]))
+        if WRIST_INPUT in card["inputs"]:
+            overrides.setdefault("sim_driver.wrist_camera", "true")
     if args.task:
         overrides["sim_driver.task"] = args.task
     nodes = graph.selected(("recorder",) if args.record else ())

@@ -16,6 +16,7 @@ from rclpy.qos import (
 
 JOINT_STATES = "/joint_states"
 CAMERA_IMAGE = "/camera/image_raw"
+WRIST_CAMERA_IMAGE = "/wrist_camera/image_raw"  # for a policy bundle that takes a wrist camera image
 INSTRUCTION = "/robostral/instruction"
 POLICY_TRAJECTORY = "/robostral/policy/joint_trajectory"
 PENDANT_TRAJECTORY = "/robostral/pendant/joint_trajectory"

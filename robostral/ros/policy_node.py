@@ -11,7 +11,8 @@ and publishes the ensembled action chunk as one ``JointTrajectory`` for the safe
 supervisor, its header stamped with the stamp of the camera image it was computed
 from (so that the image-to-command latency can be measured from outside, as
 bench/ros_latency.py does). When an input is missing, malformed or older than
-``stale_timeout`` it publishes nothing and says why. Inference and end-to-end
+``stale_timeout`` it publishes nothing and says why. A bundle that takes a wrist camera
+image makes the wrist camera (/wrist_camera/image_raw) one more such input. Inference and end-to-end
 (image stamp to publish) latency p50/p99 go to /diagnostics every second.
 """
 
@@ -62,8 +63,6 @@ class PolicyNode(LifecycleNode):
         bundle = self.get_parameter("bundle").value
         try:
             runtime = PolicyRuntime(bundle, threads=int(self.get_parameter("threads").value))
-            if runtime.wrist_shape is not None:
-                raise ValueError(f"{bundle}: it takes a wrist camera image, which this node does not subscribe to yet")
         except (BundleError, FileNotFoundError, ValueError) as error:
             self.get_logger().error(f"configure failed: bundle {bundle} refused: {error}")
             self.report("error", f"bundle refused: {error}", force=True)
@@ -80,6 +79,7 @@ class PolicyNode(LifecycleNode):
         self.controller = self.runtime.controller(1)
         self.image: tuple[float, np.ndarray, Time] | None = None  # (stamp s, pixels, header stamp)
         self.joints: tuple[float, np.ndarray] | None = None  # (stamp s, proprio)
+        self.wrist_image: tuple[float, np.ndarray] | None = None  # (stamp s, pixels), for a bundle that takes one
         self.instruction = ""
         self.inference, self.end_to_end = LatencyWindow(), LatencyWindow()
         self.problems: dict[str, str] = {}  # input -> why its last message was dropped
@@ -91,6 +91,9 @@ class PolicyNode(LifecycleNode):
             self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS),
             self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS),
         ]
+        if self.runtime.wrist_shape is not None:
+            self.subscriptions_.append(self.create_subscription(
+                Image, contract.WRIST_CAMERA_IMAGE, self.on_wrist_image, contract.IMAGE_QOS))
         self.get_logger().info(f"configured: {card['name']} ({card['robot']}, {self.rate:g} Hz) from {bundle}")
         if card.get("gate", {}).get("name") == "preview":
             self.get_logger().warning(f"{card['name']} passed only the preview gate: a policy under development, "
@@ -138,6 +141,13 @@ class PolicyNode(LifecycleNode):
         if self.timer is not None and time.monotonic() - self.last_step >= 0.8 / self.rate:
             self.step()
 
+    def on_wrist_image(self, msg: Image) -> None:
+        try:
+            self.wrist_image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.wrist_shape))
+            self.problems.pop("wrist image", None)
+        except ValueError as error:
+            self.problems["wrist image"] = f"wrist camera image dropped: {error}"
+
     def on_joints(self, msg: JointState) -> None:
         try:
             positions, velocities = joint_state_from_msg(msg, self.joint_names)
@@ -177,7 +187,8 @@ class PolicyNode(LifecycleNode):
         image_stamp, pixels, stamp = self.image
         started = time.perf_counter()
         try:
-            chunk = self.controller.act_chunk(pixels[None], self.joints[1][None], [self.instruction])[0]
+            wrist = None if self.runtime.wrist_shape is None else self.wrist_image[1][None]
+            chunk = self.controller.act_chunk(pixels[None], self.joints[1][None], [self.instruction], None, wrist)[0]
         except ValueError as error:
             self.report("error", f"inference refused: {error}", force=True)
             return
@@ -196,7 +207,10 @@ class PolicyNode(LifecycleNode):
         if not self.instruction:
             return "waiting for an instruction"
         timeout = self.stale_timeout
-        for name, latest in (("camera image", self.image), ("joint state", self.joints)):
+        inputs = [("camera image", self.image), ("joint state", self.joints)]
+        if self.runtime.wrist_shape is not None:
+            inputs.append(("wrist camera image", self.wrist_image))
+        for name, latest in inputs:
             if latest is None:
                 return f"no {name} yet: not commanding"
             age = now - latest[0]

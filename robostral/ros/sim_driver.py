@@ -40,6 +40,7 @@ class SimDriver(Node):
         self.declare_parameter("seed", 0)
         self.declare_parameter("image_size", 96)
         self.declare_parameter("randomization_level", 1.0)
+        self.declare_parameter("wrist_camera", False)  # also render and publish the wrist camera
         self.declare_parameter("video", "")
         self.env = self.make_env()
         self.seed = int(self.get_parameter("seed").value)
@@ -53,6 +54,7 @@ class SimDriver(Node):
 
         self.joint_states = self.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
         self.images = self.create_publisher(Image, contract.CAMERA_IMAGE, contract.IMAGE_QOS)
+        self.wrist_images = self.create_publisher(Image, contract.WRIST_CAMERA_IMAGE, contract.IMAGE_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         for topic in (contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY):
             self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.CONTROLLER_QOS)
@@ -70,6 +72,7 @@ class SimDriver(Node):
             parameter("robot"),
             render_mode="rgb_array" if parameter("video") else None,
             image_size=parameter("image_size"),
+            wrist_camera=parameter("wrist_camera"),
             randomization={"level": parameter("randomization_level")},
         )
 
@@ -146,9 +149,15 @@ class SimDriver(Node):
         self.joint_states.publish(joint_state_msg(self.joint_names, positions, velocities, stamp))
 
     def publish_image(self, observation: dict) -> None:
-        """Publish the camera frame, stamped when it is rendered (the scene stands still until the next step)."""
+        """Publish the camera frames, stamped when rendered (the scene stands still until the next step).
+
+        The wrist frame goes first: the front one triggers the policy's step, which then finds both.
+        """
+        stamp = self.get_clock().now().to_msg()
+        if "wrist_image" in observation:
+            self.wrist_images.publish(image_msg(observation["wrist_image"], stamp))
         if "image" in observation:
-            self.images.publish(image_msg(observation["image"], self.get_clock().now().to_msg()))
+            self.images.publish(image_msg(observation["image"], stamp))
 
     def publish_diagnostics(self) -> None:
         problem = self.problem or self.goal_problem
