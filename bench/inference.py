@@ -30,7 +30,7 @@ from report import goal_lines, update_section  # noqa: E402
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
 from robostral.language.runtime import session_options  # noqa: E402
 from robostral.policies.robostral_s.modeling import RobostralS  # noqa: E402
-from robostral.runtime.session import POLICY_INPUTS, policy_session, run_policy  # noqa: E402
+from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy  # noqa: E402
 from robostral.training.checkpoint import load_policy_config, load_weights  # noqa: E402
 
 THREADS = 2
@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         "state": rng.normal(size=(1, c.state_dim)).astype(np.float32),
         "language": rng.normal(size=(1, c.language_dim)).astype(np.float32),
     }
-    tensors = tuple(torch.from_numpy(inputs[name]) for name in POLICY_INPUTS)
+    if c.wrist_camera:
+        inputs[WRIST_INPUT] = rng.integers(0, 256, (1, c.image_size, c.image_size, 3), dtype=np.uint8)
+    tensors = tuple(torch.from_numpy(inputs[name]) for name in policy_inputs(c.wrist_camera))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(*tensors)
     flops = counter.get_total_flops()
