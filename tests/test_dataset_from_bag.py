@@ -17,9 +17,16 @@ from robostral.cli import main
 from robostral.data import load_dataset
 from robostral.recording import BagConfig, BagWriter
 from robostral.recording.from_bag import BagConversionError, FromBagConfig, from_bag, joint_names
-from robostral.ros.contract import ARM_TRAJECTORY, CAMERA_IMAGE, GRIPPER_TRAJECTORY, INSTRUCTION, JOINT_STATES
+from robostral.ros.contract import (
+    ARM_TRAJECTORY,
+    CAMERA_IMAGE,
+    GRIPPER_TRAJECTORY,
+    INSTRUCTION,
+    JOINT_STATES,
+    WRIST_CAMERA_IMAGE,
+)
 from robostral.ros.messages import image_msg, joint_state_msg, trajectory_msg
-from robostral.training.batches import ACTION, STATE
+from robostral.training.batches import ACTION, IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import latest_checkpoint
 from sim.env import RobotTaskEnv
 from sim.experts import make_expert
@@ -32,6 +39,7 @@ PANDA = robot_spec("panda")
 TYPES = {
     JOINT_STATES: "sensor_msgs/msg/JointState",
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    WRIST_CAMERA_IMAGE: "sensor_msgs/msg/Image",
     INSTRUCTION: "std_msgs/msg/String",
     ARM_TRAJECTORY: "trajectory_msgs/msg/JointTrajectory",
     GRIPPER_TRAJECTORY: "trajectory_msgs/msg/JointTrajectory",
@@ -68,14 +76,15 @@ def write(bag: BagWriter, topic: str, message, log_time: int) -> None:
     bag.write(topic, serialize_message(message), log_time)
 
 
-def sim_recording(folder, episodes=((0, 22), (1, 18))) -> list[dict]:
+def sim_recording(folder, episodes=((0, 22), (1, 18)), wrist: bool = False) -> list[dict]:
     """What the recorder would hold after the expert ran pick_place on the sim arm, one episode per (seed, steps).
 
     Per tick: the camera and the driver stamp their messages at the tick (joint states 2 ms
     earlier), the recorder receives them 1 ms later, and the commands chosen from them arrive
-    10 ms after the tick. Each episode begins with the operator's instruction.
+    10 ms after the tick. Each episode begins with the operator's instruction. ``wrist``: the
+    wrist camera too, stamped as the front camera.
     """
-    env = RobotTaskEnv("pick_place", "panda", image_size=32)
+    env = RobotTaskEnv("pick_place", "panda", image_size=32, wrist_camera=wrist)
     expected, t = [], T0
     with open_bag(folder) as bag:
         for seed, steps in episodes:
@@ -83,9 +92,12 @@ def sim_recording(folder, episodes=((0, 22), (1, 18))) -> list[dict]:
             expert = make_expert(env)
             expert.reset()
             write(bag, INSTRUCTION, String(data=env.instruction), t - 5 * MS)
-            record = {"instruction": env.instruction, "images": [], "state": [], "action": []}
+            record = {"instruction": env.instruction, "images": [], "wrist": [], "state": [], "action": []}
             for _ in range(steps):
                 write(bag, CAMERA_IMAGE, image_msg(observation["image"], stamp(t)), t + MS)
+                if wrist:
+                    write(bag, WRIST_CAMERA_IMAGE, image_msg(observation["wrist_image"], stamp(t)), t + MS)
+                    record["wrist"].append(observation["wrist_image"])
                 write(bag, JOINT_STATES, joint_state_message(observation["proprio"], t - 2 * MS), t + MS)
                 action = expert.act()
                 write(bag, ARM_TRAJECTORY, trajectory(PANDA.arm_joints, action[:-1]), t + 10 * MS)
@@ -128,9 +140,20 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(tmp_path,
     assert load_dataset(dataset).num_frames == 40
 
 
+def test_a_recording_with_a_wrist_camera_gives_the_dataset_its_images(tmp_path):
+    expected = sim_recording(tmp_path / "run", episodes=((0, 12),), wrist=True)
+    from_bag(FromBagConfig(str(tmp_path / "run"), str(tmp_path / "dataset")))
+    data = load_dataset(tmp_path / "dataset")
+    arrays = data.load_arrays([IMAGE, WRIST_IMAGE])
+    np.testing.assert_array_equal(arrays[WRIST_IMAGE], np.stack(expected[0]["wrist"]))
+    np.testing.assert_array_equal(arrays[IMAGE], np.stack(expected[0]["images"]))
+    assert not np.array_equal(arrays[WRIST_IMAGE], arrays[IMAGE])
+
+
 def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, encoding="rgb8", size=(8, 8),
-                        names=None, skip=()):
-    """A short recording with made-up values: camera at ``camera_hz``, joints and commands at 100 Hz."""
+                        names=None, skip=(), wrist_size=None):
+    """A short recording with made-up values: camera at ``camera_hz``, joints and commands at 100 Hz;
+    with ``wrist_size``, a wrist camera of that size alongside."""
     with open_bag(folder) as bag:
         if INSTRUCTION not in skip:
             write(bag, INSTRUCTION, String(data="hold still"), T0 - MS)
@@ -148,6 +171,8 @@ def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, en
             image = image_msg(np.full((*size, 3), 7, dtype=np.uint8), stamp(int(t)))
             image.encoding = encoding
             write(bag, CAMERA_IMAGE, image, int(t))
+            if wrist_size is not None:
+                write(bag, WRIST_CAMERA_IMAGE, image_msg(np.zeros((*wrist_size, 3), np.uint8), stamp(int(t))), int(t))
 
 
 def test_frames_are_sampled_at_the_control_rate_and_a_gap_ends_an_episode(tmp_path):
@@ -179,8 +204,9 @@ def test_a_recording_cut_by_a_kill_converts_what_it_holds(tmp_path, capsys):
         ({"encoding": "bgr8"}, "image encoding is 'bgr8', expected 'rgb8'"),
         ({"size": (6, 8)}, "image is 6x8, not square"),
         ({"names": [f"joint{i}" for i in range(1, 7)]}, "lacks panda_joint1, "),
+        ({"wrist_size": (4, 4)}, "the wrist camera's images are not 8x8 like the front camera's"),
     ],
-    ids=["missing topics", "wrong encoding", "not square", "other arm's joints"],
+    ids=["missing topics", "wrong encoding", "not square", "other arm's joints", "wrist camera of another size"],
 )
 def test_a_bag_that_cannot_become_a_dataset_is_refused_clearly(tmp_path, capsys, recording, error):
     synthetic_recording(tmp_path / "run", seconds=0.2, **recording)

@@ -15,7 +15,9 @@ supervisor sent to the controllers (``/arm_controller/joint_trajectory``,
   from observation t to t+1), arm joints then the gripper's driving joint;
 - task = the latest instruction. Each instruction published starts an episode, and so
   does a gap of more than ``max_gap`` seconds without images. Frames before the first
-  instruction or the first commands have no task or action and are left out.
+  instruction or the first commands have no task or action and are left out;
+- a recording that holds a wrist camera (``/wrist_camera/image_raw``) gives every frame the
+  wrist image nearest to the tick as well (frames with none within ``max_gap`` are left out).
 
 Header stamps pair images with joint states (both from the driver's clock); receive times
 (the recorder's clock) pair them with instructions and commands, which carry no stamp.
@@ -36,7 +38,14 @@ import numpy as np
 from robostral.data import DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
 from robostral.recording.bag_reader import BagMessage, Recording, RecordingError, read_bag
-from robostral.ros.contract import ARM_TRAJECTORY, CAMERA_IMAGE, GRIPPER_TRAJECTORY, INSTRUCTION, JOINT_STATES
+from robostral.ros.contract import (
+    ARM_TRAJECTORY,
+    CAMERA_IMAGE,
+    GRIPPER_TRAJECTORY,
+    INSTRUCTION,
+    JOINT_STATES,
+    WRIST_CAMERA_IMAGE,
+)
 from robostral.ros.messages import image_from_msg, joint_state_from_msg, trajectory_from_msg
 from sim.robots import DEFAULT_ROBOT, RobotSpec, robot_spec
 
@@ -81,11 +90,12 @@ class FromBagReport:
 
 def from_bag(config: FromBagConfig) -> FromBagReport:
     """Convert the recording ``config.bag`` and append its episodes to the dataset ``config.out``."""
-    recording = read_bag(config.bag, DATASET_TOPICS)
+    recording = read_bag(config.bag, (*DATASET_TOPICS, WRIST_CAMERA_IMAGE))
     spec = robot_spec(config.robot)
     episodes = recording_episodes(recording, spec, config.rate, config.max_gap)
     size = episodes[0].image_shape[0]
-    dataset = DatasetSpec(spec.name, joint_names(spec), config.rate, size, wrist=False)
+    wrist = bool(recording.messages.get(WRIST_CAMERA_IMAGE))
+    dataset = DatasetSpec(spec.name, joint_names(spec), config.rate, size, wrist=wrist)
     with DatasetWriter(config.out, dataset) as writer:
         if any((e.sim_task, e.seed) in writer.keys for e in episodes):
             raise BagConversionError(f"{config.out} already holds the episodes of {recording.folder.name}")
@@ -112,7 +122,11 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
         raise BagConversionError(f"{recording.folder}: no messages on {', '.join(missing)} (topics recorded: {have}); "
                                  f"a dataset needs {', '.join(DATASET_TOPICS)}")
     images = sorted(recording.messages[CAMERA_IMAGE], key=lambda m: _stamp(m.message))
-    shape = _check_images(images)
+    shape = _check_images(images, CAMERA_IMAGE)
+    wrist_images = sorted(recording.messages.get(WRIST_CAMERA_IMAGE, []), key=lambda m: _stamp(m.message))
+    if wrist_images and _check_images(wrist_images, WRIST_CAMERA_IMAGE) != shape:
+        raise BagConversionError(f"{recording.folder}: the wrist camera's images are not {shape[0]}x{shape[1]} like "
+                                 "the front camera's; a dataset needs both cameras at one size")
     image_stamps = np.array([_stamp(m.message) for m in images], dtype=np.int64)
     image_logs = np.array([m.log_time for m in images], dtype=np.int64)
     state_stamps, states = _joint_states(recording.messages[JOINT_STATES], spec)
@@ -129,7 +143,12 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
     arm_index = _latest(arm_logs, tick_logs + period)
     gripper_index = _latest(gripper_logs, tick_logs + period)
     state = _nearest(state_stamps, ticks)
-    kept = np.flatnonzero((instruction >= 0) & (arm_index >= 0) & (gripper_index >= 0))
+    usable = (instruction >= 0) & (arm_index >= 0) & (gripper_index >= 0)
+    if wrist_images:
+        wrist_stamps = np.array([_stamp(m.message) for m in wrist_images], dtype=np.int64)
+        wrist = _nearest(wrist_stamps, ticks)
+        usable &= np.abs(wrist_stamps[wrist] - ticks) <= max_gap * 1e9
+    kept = np.flatnonzero(usable)
     if not len(kept):
         raise BagConversionError(f"{recording.folder}: no camera frame comes after both an instruction and commands "
                                  f"to both controllers; nothing to learn from")
@@ -137,13 +156,17 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
     episodes = []
     key = stretch[kept] * (len(instructions) + 1) + instruction[kept]  # (stretch, instruction) of each frame
     for frames in np.split(kept, np.flatnonzero(np.diff(key)) + 1):
+        cameras = {IMAGE_KEYS["image"]: np.stack([image_from_msg(images[i].message, shape) for i in image[frames]])}
+        if wrist_images:
+            cameras[IMAGE_KEYS["wrist_image"]] = np.stack(
+                [image_from_msg(wrist_images[i].message, shape) for i in wrist[frames]])
         episodes.append(Episode.encode(
             sim_task=f"recording:{recording.folder.name}",
             seed=len(episodes),
             robot=spec.name,
             instruction=instructions[instruction[frames[0]]].message.data,
             success=True,
-            images={IMAGE_KEYS["image"]: np.stack([image_from_msg(images[i].message, shape) for i in image[frames]])},
+            images=cameras,
             state=states[state[frames]],
             action=np.concatenate([arm[arm_index[frames]], gripper[gripper_index[frames]]], axis=1),
         ))
@@ -181,7 +204,7 @@ def _stamp(message) -> int:
     return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
 
 
-def _check_images(images: list[BagMessage]) -> tuple[int, int, int]:
+def _check_images(images: list[BagMessage], topic: str) -> tuple[int, int, int]:
     """The shape (H, W, 3) every image has; BagConversionError naming the first one that differs."""
     first = images[0].message
     shape = (first.height, first.width, 3)
@@ -192,7 +215,7 @@ def _check_images(images: list[BagMessage]) -> tuple[int, int, int]:
             image_from_msg(bag_message.message, shape)
         except ValueError as error:
             raise BagConversionError(
-                f"{CAMERA_IMAGE}: image {number} (stamp {_stamp(bag_message.message)} ns): {error}; a dataset needs "
+                f"{topic}: image {number} (stamp {_stamp(bag_message.message)} ns): {error}; a dataset needs "
                 "rgb8 square images of one size, like the sim camera's: set the camera driver to publish them"
             ) from None
     return shape

@@ -29,8 +29,8 @@ from robostral.ros import contract
 from robostral.ros.spin import run_node
 
 # What `robostral dataset from-bag` needs, what the policy asked for, and every node's health.
-TOPICS = (contract.JOINT_STATES, contract.CAMERA_IMAGE, contract.INSTRUCTION, contract.ARM_TRAJECTORY,
-          contract.GRIPPER_TRAJECTORY, contract.POLICY_TRAJECTORY, contract.DIAGNOSTICS)
+TOPICS = (contract.JOINT_STATES, contract.CAMERA_IMAGE, contract.WRIST_CAMERA_IMAGE, contract.INSTRUCTION,
+          contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY, contract.POLICY_TRAJECTORY, contract.DIAGNOSTICS)
 DEPTH = 100  # messages queued per topic while the disk is busy
 DISCOVERY_PERIOD = 0.5  # s between looks for the topics not found yet
 
