@@ -26,7 +26,7 @@ from robostral.ros.follower import TrajectoryFollower
 from robostral.ros.messages import diagnostic_array, image_msg, joint_state_msg, trajectory_from_msg
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
-from sim.env import RobotTaskEnv
+from sim.env import EnvConfig, RobotTaskEnv
 from sim.robots import DEFAULT_ROBOT
 
 DIAGNOSTICS_EVERY = 10  # control steps between routine diagnostics (0.5 s at 20 Hz)
@@ -38,9 +38,9 @@ class SimDriver(Node):
         self.declare_parameter("task", "pick_place")
         self.declare_parameter("robot", DEFAULT_ROBOT)
         self.declare_parameter("seed", 0)
-        self.declare_parameter("image_size", 96)
+        self.declare_parameter("image_size", EnvConfig.image_size)
         self.declare_parameter("randomization_level", 1.0)
-        self.declare_parameter("wrist_camera", False)  # also render and publish the wrist camera
+        self.declare_parameter("wrist_camera", EnvConfig.wrist_camera)  # also render and publish the wrist camera
         self.declare_parameter("video", "")
         self.env = self.make_env()
         self.seed = int(self.get_parameter("seed").value)
