@@ -41,6 +41,9 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline,
             sent = time.monotonic()
             instruction.publish(String(data=text))
             wait_for_diagnostic(diagnostics, "policy_node", f"commanding: {text}", after=sent)
+            # and the supervisor forwarding them (on a loaded machine it can start late): frames before the
+            # first forwarded command have nothing to learn from, and the first episode would be lost
+            wait_for_diagnostic(diagnostics, "safety_supervisor", "state=active", timeout=30, after=sent)
             time.sleep(SECONDS_EACH)
     # stopped: the recorder finished its files
 
