@@ -1,8 +1,8 @@
 """A column of camera frames kept PNG-encoded in memory and decoded when indexed.
 
-A 96x96 frame is 27 KB decoded and about 1.8 KB as PNG: a 450,000-frame dataset
-takes 12 GB decoded and under 1 GB encoded, so that a second camera, or a second
-process, still fits in memory. Decoding a batch of 64 costs about 10 ms.
+A 96x96 frame is 27 KB decoded and a small fraction of that as a PNG of a rendered
+scene, so that a dataset of hundreds of thousands of frames, with a second camera or
+beside a second process, still fits in memory; the price is a decode per frame drawn.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
-from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE
+from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
@@ -104,8 +104,8 @@ def export_bundle(
 
 def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarray]:
     """Up to ``count`` real observations spread over the dataset, keyed by the policy graph's input names."""
-    cameras = [IMAGE, WRIST_IMAGE] if wrist_camera else [IMAGE]
-    arrays = data.load_arrays([*cameras, STATE, "task_index"], encoded_images=True)  # only ``rows`` are decoded
+    columns = [*image_columns(wrist_camera), STATE, "task_index"]
+    arrays = data.load_arrays(columns, encoded_images=True)  # only ``rows`` are decoded
     rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
     language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
     tasks = arrays["task_index"][rows]

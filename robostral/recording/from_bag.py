@@ -94,7 +94,7 @@ def from_bag(config: FromBagConfig) -> FromBagReport:
     spec = robot_spec(config.robot)
     episodes = recording_episodes(recording, spec, config.rate, config.max_gap)
     size = episodes[0].image_shape[0]
-    wrist = bool(recording.messages.get(WRIST_CAMERA_IMAGE))
+    wrist = IMAGE_KEYS["wrist_image"] in episodes[0].png
     dataset = DatasetSpec(spec.name, joint_names(spec), config.rate, size, wrist=wrist)
     with DatasetWriter(config.out, dataset) as writer:
         if any((e.sim_task, e.seed) in writer.keys for e in episodes):

@@ -11,8 +11,8 @@ and publishes the ensembled action chunk as one ``JointTrajectory`` for the safe
 supervisor, its header stamped with the stamp of the camera image it was computed
 from (so that the image-to-command latency can be measured from outside, as
 bench/ros_latency.py does). When an input is missing, malformed or older than
-``stale_timeout`` it publishes nothing and says why. A bundle that takes a wrist camera
-image makes the wrist camera (/wrist_camera/image_raw) one more such input. Inference and end-to-end
+``stale_timeout`` it publishes nothing and says why; for a bundle that takes a wrist
+camera image, /wrist_camera/image_raw is one more such input. Inference and end-to-end
 (image stamp to publish) latency p50/p99 go to /diagnostics every second.
 """
 

@@ -54,7 +54,9 @@ class SimDriver(Node):
 
         self.joint_states = self.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
         self.images = self.create_publisher(Image, contract.CAMERA_IMAGE, contract.IMAGE_QOS)
-        self.wrist_images = self.create_publisher(Image, contract.WRIST_CAMERA_IMAGE, contract.IMAGE_QOS)
+        # Only a cell with a wrist camera offers the topic: no publisher that never publishes.
+        self.wrist_images = (self.create_publisher(Image, contract.WRIST_CAMERA_IMAGE, contract.IMAGE_QOS)
+                             if self.env.config.wrist_camera else None)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         for topic in (contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY):
             self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.CONTROLLER_QOS)

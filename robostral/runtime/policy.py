@@ -92,16 +92,14 @@ class PolicyRuntime:
         image, state, language = np.asarray(image), np.asarray(state), np.asarray(language)
         _check_image("image", image, self.image_shape)
         batch = image.shape[0]
-        cameras = (np.ascontiguousarray(image),)
         if (wrist_image is None) != (self.wrist_shape is None):
             needed = "takes a wrist camera image" if self.wrist_shape else "has no wrist camera: pass no wrist image"
             raise ValueError(f"this bundle {needed}")
-        if wrist_image is not None:
-            wrist_image = np.asarray(wrist_image)
-            _check_image("wrist image", wrist_image, self.wrist_shape)
-            if len(wrist_image) != batch:
-                raise ValueError(f"{len(wrist_image)} wrist images for a batch of {batch}")
-            cameras = (*cameras, np.ascontiguousarray(wrist_image))
+        wrist = () if wrist_image is None else (np.ascontiguousarray(wrist_image),)
+        if wrist:
+            _check_image("wrist image", wrist[0], self.wrist_shape)
+            if len(wrist[0]) != batch:
+                raise ValueError(f"{len(wrist[0])} wrist images for a batch of {batch}")
         if state.shape != (batch, self.state_dim):
             raise ValueError(f"state must be ({batch}, {self.state_dim}), got {state.shape}")
         if language.shape != (batch, EMBEDDING_DIM):
@@ -110,10 +108,10 @@ class PolicyRuntime:
             if not np.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or infinite values")
         return (
-            cameras[0],
+            np.ascontiguousarray(image),
             np.ascontiguousarray(state, dtype=np.float32),
             np.ascontiguousarray(language, dtype=np.float32),
-            *cameras[1:],
+            *wrist,  # last: the graph's input order (policy_inputs)
         )
 
 

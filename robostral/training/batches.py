@@ -19,6 +19,11 @@ STATE = "observation.state"
 ACTION = "action"
 
 
+def image_columns(wrist_camera: bool) -> list[str]:
+    """The dataset's image columns a network reads: the front camera's, and the wrist camera's if it takes one."""
+    return [IMAGE, WRIST_IMAGE] if wrist_camera else [IMAGE]
+
+
 @dataclass
 class Batch:
     image: torch.Tensor  # (B, H, W, 3) uint8

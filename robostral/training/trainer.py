@@ -28,6 +28,7 @@ from robostral.training.batches import (
     STATE,
     WRIST_IMAGE,
     ChunkSamples,
+    image_columns,
     split_episodes,
     target_statistics,
 )
@@ -58,7 +59,7 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
                          "pass --resume to continue it, or another --out")
 
     dataset = load_dataset(config.dataset)
-    cameras = [IMAGE, WRIST_IMAGE] if config.policy.wrist_camera else [IMAGE]
+    cameras = image_columns(config.policy.wrist_camera)
     if WRIST_IMAGE in cameras and WRIST_IMAGE not in dataset.features:
         raise ValueError(f"policy.wrist_camera: {config.dataset} has no wrist camera images (collect with --wrist)")
     arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"], encoded_images=True)  # GBs less
@@ -220,21 +221,18 @@ def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, 
     """Image and state statistics from the dataset's stats.json; chunk targets and instructions from its frames."""
     joint_positions = lambda s: model.joint_positions(torch.from_numpy(s)).numpy()  # noqa: E731
     target_mean, target_std = target_statistics(train_set, joint_positions, model.config.action_mode)
-    model.set_normalization(
-        {
-            "image_mean": np.asarray(stats[IMAGE]["mean"]).reshape(3),
-            "image_std": np.asarray(stats[IMAGE]["std"]).reshape(3),
-            "state_mean": stats[STATE]["mean"],
-            "state_std": stats[STATE]["std"],
-            "target_mean": target_mean,
-            "target_std": target_std,
-            "language_mean": language.mean(dim=0),
-            "language_std": language.std(dim=0, unbiased=False),
-        }
-    )
-    if model.config.wrist_camera:
-        model.set_normalization({"wrist_image_mean": np.asarray(stats[WRIST_IMAGE]["mean"]).reshape(3),
-                                 "wrist_image_std": np.asarray(stats[WRIST_IMAGE]["std"]).reshape(3)})
+    values = {
+        "state_mean": stats[STATE]["mean"],
+        "state_std": stats[STATE]["std"],
+        "target_mean": target_mean,
+        "target_std": target_std,
+        "language_mean": language.mean(dim=0),
+        "language_std": language.std(dim=0, unbiased=False),
+    }
+    for prefix, column in zip(("image", "wrist_image"), image_columns(model.config.wrist_camera)):
+        values[f"{prefix}_mean"] = np.asarray(stats[column]["mean"]).reshape(3)
+        values[f"{prefix}_std"] = np.asarray(stats[column]["std"]).reshape(3)
+    model.set_normalization(values)
 
 
 @torch.no_grad()
