@@ -2,16 +2,14 @@
 
 A cluster's nodes need not share a file system with the machine that starts the
 sweep, so bundles travel as bytes (``pack_bundle``) through Ray's object store;
-a worker unpacks each bundle once into a private folder and verifies it there
-like any deployment would (``runtime_from_payload``), then reuses it for every
-later cell it runs. ``run_cell`` itself knows nothing of Ray: the serial path of
+a worker unpacks each bundle once into a temporary folder, verifies and loads it
+there like any deployment would (``runtime_from_payload``), removes the folder
+and reuses the loaded runtime for every later cell it runs. ``run_cell`` itself knows nothing of Ray: the serial path of
 ``bench/sweep_scaling.py`` calls it in-process.
 """
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +48,18 @@ def cached_runtime(sha256: str, device: str = "cpu") -> PolicyRuntime | None:
 
 
 def runtime_from_payload(payload: BundlePayload, device: str = "cpu") -> PolicyRuntime:
-    """A verified runtime for a shipped bundle, unpacked once per process (then cached)."""
+    """A verified runtime for a shipped bundle, unpacked once per process (then cached).
+
+    The folder is gone once the runtime has loaded its sessions and tokenizer:
+    Ray ends its workers without running exit handlers, so a folder kept for the
+    process's lifetime would be left behind by every worker of every sweep.
+    """
     runtime = cached_runtime(payload.sha256, device)
     if runtime is None:
-        folder = Path(tempfile.mkdtemp(prefix=f"robostral-bundle-{payload.sha256[:12]}-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        for name, data in payload.files.items():
-            (folder / name).write_bytes(data)
-        runtime = PolicyRuntime(folder, threads=THREADS, device=device)  # verifies every sha256 again
+        with tempfile.TemporaryDirectory(prefix=f"robostral-bundle-{payload.sha256[:12]}-") as folder:
+            for name, data in payload.files.items():
+                (Path(folder) / name).write_bytes(data)
+            runtime = PolicyRuntime(folder, threads=THREADS, device=device)  # verifies every sha256 again
         _runtimes[payload.sha256, device] = runtime
     return runtime
 
