@@ -151,9 +151,10 @@ def test_a_recording_with_a_wrist_camera_gives_the_dataset_its_images(tmp_path):
 
 
 def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, encoding="rgb8", size=(8, 8),
-                        names=None, skip=(), wrist_size=None):
+                        names=None, skip=(), wrist_size=None, wrist_until=None, wrist_lag=0.0):
     """A short recording with made-up values: camera at ``camera_hz``, joints and commands at 100 Hz;
-    with ``wrist_size``, a wrist camera of that size alongside."""
+    with ``wrist_size``, a wrist camera of that size alongside, stamped ``wrist_lag`` seconds late
+    and silent after ``wrist_until`` seconds."""
     with open_bag(folder) as bag:
         if INSTRUCTION not in skip:
             write(bag, INSTRUCTION, String(data="hold still"), T0 - MS)
@@ -171,8 +172,9 @@ def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, en
             image = image_msg(np.full((*size, 3), 7, dtype=np.uint8), stamp(int(t)))
             image.encoding = encoding
             write(bag, CAMERA_IMAGE, image, int(t))
-            if wrist_size is not None:
-                write(bag, WRIST_CAMERA_IMAGE, image_msg(np.zeros((*wrist_size, 3), np.uint8), stamp(int(t))), int(t))
+            if wrist_size is not None and (wrist_until is None or t < T0 + wrist_until * 1e9):
+                wrist = image_msg(np.zeros((*wrist_size, 3), np.uint8), stamp(int(t + wrist_lag * 1e9)))
+                write(bag, WRIST_CAMERA_IMAGE, wrist, int(t))
 
 
 def test_frames_are_sampled_at_the_control_rate_and_a_gap_ends_an_episode(tmp_path):
@@ -184,6 +186,14 @@ def test_frames_are_sampled_at_the_control_rate_and_a_gap_ends_an_episode(tmp_pa
     assert abs(lengths[0] - 0.8 * 20) <= 1 and abs(lengths[1] - 0.6 * 20) <= 1, lengths
     state = data.load_arrays([STATE])[STATE]
     assert np.all(np.diff(state[: lengths[0], 0]) > 0.03)  # one frame every 50 ms of joint states (+0.01 per 10 ms)
+
+
+def test_frames_without_a_wrist_image_within_max_gap_are_left_out(tmp_path):
+    synthetic_recording(tmp_path / "run", seconds=2.0, camera_hz=30, wrist_size=(8, 8), wrist_until=0.5)
+    report = from_bag(FromBagConfig(str(tmp_path / "run"), str(tmp_path / "dataset"), rate=20, max_gap=0.5))
+    data = load_dataset(tmp_path / "dataset")
+    assert report.episodes == 1 and WRIST_IMAGE in data.features
+    assert abs(data.num_frames - 1.0 * 20) <= 1, data.num_frames  # the last wrist image (0.47 s) + 0.5 s
 
 
 def test_a_recording_cut_by_a_kill_converts_what_it_holds(tmp_path, capsys):
@@ -205,8 +215,10 @@ def test_a_recording_cut_by_a_kill_converts_what_it_holds(tmp_path, capsys):
         ({"size": (6, 8)}, "image is 6x8, not square"),
         ({"names": [f"joint{i}" for i in range(1, 7)]}, "lacks panda_joint1, "),
         ({"wrist_size": (4, 4)}, "the wrist camera's images are not 8x8 like the front camera's"),
+        ({"wrist_size": (8, 8), "wrist_lag": 1.0}, "both controllers and a wrist camera image within 0.5 s"),
     ],
-    ids=["missing topics", "wrong encoding", "not square", "other arm's joints", "wrist camera of another size"],
+    ids=["missing topics", "wrong encoding", "not square", "other arm's joints", "wrist camera of another size",
+         "no wrist image near any frame"],
 )
 def test_a_bag_that_cannot_become_a_dataset_is_refused_clearly(tmp_path, capsys, recording, error):
     synthetic_recording(tmp_path / "run", seconds=0.2, **recording)

@@ -95,9 +95,10 @@ def test_eval_renders_the_wrist_camera_for_a_bundle_that_takes_one(runtime):
 def test_a_wrist_network_without_wrist_images_is_refused(pipeline, wrist_pipeline, tmp_path):
     config = tiny_train_config(pipeline.dataset, tmp_path / "run")
     config.policy.wrist_camera = True
-    with pytest.raises(ValueError, match="has no wrist camera images .collect with --wrist."):
+    refused = "has no wrist camera images, which a policy with wrist_camera takes .record one with `robostral collect"
+    with pytest.raises(ValueError, match=refused):
         train(config)
     assert not (tmp_path / "run").exists()
-    with pytest.raises(ValueError, match="has no wrist camera images, which this policy takes"):
+    with pytest.raises(ValueError, match=refused):
         export_bundle(latest_checkpoint(wrist_pipeline.run), tmp_path / "bundle", "test", dataset=pipeline.dataset)
     assert not (tmp_path / "bundle").exists()

@@ -35,7 +35,7 @@ from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
-from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, image_columns
+from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
@@ -60,8 +60,6 @@ def export_bundle(
     model.eval()
     data = load_dataset(dataset or state["dataset"])
     c = model.config
-    if c.wrist_camera and WRIST_IMAGE not in data.features:
-        raise ValueError(f"{data.root} has no wrist camera images, which this policy takes: pass one like its own")
     frames = _dataset_frames(data, 2 * PARITY_FRAMES, c.wrist_camera)
     cameras = [frames[name].shape[1:] for name in ("image", WRIST_INPUT) if name in frames]
     if any(shape != (c.image_size, c.image_size, 3) for shape in cameras) or frames["state"].shape[1] != c.state_dim:
@@ -104,7 +102,7 @@ def export_bundle(
 
 def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarray]:
     """Up to ``count`` real observations spread over the dataset, keyed by the policy graph's input names."""
-    columns = [*image_columns(wrist_camera), STATE, "task_index"]
+    columns = [*dataset_image_columns(data, wrist_camera), STATE, "task_index"]
     arrays = data.load_arrays(columns, encoded_images=True)  # only ``rows`` are decoded
     rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
     language = MiniLMEncoder.from_package().encode(data.tasks).numpy()

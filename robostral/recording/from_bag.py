@@ -150,8 +150,9 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
         usable &= np.abs(wrist_stamps[wrist] - ticks) <= max_gap * 1e9
     kept = np.flatnonzero(usable)
     if not len(kept):
+        wrist_needed = f" and a wrist camera image within {max_gap} s" if wrist_images else ""
         raise BagConversionError(f"{recording.folder}: no camera frame comes after both an instruction and commands "
-                                 f"to both controllers; nothing to learn from")
+                                 f"to both controllers{wrist_needed}; nothing to learn from")
 
     episodes = []
     key = stretch[kept] * (len(instructions) + 1) + instruction[kept]  # (stretch, instruction) of each frame

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from robostral.data import Dataset
+
 IMAGE = "observation.images.front"
 WRIST_IMAGE = "observation.images.wrist"
 STATE = "observation.state"
@@ -22,6 +24,15 @@ ACTION = "action"
 def image_columns(wrist_camera: bool) -> list[str]:
     """The dataset's image columns a network reads: the front camera's, and the wrist camera's if it takes one."""
     return [IMAGE, WRIST_IMAGE] if wrist_camera else [IMAGE]
+
+
+def dataset_image_columns(dataset: Dataset, wrist_camera: bool) -> list[str]:
+    """``image_columns``, checked against a dataset: a wrist network needs one recorded with the wrist camera."""
+    columns = image_columns(wrist_camera)
+    if WRIST_IMAGE in columns and WRIST_IMAGE not in dataset.features:
+        raise ValueError(f"{dataset.root} has no wrist camera images, which a policy with wrist_camera takes "
+                         "(record one with `robostral collect --wrist`)")
+    return columns
 
 
 @dataclass

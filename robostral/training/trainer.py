@@ -26,8 +26,8 @@ from robostral.training.batches import (
     ACTION,
     IMAGE,
     STATE,
-    WRIST_IMAGE,
     ChunkSamples,
+    dataset_image_columns,
     image_columns,
     split_episodes,
     target_statistics,
@@ -59,9 +59,7 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
                          "pass --resume to continue it, or another --out")
 
     dataset = load_dataset(config.dataset)
-    cameras = image_columns(config.policy.wrist_camera)
-    if WRIST_IMAGE in cameras and WRIST_IMAGE not in dataset.features:
-        raise ValueError(f"policy.wrist_camera: {config.dataset} has no wrist camera images (collect with --wrist)")
+    cameras = dataset_image_columns(dataset, config.policy.wrist_camera)
     arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"], encoded_images=True)  # GBs less
     train_episodes, val_episodes = split_episodes(dataset.episodes, config.val_fraction, config.seed)
     chunk = config.policy.chunk_size
