@@ -64,9 +64,9 @@ class CollectConfig:
     max_failures: int | None = None  # discarded seeds per task and run before giving up; None: max(10, episodes)
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
+        unknown = [t for t in self.tasks if t not in sim.ENV_IDS]
         if not self.tasks or unknown or len(set(self.tasks)) != len(self.tasks):
-            raise ValueError(f"tasks must be distinct names from {', '.join(TASKS)}; got {','.join(self.tasks)}")
+            raise ValueError(f"tasks must be distinct names from {', '.join(sim.ENV_IDS)}; got {','.join(self.tasks)}")
         if self.robot not in ROBOTS:
             raise ValueError(f"unknown robot {self.robot!r}; known robots: {', '.join(sorted(ROBOTS))}")
         for name in ("episodes", "workers", "image_size", "flush_every"):
@@ -310,13 +310,13 @@ def _worker(config: CollectConfig, jobs, results, parent: int) -> None:
             if task not in envs:
                 envs[task] = make_env(task, config.robot, **config.env_kwargs)
             recorded = record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps)
-            results.put((number, _episode(recorded)))
+            results.put((number, _episode(task, recorded)))
         except Exception:
             results.put((number, traceback.format_exc()))
 
 
-def _episode(recorded) -> Episode | None:
-    """The recorded episode encoded for the dataset, or None when the expert failed."""
+def _episode(task: str, recorded) -> Episode | None:
+    """The recorded episode of ``task`` encoded for the dataset, or None when the expert failed."""
     result = recorded.result
     if not result.success:
         return None
@@ -324,7 +324,7 @@ def _episode(recorded) -> Episode | None:
     images = {IMAGE_KEYS[key]: np.stack([o[key] for o in observations])
               for key in IMAGE_KEYS if key in observations[0]}
     return Episode.encode(
-        sim_task=result.task,
+        sim_task=task,  # ``chain`` links are pick_place episodes of the chain scene (``result.task``)
         seed=result.seed,
         robot=result.robot,
         instruction=result.instruction,

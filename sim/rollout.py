@@ -10,6 +10,7 @@ import numpy as np
 
 import sim
 from sim.experts import make_expert
+from sim.tasks.chain import LINK_STEPS, ChainScene, links_before
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RecordedEpisode:
 
 
 def make_env(task: str, robot: str, **config) -> gym.Env:
-    """A registered env (time limit included) for a task name such as ``pick_place``."""
+    """A registered env (time limit included) for a task name such as ``pick_place``, or ``chain``."""
     if task not in sim.ENV_IDS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(sorted(sim.ENV_IDS))}")
     return gym.make(sim.ENV_IDS[task], robot=robot, **config)
@@ -114,10 +115,17 @@ def _expert_loop(
 
     ``on_step(observation, action)`` sees each observation and the action the expert chose from it,
     before that action is stepped; after a success it also sees ``settle_steps`` more, unperturbed.
+    In the chain scene the episode is one link: the links before it are done first (``chain_lead_in``),
+    and a failed one fails the episode before anything is recorded.
     Returns the result and the episode's randomized values.
     """
     observation, info = env.reset(seed=seed)
     randomization = info["randomization"]
+    base = env.unwrapped
+    if isinstance(base.task, ChainScene) and links_before(seed):
+        if not chain_lead_in(env, links_before(seed)):
+            return EpisodeResult(base.task.name, base.robot.name, seed, False, 0, base.instruction), randomization
+        observation = base.observe()
     expert = make_expert(env)
     expert.reset()
     if on_frame is not None:
@@ -136,11 +144,25 @@ def _expert_loop(
             on_frame(env.render())
     success = bool(info["is_success"])
     if success and on_step is not None:
-        base = env.unwrapped  # past the time limit's count: the wrapper would truncate
-        for _ in range(settle_steps):
+        for _ in range(settle_steps):  # on the unwrapped env, past the time limit's count
             action = expert.act()
             on_step(observation, action)
             observation, *_ = base.step(action)
-    base = env.unwrapped
     result = EpisodeResult(base.task.name, base.robot.name, seed, success, steps, base.instruction)
     return result, randomization
+
+
+def chain_lead_in(env: gym.Env, links: int) -> bool:
+    """The expert completes ``links`` links of the chain scene in ``env``, each in ``LINK_STEPS``, and the
+    scene moves on to the next link's goal; False as soon as one is not done.
+
+    Nothing is rendered and the time limit does not count these steps: they only set the scene.
+    """
+    base = env.unwrapped
+    for _ in range(links):
+        expert = make_expert(base)
+        expert.reset()
+        if not any(base.advance(expert.act())[0] for _ in range(LINK_STEPS)):
+            return False
+        base.set_goal(base.task.next_goal(base.np_random))
+    return True

@@ -267,3 +267,22 @@ def test_settle_steps_record_the_expert_holding_its_goal():
     # Holding: the tool stays at the goal, the last targets barely move.
     assert np.abs(settled.actions[-1] - settled.actions[-2]).max() < 0.01
     assert env.unwrapped.task.is_success()
+
+
+def test_chain_links_are_collected_one_per_episode(tmp_path):
+    """``--tasks chain``: each seed's episode is one link of a chain (seed % 5 links done before it, unrecorded)."""
+    out = tmp_path / "ds"
+    assert main(["collect", "--out", str(out), "--tasks", "chain", "--episodes", "3", "--image-size", "32",
+                 "--workers", "2", "--settle-steps", "2"]) == 0
+    ds = load_dataset(out)
+    assert set(keys(ds)) == expected_keys(ds, ("chain",), 3)
+    assert ds.info["robostral"]["env_ids"] == {"chain": "robostral/Chain-v0"}
+    episode = next(e for e in ds.episodes if e["seed"] == 2)  # link 3: a cube out of its bin into a free one
+    recorded = record_expert_episode(make_env("chain", "panda", image_size=32), 2, settle_steps=2)
+    frames = slice(episode["dataset_from_index"], episode["dataset_to_index"])
+    arrays = ds.load_arrays()
+    assert episode["tasks"] == [recorded.result.instruction] and recorded.result.success
+    assert episode["length"] == recorded.result.steps + 2 == len(recorded.actions)
+    np.testing.assert_array_equal(arrays["observation.images.front"][frames],
+                                  np.stack([o["image"] for o in recorded.observations]))
+    np.testing.assert_array_equal(arrays["action"][frames], np.stack(recorded.actions))

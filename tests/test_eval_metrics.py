@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from robostral.evaluation import ExpertActor, evaluate_chains, evaluate_episodes
-from robostral.evaluation.chains import CHAIN_LENGTH, LINK_STEPS, ChainScene
 from robostral.evaluation.report import summarize_chains, summarize_choice
 from robostral.stats import success_summary, wilson_interval
 from sim.env import RobotTaskEnv
 from sim.tasks import task_class
+from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, ChainScene
 from sim.tasks.task import Goal
 
 SEEDS = range(10_000_000, 10_000_003)

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import sim
 from sim.language import CHARSET
 from sim.tasks import TASKS
+from sim.tasks.chain import LINK_STEPS, ChainScene
 
 GRID = [(task, robot) for task in sim.ENV_IDS for robot in ROBOT_NAMES]
 
@@ -30,11 +31,14 @@ def checked(env) -> None:
     assert not unexpected
 
 
-def test_every_task_is_registered_with_its_time_limit():
-    assert set(sim.ENV_IDS) == set(TASKS) == {"reach", "push", "pick_place", "stack"}
-    assert set(sim.ENV_IDS.values()) == {f"robostral/{n}-v0" for n in ("Reach", "Push", "PickPlace", "Stack")}
+def test_every_task_and_the_chain_scene_are_registered_with_their_time_limits():
+    assert set(TASKS) == {"reach", "push", "pick_place", "stack"} and set(sim.ENV_IDS) == {*TASKS, "chain"}
+    names = ("Reach", "Push", "PickPlace", "Stack", "Chain")
+    assert set(sim.ENV_IDS.values()) == {f"robostral/{n}-v0" for n in names}
     for task, env_id in sim.ENV_IDS.items():
-        assert gymnasium.spec(env_id).max_episode_steps == TASKS[task].max_episode_steps > 0
+        limit = LINK_STEPS if task == "chain" else TASKS[task].max_episode_steps
+        assert gymnasium.spec(env_id).max_episode_steps == limit > 0
+    assert gymnasium.spec(sim.ENV_IDS["chain"]).kwargs["task"] is ChainScene
 
 
 @pytest.mark.parametrize("task,robot", GRID)

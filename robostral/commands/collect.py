@@ -1,6 +1,8 @@
 """`robostral collect`: record scripted-expert demonstrations into a LeRobotDataset v3.0 directory.
 
 Runs N successful episodes per task with domain randomization on, in worker processes.
+The task ``chain`` records links of instruction chains (two cubes, three bins), one per
+episode: the expert completes the links before the recorded one unrecorded.
 Running the same command again resumes an interrupted collection; after a finished one
 it does nothing. Exit status: 0 done, 1 a task gave up (too many failed seeds), 130 interrupted.
 """
@@ -12,8 +14,8 @@ import sys
 
 from robostral.collect import CollectConfig, collect
 from robostral.commands.arguments import field_default, positive_int
+from sim import ENV_IDS
 from sim.robots import ROBOTS
-from sim.tasks import TASKS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created, or resumed)")
     parser.add_argument("--robot", default=CollectConfig.robot, choices=sorted(ROBOTS))
     parser.add_argument("--tasks", type=_tasks, default=CollectConfig.tasks,
-                        help=f"comma-separated, from {','.join(TASKS)}")
+                        help=f"comma-separated, from {','.join(ENV_IDS)} (chain: one link of a chain per episode)")
     parser.add_argument("--episodes", type=positive_int, required=True, help="successful episodes to keep per task")
     parser.add_argument("--seed", type=int, default=CollectConfig.seed, help="first seed of every task's seed stream")
     parser.add_argument("--workers", type=positive_int, default=field_default(CollectConfig, "workers"),
@@ -44,10 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _tasks(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [t for t in names if t not in TASKS]
+    unknown = [t for t in names if t not in ENV_IDS]
     if unknown or not names:
         given = ",".join(unknown) or repr(text)
-        raise argparse.ArgumentTypeError(f"unknown task(s) {given}; known: {','.join(TASKS)}")
+        raise argparse.ArgumentTypeError(f"unknown task(s) {given}; known: {','.join(ENV_IDS)}")
     return names
 
 

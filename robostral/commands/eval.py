@@ -16,10 +16,10 @@ import shlex
 from pathlib import Path
 
 from robostral.commands.arguments import positive_int
-from robostral.evaluation.chains import CHAIN_LENGTH
 from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
+from sim.tasks.chain import CHAIN_LENGTH
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -27,13 +27,13 @@ from tqdm import tqdm
 from robostral.bundle.card import SIGNATURE_FILE, read_card, write_card
 from robostral.bundle.gate import judge
 from robostral.data.layout import EPISODES_PATH
-from robostral.evaluation.chains import CHAIN_LENGTH
 from robostral.evaluation.report import plot_report, summarize_chains, task_summary, write_markdown
 from robostral.evaluation.rollouts import ChainResult, evaluate_chains, evaluate_episodes
 from robostral.runtime import PolicyRuntime
 from robostral.video import label, mosaic, write_video
 from sim.randomization import RandomizationConfig
 from sim.tasks import TASKS
+from sim.tasks.chain import CHAIN_LENGTH
 
 EVAL_SEED_BASE = 10_000_000
 REPORT_FORMAT = "robostral-eval/1"

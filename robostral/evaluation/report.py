@@ -10,9 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from robostral.evaluation.chains import CHAIN_LENGTH  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult  # noqa: E402
 from robostral.stats import success_summary, wilson_interval  # noqa: E402
+from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
 
 
 def summarize_episodes(results: Sequence[EpisodeResult]) -> dict:

@@ -19,13 +19,13 @@ import gymnasium as gym
 import numpy as np
 
 from robostral.evaluation.actors import Actor, PolicyActor
-from robostral.evaluation.chains import CHAIN_LENGTH, LINK_STEPS, ChainScene
 from robostral.evaluation.choice import FirstMove
 from robostral.runtime import PolicyRuntime
 from robostral.video import label
 from sim.env import RobotTaskEnv
 from sim.randomization import RandomizationConfig
 from sim.rollout import make_env
+from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, ChainScene
 
 RENDER_SIZE = 320  # pixels, frames of recorded rollouts
 

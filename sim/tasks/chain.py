@@ -14,6 +14,12 @@ centimetre or two off-centre must still leave room for open jaws around it when
 it is picked out again. With 13 cm bins the scripted expert's jaws caught a wall
 on about 5% of those picks (average 4.70 links on the Panda); with 16 cm it
 completes all 5 links in 100 of 100 chains on each robot (seeds 10,000,000 on).
+
+Demonstrations of chains are recorded one link at a time: an episode of the
+``chain`` env (``sim.rollout.make_env("chain", ...)``) run by ``sim.rollout`` is
+link ``links_before(seed) + 1``, reached by the scripted expert completing the
+links before it unrecorded, so that consecutive seeds cover the five links evenly
+(``robostral collect --tasks chain``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ LINK_STEPS = PickPlace.max_episode_steps  # control steps allowed per link
 CUBE_SLOTS = [(0.38, -0.12), (0.38, 0.12)]  # m, base frame
 BIN_SLOTS = [(0.58, -0.2), (0.58, 0.0), (0.58, 0.2)]  # m, base frame
 BIN_JITTER = 0.25  # fraction of the object-position range: bins 20 cm apart never touch
+
+
+def links_before(seed: int) -> int:
+    """How many links the expert completes unrecorded before the recorded link of a ``chain`` episode."""
+    return seed % CHAIN_LENGTH
 
 
 class ChainScene(PickPlace):
@@ -60,8 +71,12 @@ class ChainScene(PickPlace):
 
     def occupied(self, bin_name: str) -> bool:
         """A cube lies within the bin's walls (seen from above)."""
+        return any(self.occupied_by(bin_name, cube) for cube in self.cubes)
+
+    def occupied_by(self, bin_name: str, cube: str) -> bool:
+        """``cube`` lies within the bin's walls (seen from above)."""
         centre = self.sim.position(bin_name)[:2]
-        return any(np.all(np.abs(self.sim.position(c)[:2] - centre) < self.bin_inner_half) for c in self.cubes)
+        return bool(np.all(np.abs(self.sim.position(cube)[:2] - centre) < self.bin_inner_half))
 
     def next_goal(self, rng: np.random.Generator) -> Goal:
         """The next link: the cube the current goal did not name, into a bin that holds no cube now."""
