@@ -34,7 +34,10 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline,
                  "--param", f"sim_driver.image_size={image_size}", "--param", f"recorder.output={recording}"]
     with robostral_up(arguments, tmp_path / "up.log") as (graph, probe):
         diagnostics = probe.record_diagnostics()
-        instruction = probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS, subscribers=3)
+        # every subscriber matched before the first instruction: the policy node, the sim driver, the pendant's
+        # bridge and the recorder (with 3, a CI run recorded only the second: the recorder had matched late and
+        # was handed the latched last instruction)
+        instruction = probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS, subscribers=4)
         for topic in (contract.CAMERA_IMAGE, contract.JOINT_STATES, contract.INSTRUCTION, contract.ARM_TRAJECTORY):
             graph.wait_for_output(f"recording {topic} (", timeout=10)  # the recorder subscribed to what from-bag needs
         for text in INSTRUCTIONS:
