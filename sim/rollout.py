@@ -10,7 +10,7 @@ import numpy as np
 
 import sim
 from sim.experts import make_expert
-from sim.tasks.chain import LINK_STEPS, ChainScene, links_before
+from sim.tasks.chain import LINK_STEPS, ChainScene, links_before, next_link
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,11 @@ def chain_lead_in(env: gym.Env, links: int) -> bool:
     for _ in range(links):
         expert = make_expert(base)
         expert.reset()
-        if not any(base.advance(expert.act())[0] for _ in range(LINK_STEPS)):
+        for _ in range(LINK_STEPS):
+            _, succeeded, _, _ = base.advance(expert.act())  # physics only: nothing rendered
+            if succeeded:
+                break
+        else:
             return False
-        base.set_goal(base.task.next_goal(base.np_random))
+        next_link(base)
     return True

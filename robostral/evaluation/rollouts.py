@@ -25,7 +25,7 @@ from robostral.video import label
 from sim.env import RobotTaskEnv
 from sim.randomization import RandomizationConfig
 from sim.rollout import make_env
-from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, ChainScene
+from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, ChainScene, next_link
 
 RENDER_SIZE = 320  # pixels, frames of recorded rollouts
 
@@ -237,7 +237,7 @@ class _Chain(_Run):
             status = "done"
         if status == "next":
             self.link_steps = 0
-            self.instructions.append(self.base.set_goal(self.base.task.next_goal(self.base.np_random)))
+            self.instructions.append(next_link(self.base))
             self.observation = {**observation, "instruction": self.base.instruction}
         self._film()
         return status

@@ -24,11 +24,16 @@ links before it unrecorded, so that consecutive seeds cover the five links evenl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from sim.randomization import RandomizationConfig
 from sim.tasks.pick_place import PickPlace, bin_boxes
 from sim.tasks.task import Goal
+
+if TYPE_CHECKING:  # sim.env imports the tasks
+    from sim.env import RobotTaskEnv
 
 CHAIN_LENGTH = 5
 LINK_STEPS = PickPlace.max_episode_steps  # control steps allowed per link
@@ -83,3 +88,8 @@ class ChainScene(PickPlace):
         cube = next(c for c in self.cubes if c != self.goal.a)
         free = [b for b in self.bins if not self.occupied(b)]
         return Goal(cube, free[int(rng.integers(len(free)))])
+
+
+def next_link(env: RobotTaskEnv) -> str:
+    """Move the chain scene of ``env`` on to its next link's goal; returns the instruction."""
+    return env.set_goal(env.task.next_goal(env.np_random))
