@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from robostral.commands import collect as collect_command
+from robostral.commands import compare as compare_command
 from robostral.commands import dataset as dataset_command
 from robostral.commands import eval as eval_command
 from robostral.commands import export as export_command
@@ -18,7 +19,7 @@ from robostral.commands import train as train_command
 from robostral.commands import up as up_command
 
 COMMANDS = (sim_command, collect_command, dataset_command, train_command, export_command, policies_command,
-            eval_command, sweep_command, up_command, instruct_command, pendant_command)
+            eval_command, compare_command, sweep_command, up_command, instruct_command, pendant_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SIGNIFICANCE = 0.05  # an exact McNemar p below this: a paired comparison changed
 
 
 def success_summary(successes: int, n: int) -> dict:
@@ -49,3 +54,46 @@ def mcnemar_exact(b: int, c: int) -> float:
         term = term * (n - i) // (i + 1)
         tail += term
     return min(1.0, 2 * tail / 2**n)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Episodes of a baseline and a new version paired by what they share (a seed): how often each side alone
+    succeeded, and the exact McNemar test of that."""
+
+    b: int = 0  # the baseline succeeded, the new version failed
+    c: int = 0  # the baseline failed, the new version succeeded
+    both: int = 0
+    neither: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return self.b + self.c + self.both + self.neither
+
+    @property
+    def p(self) -> float:
+        return mcnemar_exact(self.b, self.c)
+
+    @property
+    def verdict(self) -> str:
+        if self.p >= SIGNIFICANCE:
+            return "no significant change"
+        return "better" if self.c > self.b else "worse"
+
+    def __add__(self, other: Paired) -> Paired:
+        return Paired(self.b + other.b, self.c + other.c, self.both + other.both, self.neither + other.neither)
+
+    @classmethod
+    def of(cls, baseline: Mapping[Hashable, bool], new: Mapping[Hashable, bool]) -> Paired:
+        """Pair the outcomes both mappings hold under the same key; keys only one side has are left out."""
+        counts = {"b": 0, "c": 0, "both": 0, "neither": 0}
+        for key, succeeded in new.items():
+            if key in baseline:
+                old = bool(baseline[key])
+                counts["both" if old and succeeded else "b" if old else "c" if succeeded else "neither"] += 1
+        return cls(**counts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pairs": self.pairs, "b": self.b, "c": self.c, "p": self.p, "verdict": self.verdict,
+                "baseline": success_summary(self.both + self.b, self.pairs),
+                "new": success_summary(self.both + self.c, self.pairs)}

@@ -38,14 +38,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robostral.bundle.gate import judge  # noqa: E402
-from robostral.stats import mcnemar_exact, success_summary, wilson_interval  # noqa: E402
+from robostral.stats import SIGNIFICANCE, Paired, success_summary, wilson_interval  # noqa: E402
 from robostral.sweep.store import AXIS_PREFIX, read_plan, read_rows  # noqa: E402
 
 REPORT_FORMAT = "robostral-sweep-report/1"
 EXACT_LEVELS = 6  # an axis with at most this many distinct values gets one level per value ...
 QUANTILE_BINS = 5  # ... one with more (sampled values) is cut into this many quantile bins
 WORST_CELLS = 10
-SIGNIFICANCE = 0.05  # McNemar p below this: a cell or a pooled comparison changed
 MISSING_LISTED = 20  # missing cells listed in the report (summary.json lists all)
 
 
@@ -87,48 +86,6 @@ class Rate:
     def of(cls, rows: Iterable[dict]) -> Rate:
         outcomes = [bool(row["success"]) for row in rows]
         return cls(sum(outcomes), len(outcomes))
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Episodes of a baseline and a new version paired by episode seed: how often each side alone succeeded."""
-
-    b: int = 0  # the baseline succeeded, the new version failed
-    c: int = 0  # the baseline failed, the new version succeeded
-    both: int = 0
-    neither: int = 0
-
-    @property
-    def pairs(self) -> int:
-        return self.b + self.c + self.both + self.neither
-
-    @property
-    def p(self) -> float:
-        return mcnemar_exact(self.b, self.c)
-
-    @property
-    def verdict(self) -> str:
-        if self.p >= SIGNIFICANCE:
-            return "no significant change"
-        return "better" if self.c > self.b else "worse"
-
-    def __add__(self, other: Paired) -> Paired:
-        return Paired(self.b + other.b, self.c + other.c, self.both + other.both, self.neither + other.neither)
-
-    @classmethod
-    def of(cls, baseline_rows: list[dict], new_rows: list[dict]) -> Paired:
-        baseline = {row["episode_seed"]: bool(row["success"]) for row in baseline_rows}
-        counts = {"b": 0, "c": 0, "both": 0, "neither": 0}
-        for row in new_rows:
-            if row["episode_seed"] in baseline:
-                old, new = baseline[row["episode_seed"]], bool(row["success"])
-                counts["both" if old and new else "b" if old else "c" if new else "neither"] += 1
-        return cls(**counts)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"pairs": self.pairs, "b": self.b, "c": self.c, "p": self.p, "verdict": self.verdict,
-                "baseline": Rate(self.both + self.b, self.pairs).as_dict(),
-                "new": Rate(self.both + self.c, self.pairs).as_dict()}
 
 
 @dataclass(frozen=True)
@@ -280,7 +237,7 @@ def _comparisons(policies: list[dict], cells: list[dict], by_cell: dict[str, lis
         for where, cell in matched[policy["label"]].items():
             if where in matched[baseline["label"]]:
                 base_cell = matched[baseline["label"]][where]
-                paired = Paired.of(by_cell[base_cell["key"]], by_cell[cell["key"]])
+                paired = Paired.of(_outcomes(by_cell[base_cell["key"]]), _outcomes(by_cell[cell["key"]]))
                 pooled += paired
                 per_cell.append({**_cell_params(cell), "baseline_key": base_cell["key"], **paired.as_dict()})
         comparisons.append({
@@ -290,6 +247,11 @@ def _comparisons(policies: list[dict], cells: list[dict], by_cell: dict[str, lis
             "worse": [c["key"] for c in per_cell if c["verdict"] == "worse"],
         })
     return comparisons
+
+
+def _outcomes(rows: list[dict]) -> dict[int, bool]:
+    """A cell's episodes by episode seed: what pairs them across versions."""
+    return {row["episode_seed"]: bool(row["success"]) for row in rows}
 
 
 def _gate(policy: dict, tasks: dict[str, Rate]) -> dict[str, Any]:
