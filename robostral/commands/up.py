@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import yaml
+
 from robostral.bundle.card import read_card
-from robostral.ros.graph import load_graph
+from robostral.ros.graph import Graph, load_graph
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,21 +32,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robostral.ros.up import Bringup  # rclpy only for the commands that need it
-    from robostral.runtime.session import WRIST_INPUT
 
     graph = load_graph(args.graph)
+    nodes = graph.selected(("recorder",) if args.record else ())
+    return Bringup(graph, nodes, parameter_overrides(args, graph)).run()
+
+
+def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str]:
+    """NODE.NAME -> value over the parameter file: --param, --policy, --task, and the cameras the bundle reads."""
+    from robostral.runtime.session import WRIST_INPUT
+
     overrides = dict(_override(text) for text in args.param)
     if args.policy:
         card = read_card(args.policy)  # refuses a folder that is not a bundle before anything starts
         overrides["policy_node.bundle"] = str(Path(args.policy).resolve())
+    else:  # the parameter file's bundle; one that cannot be read is the policy node's to report
+        card = _default_card(graph, overrides)
+    if card is not None:
         # The simulated cell renders what the bundle takes (a real cell's cameras are set up to match).
         overrides.setdefault("sim_driver.image_size", str(card["inputs"]["image"]["shape"][1]))
-        if WRIST_INPUT in card["inputs"]:
-            overrides.setdefault("sim_driver.wrist_camera", "true")
+        overrides.setdefault("sim_driver.wrist_camera", str(WRIST_INPUT in card["inputs"]).lower())
     if args.task:
         overrides["sim_driver.task"] = args.task
-    nodes = graph.selected(("recorder",) if args.record else ())
-    return Bringup(graph, nodes, overrides).run()
+    return overrides
+
+
+def _default_card(graph: Graph, overrides: dict[str, str]) -> dict | None:
+    """The card of the bundle the policy node will load without --policy, or None if it cannot be read."""
+    parameters = yaml.safe_load(graph.parameters.read_text()) or {}
+    bundle = overrides.get("policy_node.bundle") or parameters.get("policy_node", {}).get("ros__parameters", {}).get(
+        "bundle")
+    try:
+        return read_card(bundle) if bundle else None
+    except (ValueError, FileNotFoundError):
+        return None
 
 
 def _override(text: str) -> tuple[str, str]:

@@ -1,0 +1,46 @@
+"""`robostral up` sets the simulated cell's cameras from the bundle the policy node will load, named or default."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from robostral.commands.up import parameter_overrides
+from robostral.ros.graph import Graph, load_graph
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _args(policy=None, *params, task=None) -> argparse.Namespace:
+    return argparse.Namespace(policy=None if policy is None else str(policy), param=list(params), task=task)
+
+
+def _graph(tmp_path: Path, bundle) -> Graph:
+    parameters = tmp_path / "params.yaml"
+    parameters.write_text(yaml.safe_dump({"policy_node": {"ros__parameters": {"bundle": str(bundle)}}}))
+    return Graph("sim", parameters, ())
+
+
+def test_a_named_bundle_sets_the_image_size_and_the_wrist_camera(pipeline, wrist_pipeline, tmp_path):
+    graph = _graph(tmp_path, tmp_path / "nowhere")
+    wrist = parameter_overrides(_args(wrist_pipeline.bundle, task="reach"), graph)
+    assert wrist == {"policy_node.bundle": str(wrist_pipeline.bundle.resolve()), "sim_driver.image_size": "32",
+                     "sim_driver.wrist_camera": "true", "sim_driver.task": "reach"}
+    plain = parameter_overrides(_args(pipeline.bundle), graph)
+    assert plain["sim_driver.wrist_camera"] == "false"
+    chosen = parameter_overrides(_args(wrist_pipeline.bundle, "sim_driver.wrist_camera=false"), graph)
+    assert chosen["sim_driver.wrist_camera"] == "false"  # an explicit --param wins
+
+
+def test_without_policy_the_parameter_files_bundle_decides(wrist_pipeline, tmp_path, monkeypatch):
+    overrides = parameter_overrides(_args(), _graph(tmp_path, wrist_pipeline.bundle))
+    assert overrides == {"sim_driver.image_size": "32", "sim_driver.wrist_camera": "true"}
+    assert parameter_overrides(_args(), _graph(tmp_path, tmp_path / "nowhere")) == {}  # the policy node reports it
+
+    monkeypatch.chdir(REPO)  # the shipped parameter file names the shipped bundle, relative to the repository
+    shipped = parameter_overrides(_args(), load_graph("sim"))
+    assert shipped == {"sim_driver.image_size": "96", "sim_driver.wrist_camera": "true"}
+    assert yaml.safe_load((REPO / "launch/params/sim.yaml").read_text())["sim_driver"]["ros__parameters"][
+        "wrist_camera"] is True  # what `ros2 launch` gives the shipped policy, which reads the wrist camera
