@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
-from robostral.bundle.card import read_card
+from robostral.bundle.card import BundleError, read_card
 from robostral.ros.graph import Graph, load_graph
 
 
@@ -59,12 +57,10 @@ def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str
 
 def _default_card(graph: Graph, overrides: dict[str, str]) -> dict | None:
     """The card of the bundle the policy node will load without --policy, or None if it cannot be read."""
-    parameters = yaml.safe_load(graph.parameters.read_text()) or {}
-    bundle = overrides.get("policy_node.bundle") or parameters.get("policy_node", {}).get("ros__parameters", {}).get(
-        "bundle")
+    bundle = overrides.get("policy_node.bundle") or graph.parameter("policy_node", "bundle")
     try:
         return read_card(bundle) if bundle else None
-    except (ValueError, FileNotFoundError):
+    except BundleError:  # no card, or not one
         return None
 
 

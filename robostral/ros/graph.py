@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,11 @@ class Graph:
     def selected(self, optional: tuple[str, ...] = ()) -> tuple[NodeSpec, ...]:
         """The nodes to start: every required one plus the optional ones named."""
         return tuple(n for n in self.nodes if not n.optional or n.name in optional)
+
+    def parameter(self, node: str, name: str) -> Any:
+        """A node's parameter as the parameter file sets it; None where the file does not."""
+        document = yaml.safe_load(self.parameters.read_text()) or {}
+        return (document.get(node) or {}).get("ros__parameters", {}).get(name)
 
 
 def load_graph(name: str, path: Path = GRAPH_FILE) -> Graph:
