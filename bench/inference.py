@@ -29,9 +29,8 @@ from report import goal_lines, update_section  # noqa: E402
 
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
 from robostral.language.runtime import session_options  # noqa: E402
-from robostral.policies.robostral_s.modeling import RobostralS  # noqa: E402
 from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy  # noqa: E402
-from robostral.training.checkpoint import load_policy_config, load_weights  # noqa: E402
+from robostral.training.bundle_weights import policy_from_bundle  # noqa: E402
 
 THREADS = 2
 NODE_THREADS = 1  # policy_node's `threads` parameter in launch/params
@@ -89,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(THREADS)
 
     card = read_card(args.bundle)
-    checkpoint = Path(card["training"]["checkpoint"])
-    model = RobostralS(load_policy_config(checkpoint))
-    load_weights(checkpoint, model)
-    model.eval()
+    model = policy_from_bundle(args.bundle)  # the bundle's own weights in torch: no checkpoint needed
     c = model.config
     rng = np.random.default_rng(0)
     inputs = {

@@ -80,7 +80,8 @@ def _prior_training(prior: dict | None, training: dict) -> str:
     if not prior:
         return ""
     steps, minutes = prior["steps"] + training["steps"], (prior["elapsed_s"] + training["wall_time_s"]) / 60
-    return (f", started from `{prior['checkpoint']}` ({prior['steps']:,} steps in {prior['elapsed_s'] / 60:.0f} min, "
+    source = prior.get("checkpoint") or prior["bundle"]  # --init-from a checkpoint folder or a bundle
+    return (f", started from `{source}` ({prior['steps']:,} steps in {prior['elapsed_s'] / 60:.0f} min, "
             f"by `{prior.get('command') or '?'}`): {steps:,} steps in {minutes:.0f} min in all")
 
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import copy_bundle
+
+from robostral.bundle.card import read_card, write_card
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,6 +30,16 @@ def test_inference_bench_reports_all_contenders(pipeline):
     assert "MFLOP" in result.stdout and "GFLOP/s" in result.stdout
     assert "| Conv |" in result.stdout  # the profile breaks the fp32 call down by operator
     assert (ROOT / "BENCHMARKS.md").read_text() == before  # --no-write leaves the file alone
+
+
+def test_the_bench_needs_only_the_bundle(pipeline, tmp_path):
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    card = read_card(bundle)
+    card["training"]["checkpoint"] = str(tmp_path / "gone")  # runs are git-ignored: a fresh clone has none
+    write_card(bundle, card)
+    result = run_bench(bundle)
+    assert result.returncode == 0, result.stderr
+    assert "| PyTorch eager fp32 | 20 |" in result.stdout  # the eager contender is the bundle's own weights
 
 
 def flops(output: str) -> float:

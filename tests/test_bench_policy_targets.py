@@ -46,3 +46,9 @@ def test_policy_targets_reports_each_target_from_the_card(pipeline, tmp_path):
     minutes = round(100 + card["training"]["wall_time_s"] / 60)
     assert f"started from `runs/a/step-0085000` (85,000 steps in 100 min, by `robostral train --x`): 85,060 steps " \
            f"in {minutes} min in all" in result.stdout
+
+    card["training"]["initialized_from"] = {"bundle": "policies/a", "command": "robostral train --y",
+                                            "steps": 85_000, "elapsed_s": 6000.0}
+    write_card(bundle, card)
+    result = subprocess.run(script, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "started from `policies/a` (85,000 steps in 100 min, by `robostral train --y`)" in result.stdout

@@ -28,8 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
     parser.add_argument("--chunk-size", type=int, help="actions predicted per call (K)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    parser.add_argument("--init-from", metavar="CHECKPOINT",
-                        help="start a fresh run from this checkpoint folder's weights (fine-tuning)")
+    parser.add_argument("--init-from", metavar="CHECKPOINT|BUNDLE",
+                        help="start a fresh run from the weights of a checkpoint folder or of a policy bundle "
+                             "(fine-tuning; a bundle's are read back from its policy.onnx and checked against it)")
     parser.set_defaults(run=run)
 
 

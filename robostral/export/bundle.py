@@ -27,7 +27,7 @@ from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_
 from robostral.bundle.gate import GATES
 from robostral.data import load_dataset
 from robostral.export.onnx_graph import export_onnx
-from robostral.export.parity import latency_ms, max_abs_difference
+from robostral.export.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
 from robostral.export.quantize import quantize_policy
 from robostral.language import EMBEDDING_DIM
 from robostral.language.export import export_encoder
@@ -40,7 +40,6 @@ from robostral.training.checkpoint import load_policy_config, load_weights
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
 
-PARITY_TOLERANCE = 1e-4  # joint units (rad or m), max abs over the parity frames
 PARITY_FRAMES = 64
 
 

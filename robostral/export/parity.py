@@ -9,6 +9,8 @@ import onnxruntime as ort
 
 from robostral.runtime.session import run_policy
 
+PARITY_TOLERANCE = 1e-4  # joint units (rad or m), max abs between ONNX Runtime and torch
+
 
 def max_abs_difference(session: ort.InferenceSession, inputs: dict[str, np.ndarray], expected: np.ndarray) -> float:
     """Largest |ONNX - expected| over the batch, comparing one sample at a time and the whole batch."""

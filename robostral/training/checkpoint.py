@@ -65,18 +65,27 @@ def load_weights(checkpoint: Path, model) -> None:
 
 
 def load_initial_weights(checkpoint: Path, model) -> list[str]:
-    """Start a fresh run from ``checkpoint``'s weights and normalization buffers.
-
-    Returns the names of the model's tensors the checkpoint lacks (they keep their initialization);
-    ValueError if it is unreadable or holds tensors the model lacks or has in other shapes.
-    """
+    """Start a fresh run from ``checkpoint``'s weights and normalization buffers (see ``initialize_weights``)."""
     path = checkpoint / "model.safetensors"
     try:
-        result = model.load_state_dict(load_file(path), strict=False)
-    except (SafetensorError, RuntimeError, FileNotFoundError) as error:
-        raise ValueError(f"{path}: unreadable, or weights of a network that does not fit this one ({error})") from None
+        tensors = load_file(path)
+    except (SafetensorError, FileNotFoundError) as error:
+        raise ValueError(f"{path}: unreadable ({error})") from None
+    return initialize_weights(model, tensors, path)
+
+
+def initialize_weights(model, tensors: dict[str, torch.Tensor], source: Path) -> list[str]:
+    """Load ``tensors`` into ``model`` for a fresh run; return the names of the model's tensors they lack.
+
+    Those keep their initialization (a network grown by new parts); ValueError if ``tensors`` hold
+    names the model lacks or shapes other than its own.
+    """
+    try:
+        result = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as error:
+        raise ValueError(f"{source}: weights of a network that does not fit this one ({error})") from None
     if result.unexpected_keys:
-        raise ValueError(f"{path} holds tensors this network does not have: {', '.join(result.unexpected_keys)}")
+        raise ValueError(f"{source} holds tensors this network does not have: {', '.join(result.unexpected_keys)}")
     return list(result.missing_keys)
 
 

@@ -47,8 +47,8 @@ class TrainConfig:
     language_noise: float = 0.0
     # Chance that a sample's instruction is swapped for one of its sim.language.PARAPHRASES wordings.
     paraphrase_prob: float = 0.0
-    # A checkpoint folder whose weights and normalization start a fresh run (fine-tuning, or a network
-    # grown by options the checkpoint lacks, which keep their initialization); "" = random initialization.
+    # A checkpoint folder or a policy bundle whose weights and normalization start a fresh run (fine-tuning,
+    # or a network grown by options the source lacks, which keep their initialization); "" = random.
     init_from: str = ""
     seed: int = 0
     device: str = "cpu"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from robostral.bundle.card import CARD_FILE, read_card
 from robostral.data import load_dataset
 from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.robostral_s.configuration import RobostralSConfig
@@ -32,7 +33,9 @@ from robostral.training.batches import (
     split_episodes,
     target_statistics,
 )
+from robostral.training.bundle_weights import policy_from_bundle
 from robostral.training.checkpoint import (
+    initialize_weights,
     latest_checkpoint,
     load_initial_weights,
     load_training_state,
@@ -169,15 +172,29 @@ def _device(config: TrainConfig) -> torch.device:
     return torch.device(config.device)
 
 
-def _initialize_from(checkpoint: Path, model: RobostralS) -> dict:
-    """Load ``checkpoint``'s weights into ``model``; return the training they already had (for the card)."""
-    fresh = load_initial_weights(checkpoint, model)
+def _initialize_from(source: Path, model: RobostralS) -> dict:
+    """Load the weights of ``source``, a checkpoint or a policy bundle, into ``model``.
+
+    Returns the training they already had, carried into the card of what this run exports.
+    """
+    if (source / CARD_FILE).is_file():
+        fresh = initialize_weights(model, policy_from_bundle(source).state_dict(), source)
+        training = read_card(source)["training"]
+        prior = {"bundle": str(source), "command": training.get("command", ""), "steps": training["steps"],
+                 "elapsed_s": training["wall_time_s"]}
+        earlier = training.get("initialized_from")
+    else:
+        fresh = load_initial_weights(source, model)
+        state = read_state(source)
+        prior = {"checkpoint": str(source), "command": state.get("command", ""), "steps": state["step"],
+                 "elapsed_s": state["elapsed_s"]}
+        earlier = state.get("prior")
     if fresh:
-        tqdm.write(f"initialized from {checkpoint}; new, so left at their initialization: {', '.join(fresh)}")
-    state = read_state(checkpoint)
-    earlier = state.get("prior") or {"steps": 0, "elapsed_s": 0.0}
-    return {"checkpoint": str(checkpoint), "command": state.get("command", ""),
-            "steps": state["step"] + earlier["steps"], "elapsed_s": state["elapsed_s"] + earlier["elapsed_s"]}
+        tqdm.write(f"initialized from {source}; new, so left at their initialization: {', '.join(fresh)}")
+    if earlier:
+        prior["steps"] += earlier["steps"]
+        prior["elapsed_s"] += earlier["elapsed_s"]
+    return prior
 
 
 def _random_state(rng: np.random.Generator, generator: torch.Generator, device: torch.device) -> dict:

@@ -1,0 +1,83 @@
+"""A bundle's network read back into torch: the exported checkpoint's weights, fine-tuning from it, refusals."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import copy_bundle, tiny_train_config
+from safetensors.torch import load_file
+
+from robostral.bundle.card import CARD_FILE, POLICY_FILE, BundleError, read_card
+from robostral.training.bundle_weights import BundleWeightsError, policy_from_bundle
+from robostral.training.checkpoint import latest_checkpoint, read_state
+from robostral.training.trainer import train
+
+SHIPPED = Path(__file__).resolve().parent.parent / "policies" / "robostral-s-panda"
+
+
+def first_train_loss(run: Path) -> float:
+    with open(run / "metrics.csv", newline="") as handle:
+        return float(next(csv.DictReader(handle))["train_loss"])
+
+
+@pytest.mark.parametrize("fixture", ["pipeline", "wrist_pipeline"])
+def test_a_bundle_gives_back_the_weights_of_the_checkpoint_it_was_exported_from(fixture, request):
+    made = request.getfixturevalue(fixture)
+    exported = load_file(latest_checkpoint(made.run) / "model.safetensors")
+    model = policy_from_bundle(made.bundle)
+
+    read_back = model.state_dict()
+    assert read_back.keys() == exported.keys()
+    for name, tensor in exported.items():
+        if name.endswith(("image_mean", "image_std")):  # folded into 1 / (255 std) and -mean / std, then undone
+            torch.testing.assert_close(read_back[name], tensor, rtol=1e-5, atol=1e-6)
+        else:
+            assert torch.equal(read_back[name], tensor), name
+    assert not model.training
+    assert model.config.wrist_camera == (fixture == "wrist_pipeline")
+
+
+def test_the_shipped_bundle_gives_back_its_network():
+    model = policy_from_bundle(SHIPPED)  # checked against policy.onnx within the export's tolerance, or refused
+    card = read_card(SHIPPED)
+    assert model.num_trainable_parameters() == card["network"]["trainable_parameters"]
+    assert model.config.joint_names == card["joint_names"]
+    assert model.config.wrist_camera
+
+
+def test_a_run_started_from_a_bundle_starts_where_the_bundle_left_off(pipeline, tmp_path):
+    config = tiny_train_config(pipeline.dataset, tmp_path / "run", steps=10, checkpoint_every=10,
+                               init_from=str(pipeline.bundle))
+    train(config)
+
+    assert first_train_loss(tmp_path / "run") < 0.9 * first_train_loss(pipeline.run)  # not a start from scratch
+    source_card = read_card(pipeline.bundle)
+    prior = read_state(latest_checkpoint(tmp_path / "run"))["prior"]
+    assert prior == {"bundle": str(pipeline.bundle), "command": source_card["training"]["command"],
+                     "steps": 60, "elapsed_s": source_card["training"]["wall_time_s"]}
+
+
+def test_a_bundle_whose_card_describes_another_network_is_refused(pipeline, tmp_path):
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    card = yaml.safe_load((bundle / CARD_FILE).read_text())
+    card["network"]["hidden_dim"] *= 2  # the card is not hashed (only signed), so this passes verification
+    (bundle / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(BundleWeightsError, match="policy.onnx: not the network its card describes"):
+        policy_from_bundle(bundle)
+
+
+def test_a_tampered_bundle_gives_back_nothing(pipeline, tmp_path):
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    graph = bytearray((bundle / POLICY_FILE).read_bytes())
+    graph[-100] ^= 0xFF
+    (bundle / POLICY_FILE).write_bytes(bytes(graph))
+    with pytest.raises(BundleError, match="policy.onnx"):
+        policy_from_bundle(bundle)
+    out = tmp_path / "run"
+    with pytest.raises(BundleError, match="policy.onnx"):
+        train(tiny_train_config(pipeline.dataset, out, init_from=str(bundle)))
+    assert not out.exists()
