@@ -24,13 +24,14 @@ TASKS = ("reach", "pick_place")
 
 @pytest.fixture(scope="module")
 def evaluated(pipeline, tmp_path_factory):
-    """One CLI run: 3 episodes per task, 2 with held-out phrasings, 1 chain, 1 video per task."""
+    """One CLI run: 3 episodes per task, 2 with held-out phrasings, 1 chain, each chain link once, 1 video per task."""
     root = tmp_path_factory.mktemp("eval")
     bundle = root / "bundle"
     copy_bundle(pipeline.bundle, bundle)
     out, copy = root / "out", root / "elsewhere" / "report.json"
     argv = ["eval", "--policy", str(bundle), "--task", "reach", "--task", "pick_place", "--episodes", "3",
-            "--heldout-episodes", "2", "--chains", "1", "--videos", "1", "--batch-size", "3",
+            "--heldout-episodes", "2", "--chains", "1", "--chain-links", "1", "--videos", "1",
+            "--batch-size", "3",
             "--out", str(out), "--json", str(copy)]
     code = main(argv)
     report = json.loads((out / "report.json").read_text())
@@ -75,6 +76,22 @@ def test_report_numbers_agree_with_the_episodes(evaluated):
             assert (summary["ci_low"], summary["ci_high"]) == wilson_interval(successes, len(episodes))
             assert summary["mean_length"] == sum(e["steps"] for e in episodes) / len(episodes)
     assert all(e["split"] == "heldout" for e in report["episodes"]["episodes/reach/heldout"])
+    for link, block in report["chain_links"].items():
+        [episode] = report["episodes"][f"links/pick_place/train/{link}"]
+        assert episode["link"] == int(link) and episode["seed"] == EVAL_SEED_BASE
+        assert block["episodes"] == int(episode["led_in"]) and block["lead_in_failed"] == 1 - episode["led_in"]
+        assert block["successes"] == int(episode["success"] and episode["led_in"])
+
+
+def test_each_chain_link_is_reported_alone(evaluated):
+    links = evaluated["report"]["chain_links"]
+    assert list(links) == ["1", "2", "3", "4", "5"]
+    assert all(block["lead_in_failed"] == 0 for block in links.values())  # the expert completes its lead-ins
+    table = (evaluated["out"] / "report.md").read_text()
+    assert "Each chain link alone, the expert completing the links before it:" in table
+    assert all(f"| {link} | " in table for link in links)
+    card = yaml.safe_load((evaluated["bundle"] / "card.yaml").read_text())
+    assert card["evaluation"]["chain_links"] == {link: block["success_rate"] for link, block in links.items()}
 
 
 def test_the_card_records_the_evaluation_and_still_loads(evaluated):

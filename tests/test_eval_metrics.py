@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robostral.evaluation import ExpertActor, evaluate_chains, evaluate_episodes
-from robostral.evaluation.report import summarize_chains, summarize_choice
+from robostral.evaluation import ExpertActor, evaluate_chain_links, evaluate_chains, evaluate_episodes
+from robostral.evaluation.report import summarize_chains, summarize_choice, summarize_links
+from robostral.evaluation.rollouts import LinkResult
 from robostral.stats import success_summary, wilson_interval
 from sim.env import RobotTaskEnv
 from sim.tasks import task_class
@@ -92,6 +93,47 @@ def test_a_chain_ends_at_its_first_failed_link():
     assert result.steps > LINK_STEPS  # the failed link used its whole budget
     summary = summarize_chains([result])
     assert summary["completed_counts"] == [0, 0, 1, 0, 0, 0] and summary["average_completed"] == 2
+
+
+def test_the_expert_leads_into_each_link_of_the_chain_it_would_have_run():
+    chains = evaluate_chains(ExpertActor, "panda", SEEDS[:2], batch_size=2)
+    for link in range(1, CHAIN_LENGTH + 1):
+        results = evaluate_chain_links(ExpertActor, "panda", SEEDS[:2], link, batch_size=2)
+        assert [r.link for r in results] == [link, link] and all(r.led_in and r.success for r in results)
+        # the scene handed over is the chain's at that link: its instruction is the chain's k-th
+        assert [r.instruction for r in results] == [c.instructions[link - 1] for c in chains]
+    summary = summarize_links([evaluate_chain_links(ExpertActor, "panda", SEEDS[:2], 3, batch_size=2)])
+    assert summary == {"3": {**success_summary(2, 2), "lead_in_failed": 0}}
+
+
+class HoldsStill:
+    """An actor that commands the arm's current joint positions: it never does anything."""
+
+    def __init__(self, envs) -> None:
+        self.envs = envs
+
+    def reset(self, slot: int) -> None:
+        pass
+
+    def act(self, observations):
+        return [None if o is None else env.unwrapped.robot.joint_positions()
+                for o, env in zip(observations, self.envs)]
+
+
+def test_a_link_the_policy_does_not_do_fails_on_its_own_budget():
+    [result] = evaluate_chain_links(HoldsStill, "panda", SEEDS[:1], 3, batch_size=1)
+    assert result.led_in and not result.success and result.steps == LINK_STEPS
+    with pytest.raises(ValueError, match="link must be within 1..5, got 6"):
+        evaluate_chain_links(ExpertActor, "panda", SEEDS[:1], 6)
+
+
+def test_links_whose_lead_in_failed_are_counted_apart_from_the_policy():
+    def link(success: bool, led_in: bool, seed: int) -> LinkResult:
+        return LinkResult("chain", "panda", seed, "train", success, 10, "put it there", "cube_red", None, link=2,
+                          led_in=led_in)
+
+    summary = summarize_links([[link(True, True, 1), link(False, True, 2), link(False, False, 3)]])
+    assert summary == {"2": {**success_summary(1, 2), "lead_in_failed": 1}}
 
 
 def test_success_rates_carry_their_wilson_interval():

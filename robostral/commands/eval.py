@@ -3,7 +3,8 @@
 Per task: success rate with a 95% Wilson interval, mean episode length, success
 on held-out instruction phrasings and, where the scene has distractors, how often
 the named object is the first one moved; plus CALVIN-style chains of 5
-instructions (with pick_place). Writes report.json, report.md, success.png and
+instructions (with pick_place) and, with --chain-links, each link of a chain
+alone after the expert completed the ones before it. Writes report.json, report.md, success.png and
 videos under --out, records the summary in the bundle's card and prints the
 gate verdict. Seeds start far above dataset collection seeds (see --seed).
 """
@@ -36,6 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chains", type=_non_negative, metavar="N",
                         help=f"chains of {CHAIN_LENGTH} instructions, run with pick_place "
                              "(default: episodes/4, at least 1)")
+    parser.add_argument("--chain-links", type=_non_negative, default=EvalConfig.chain_links, metavar="N",
+                        help=f"episodes per link of a chain (1 to {CHAIN_LENGTH}) in which the scripted expert "
+                             "completes the links before it and the policy does that link: where chains break "
+                             "(default %(default)s: none)")
     parser.add_argument("--seed", type=_non_negative, default=EvalConfig.seed, metavar="S",
                         help=f"seed of episode 0; episode i uses seed+i (default {EvalConfig.seed:,})")
     parser.add_argument("--batch-size", type=positive_int, default=EvalConfig.batch_size, metavar="B",
@@ -72,7 +77,8 @@ def _non_negative(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     config = EvalConfig(
         bundle=args.policy, tasks=tuple(dict.fromkeys(args.tasks or TASKS)), robot=args.robot,
-        episodes=args.episodes, heldout_episodes=args.heldout_episodes, chains=args.chains, seed=args.seed,
+        episodes=args.episodes, heldout_episodes=args.heldout_episodes, chains=args.chains,
+        chain_links=args.chain_links, seed=args.seed,
         batch_size=args.batch_size, workers=args.workers, int8=args.int8, videos=args.videos, out=args.out,
         command=_command(args),
     )
@@ -119,4 +125,8 @@ def _print_summary(report: dict) -> None:
         chains = report["chains"]
         print(f"chains: {chains['average_completed']:.2f} of {chains['length']} completed on average "
               f"({chains['episodes']} chains)")
+    if report["chain_links"]:
+        rates = ", ".join(f"{link}: {'-' if b['success_rate'] is None else format(b['success_rate'], '.0%')}"
+                          for link, b in report["chain_links"].items())
+        print(f"chain links alone (expert lead-in): {rates}")
     print(f"report: {Path(report['out']) / 'report.md'} ({report['wall_time_s']:.0f} s)")

@@ -1,6 +1,6 @@
 """`robostral eval` as a library call: run a bundle on every selected task and on chains, write the report.
 
-Seeds: episode i of every task (and chain i) uses seed ``seed + i``, with
+Seeds: episode i of every task (and chain i, and chain link i) uses seed ``seed + i``, with
 ``seed`` 10,000,000 by default (``EVAL_SEED_BASE``). Dataset collection draws
 seeds 0, 1, 2, ... from its own ``--seed`` (default 0), so evaluation scenes are
 never training scenes; when the training dataset named in the card is on this
@@ -18,7 +18,7 @@ import queue
 import signal
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,8 +27,14 @@ from tqdm import tqdm
 from robostral.bundle.card import SIGNATURE_FILE, read_card, write_card
 from robostral.bundle.gate import judge
 from robostral.data.layout import EPISODES_PATH
-from robostral.evaluation.report import plot_report, summarize_chains, task_summary, write_markdown
-from robostral.evaluation.rollouts import ChainResult, evaluate_chains, evaluate_episodes
+from robostral.evaluation.report import (
+    plot_report,
+    summarize_chains,
+    summarize_links,
+    task_summary,
+    write_markdown,
+)
+from robostral.evaluation.rollouts import ChainResult, evaluate_chain_links, evaluate_chains, evaluate_episodes
 from robostral.runtime import PolicyRuntime
 from robostral.video import label, mosaic, write_video
 from sim.randomization import RandomizationConfig
@@ -49,6 +55,7 @@ class EvalConfig:
     episodes: int = 200  # per task, train phrasings
     heldout_episodes: int | None = None  # per task, held-out phrasings; None: as many as ``episodes``
     chains: int | None = None  # None: episodes // 4 (at least 1); 0: none
+    chain_links: int = 0  # per link of a chain, the expert leading in through the links before it; 0: none
     seed: int = EVAL_SEED_BASE
     batch_size: int = 8  # envs stepped together per process
     workers: int = 1  # processes
@@ -64,7 +71,7 @@ class EvalConfig:
         for name in ("episodes", "batch_size", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("heldout_episodes", "chains", "videos", "seed"):
+        for name in ("heldout_episodes", "chains", "chain_links", "videos", "seed"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -82,18 +89,26 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """A share of one evaluation: one kind (episodes or chains), task and phrasing split, some seeds."""
+    """A share of one evaluation: one kind (episodes, chains or links), task and phrasing split, some seeds."""
 
     kind: str
     task: str
     split: str
     seeds: tuple[int, ...]
     record: tuple[int, ...] = field(default=())
+    link: int = 0  # the chain link, for kind links
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Where its results are filed: kind, task, split, and the link for chain links."""
+        return (self.kind, self.task, self.split, *([str(self.link)] if self.link else []))
 
     def run(self, policy: PolicyRuntime, robot: str, batch_size: int, tick) -> list:
         options = {"instructions": self.split, "batch_size": batch_size, "record": self.record, "progress": tick}
         if self.kind == "chains":
             return evaluate_chains(policy, robot, self.seeds, **options)
+        if self.kind == "links":
+            return evaluate_chain_links(policy, robot, self.seeds, self.link, **options)
         return evaluate_episodes(policy, self.task, robot, self.seeds, **options)
 
 
@@ -132,6 +147,8 @@ def card_evaluation(report: dict) -> dict:
         "tasks": tasks,
         "mean_success_rate": report["mean_success_rate"],
         "chains": {k: chains[k] for k in ("episodes", "length", "average_completed")} if chains else None,
+        "chain_links": {link: block["success_rate"] for link, block in report["chain_links"].items()}
+        if report.get("chain_links") else None,
         "robot": report["robot"],
         "runtime": "onnxruntime int8" if report["int8"] else "onnxruntime fp32",
         "command": report["command"],
@@ -159,6 +176,8 @@ def _jobs(config: EvalConfig) -> list[Job]:
     if config.chain_count:
         chain_seeds = tuple(range(config.seed, config.seed + config.chain_count))
         jobs.append(Job("chains", CHAIN_TASK, "train", chain_seeds, chain_seeds[: min(1, config.videos)]))
+    link_seeds = tuple(range(config.seed, config.seed + config.chain_links))
+    jobs += [Job("links", CHAIN_TASK, "train", link_seeds, link=k) for k in range(1, CHAIN_LENGTH + 1) if link_seeds]
     return jobs
 
 
@@ -169,7 +188,7 @@ def _check_seeds_unseen(card: dict, config: EvalConfig) -> None:
     if path is None or not path.is_file():
         return
     used = pq.read_table(path, columns=["sim_task", "seed"]).to_pylist()
-    last = config.seed + max(config.episodes, config.heldout_count, config.chain_count)
+    last = _last_seed(config) + 1
     clash = sorted({(row["sim_task"], row["seed"]) for row in used
                     if row["sim_task"] in config.tasks and config.seed <= row["seed"] < last})
     if clash:
@@ -185,13 +204,13 @@ def _run_jobs(config: EvalConfig, robot: str, jobs: list[Job], progress: bool) -
     runtime = PolicyRuntime(config.bundle, int8=config.int8)  # a bad bundle is refused here, before any worker
     with tqdm(total=total, desc=f"eval {name}", unit="ep", disable=not progress, smoothing=0.05) as bar:
         if config.workers == 1:
-            return {(j.kind, j.task, j.split): j.run(runtime, robot, config.batch_size, bar.update) for j in jobs}
+            return {j.key: j.run(runtime, robot, config.batch_size, bar.update) for j in jobs}
         del runtime  # each worker loads its own
         shares = [share for job in jobs for share in _split(job, config.workers)]
         done = _run_in_workers(config, robot, shares, bar)
     merged: dict[tuple, list] = {}
     for share, results in zip(shares, done):
-        merged.setdefault((share.kind, share.task, share.split), []).extend(results)
+        merged.setdefault(share.key, []).extend(results)
     return merged
 
 
@@ -199,7 +218,7 @@ def _split(job: Job, parts: int) -> list[Job]:
     """``job`` as up to ``parts`` jobs over contiguous runs of its seeds."""
     size = -(-len(job.seeds) // parts)
     pieces = [job.seeds[i : i + size] for i in range(0, len(job.seeds), size)]
-    return [Job(job.kind, job.task, job.split, p, tuple(s for s in job.record if s in p)) for p in pieces]
+    return [replace(job, seeds=p, record=tuple(s for s in job.record if s in p)) for p in pieces]
 
 
 def _run_in_workers(config: EvalConfig, robot: str, shares: list[Job], bar: tqdm) -> list[list]:
@@ -253,6 +272,10 @@ def _worker(bundle, int8: bool, threads: int, robot: str, batch_size: int, todo,
         results.put(("error", number, traceback.format_exc()))
 
 
+def _last_seed(config: EvalConfig) -> int:
+    return config.seed + max(config.episodes, config.heldout_count, config.chain_count, config.chain_links) - 1
+
+
 def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, list]) -> dict:
     tasks = {task: task_summary(results[("episodes", task, "train")], results.get(("episodes", task, "heldout"), []))
              for task in config.tasks}
@@ -267,8 +290,9 @@ def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, lis
         "command": config.command,
         "seeds": {
             "first": config.seed,
-            "last": config.seed + max(config.episodes, config.heldout_count, config.chain_count) - 1,
-            "rule": "episode i of every task, its held-out phrasing twin and chain i use seed first + i",
+            "last": _last_seed(config),
+            "rule": "episode i of every task, its held-out phrasing twin, chain i and chain link i use seed "
+                    "first + i",
         },
         "randomization": asdict(RandomizationConfig()),
         "batch_size": config.batch_size,
@@ -276,6 +300,8 @@ def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, lis
         "tasks": tasks,
         "mean_success_rate": sum(rates) / len(rates),
         "chains": summarize_chains(chains) if chains else None,
+        "chain_links": summarize_links([results[key] for key in sorted(results) if key[0] == "links"])
+        if config.chain_links else None,
         "episodes": {"/".join(key): [r.as_dict() for r in runs] for key, runs in results.items()},
     }
 
@@ -283,7 +309,7 @@ def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, lis
 def _write_videos(results: dict[tuple, list], folder: Path) -> list[Path]:
     """One MP4 per task (a mosaic of its recorded episodes) and one of the recorded chain."""
     written = []
-    for (kind, task, _split), runs in results.items():
+    for (kind, task, *_split_and_link), runs in results.items():
         clips = [_with_verdict(r) for r in runs if r.frames]
         if clips:
             name = "chain" if kind == "chains" else task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from robostral.evaluation.rollouts import ChainResult, EpisodeResult  # noqa: E402
+from robostral.evaluation.rollouts import ChainResult, EpisodeResult, LinkResult  # noqa: E402
 from robostral.stats import success_summary, wilson_interval  # noqa: E402
 from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
 
@@ -49,6 +50,19 @@ def summarize_chains(results: Sequence[ChainResult]) -> dict:
     }
 
 
+def summarize_links(links: Sequence[Sequence[LinkResult]]) -> dict[str, dict]:
+    """Per chain link (keyed "1".."5"): the policy's success after the expert's lead-in, with its Wilson interval.
+
+    Seeds whose lead-in the expert failed are counted apart (``lead_in_failed``), not as the policy's failures.
+    """
+    summaries = {}
+    for results in links:
+        attempted = [r for r in results if r.led_in]
+        summaries[str(results[0].link)] = {**success_summary(sum(r.success for r in attempted), len(attempted)),
+                                           "lead_in_failed": len(results) - len(attempted)}
+    return summaries
+
+
 def task_summary(train: Sequence[EpisodeResult], heldout: Sequence[EpisodeResult]) -> dict:
     """One task's block of the report: train-phrasing numbers, then ``heldout`` and ``distractor``."""
     return {**summarize_episodes(train), "heldout": summarize_episodes(heldout) if heldout else None,
@@ -83,6 +97,12 @@ def write_markdown(report: dict, path: Path) -> Path:
         at = ", ".join(f"{k + 1}: {p:.0%}" for k, p in enumerate(chains["success_at"]))
         lines.append(f"Chains of {chains['length']}: average {chains['average_completed']:.2f} completed "
                      f"over {chains['episodes']} chains (completing at least k links: {at}).")
+    links = report.get("chain_links")
+    if links:
+        lines += ["", "Each chain link alone, the expert completing the links before it:", "",
+                  "| link | success (95% CI) | episodes | expert lead-in failed |", "| ---: | --- | ---: | ---: |"]
+        lines += [f"| {link} | {_percent(block)} | {block['episodes']} | {block['lead_in_failed']} |"
+                  for link, block in links.items()]
     gate = report.get("gate")
     if gate:
         lines += ["", f"Gate: **{'PASS' if gate['passed'] else 'FAIL'}**", ""]
@@ -111,15 +131,19 @@ def plot_report(report: dict, path: Path) -> Path:
     left.set_title(f"{report['bundle_name']} on {report['robot']}")
     left.legend(loc="lower right")
     left.grid(True, axis="y", alpha=0.3)
-    chains = report["chains"]
-    if chains:
-        ks = range(1, chains["length"] + 1)
-        right.plot(ks, chains["success_at"], marker="o")
-        right.set_xticks(list(ks))
+    chains, links = report["chains"], report.get("chain_links")
+    if chains or links:
+        if chains:
+            right.plot(range(1, chains["length"] + 1), chains["success_at"], marker="o", label="chains: in a row")
+            right.set_title(f"chains: average {chains['average_completed']:.2f} of {chains['length']}")
+        if links:
+            rates = [math.nan if b["success_rate"] is None else b["success_rate"] for b in links.values()]
+            right.plot([int(k) for k in links], rates, marker="s", label="each link alone (expert lead-in)")
+        right.set_xticks(range(1, CHAIN_LENGTH + 1))
         right.set_ylim(0, 1.05)
-        right.set_xlabel("links completed in a row (at least)")
-        right.set_ylabel("share of chains")
-        right.set_title(f"chains: average {chains['average_completed']:.2f} of {chains['length']}")
+        right.set_xlabel("chain link k")
+        right.set_ylabel("share reaching link k / success at link k")
+        right.legend(loc="lower left")
         right.grid(True, alpha=0.3)
     else:
         right.axis("off")
@@ -130,6 +154,8 @@ def plot_report(report: dict, path: Path) -> Path:
 
 
 def _percent(block: dict) -> str:
+    if block["success_rate"] is None:
+        return "- (no episodes)"
     return f"{block['success_rate']:.1%} ({block['ci_low']:.1%} to {block['ci_high']:.1%})"
 
 

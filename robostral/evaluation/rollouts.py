@@ -1,7 +1,7 @@
 """The batched episode loop: several envs of one task stepped together, one actor call per control step.
 
-``evaluate_episodes`` and ``evaluate_chains`` are the reusable entry points (the
-sweep engine calls them per cell with its own randomization): they build
+``evaluate_episodes``, ``evaluate_chains`` and ``evaluate_chain_links`` are the
+reusable entry points (the sweep engine calls them per cell with its own randomization): they build
 ``batch_size`` envs, hand each the next seed when its episode ends, and return
 one result per seed, in seed order. The policy is a bundle run by ONNX Runtime
 or an actor factory (``ExpertActor`` runs the scripted expert). Results depend
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 
 import gymnasium as gym
@@ -24,7 +24,7 @@ from robostral.runtime import PolicyRuntime
 from robostral.video import label
 from sim.env import RobotTaskEnv
 from sim.randomization import RandomizationConfig
-from sim.rollout import make_env
+from sim.rollout import chain_lead_in, make_env
 from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, ChainScene, next_link
 
 RENDER_SIZE = 320  # pixels, frames of recorded rollouts
@@ -48,6 +48,14 @@ class EpisodeResult:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "frames"}
+
+
+@dataclass(frozen=True)
+class LinkResult(EpisodeResult):
+    """One link of a chain attempted by the policy after the expert completed the links before it."""
+
+    link: int = 1  # 1..CHAIN_LENGTH
+    led_in: bool = True  # False: the expert failed a link before this one, so the policy's attempt does not count
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,31 @@ def evaluate_chains(
     """One chain of ``CHAIN_LENGTH`` instructions per seed in a ``ChainScene`` (see ``chains``)."""
     return _evaluate(
         _Chain, policy, ChainScene, robot, seeds, randomization, instructions, batch_size, record, progress
+    )
+
+
+def evaluate_chain_links(
+    policy: Policy,
+    robot: str,
+    seeds: Sequence[int],
+    link: int,
+    *,
+    randomization: RandomizationConfig | dict | None = None,
+    instructions: str = "train",
+    batch_size: int = 8,
+    record: Collection[int] = (),
+    progress: Callable[[], None] | None = None,
+) -> list[LinkResult]:
+    """Link ``link`` of a chain per seed: the expert completes the links before it unrecorded, the policy this one.
+
+    Where a chain fails, this says which link the policy cannot do from the states its demonstrations show
+    (``chain`` episodes of ``robostral collect`` are recorded the same way).
+    """
+    if not 1 <= link <= CHAIN_LENGTH:
+        raise ValueError(f"link must be within 1..{CHAIN_LENGTH}, got {link}")
+    return _evaluate(
+        partial(_Link, link=link), policy, "chain", robot, seeds, randomization, instructions, batch_size, record,
+        progress,
     )
 
 
@@ -217,6 +250,28 @@ class _Episode(_Run):
             self.choice.first,
             self.frames or [],
         )
+
+
+class _Link(_Episode):
+    """A chain link: the expert leads in through the links before it (nothing filmed), then the policy acts."""
+
+    def __init__(self, env: gym.Env, seed: int, split: str, record: Collection[int], link: int) -> None:
+        super().__init__(env, seed, split, record)
+        self.link = link
+        self.led_in = chain_lead_in(env, link - 1)
+        self.observation = self.base.observe()
+        self.choice = FirstMove(self.base)  # of the scene the policy is handed
+        if self.frames is not None:
+            self.frames.clear()
+            self._film()
+
+    def advance(self, observation, reward, terminated, truncated, info) -> str:
+        return super().advance(observation, reward, terminated, truncated, info) if self.led_in else "done"
+
+    def result(self) -> LinkResult:
+        episode = super().result()
+        return LinkResult(**{f.name: getattr(episode, f.name) for f in fields(episode)}, link=self.link,
+                          led_in=self.led_in)
 
 
 class _Chain(_Run):
