@@ -14,7 +14,8 @@ from robostral.stats import mcnemar_exact
 
 def _eval(bundle, out, *extra):
     argv = ["eval", "--policy", str(bundle), "--task", "reach,pick_place", "--episodes", "4", "--heldout-episodes",
-            "2", "--chains", "2", "--videos", "0", "--batch-size", "4", "--no-write-card", "--out", str(out), *extra]
+            "2", "--chains", "2", "--chain-links", "1", "--videos", "0", "--batch-size", "4", "--no-write-card",
+            "--out", str(out), *extra]
     assert main(argv) == 0
     return read_report(out)
 
@@ -54,7 +55,11 @@ def test_compare_pairs_the_episodes_of_two_evaluations(reports, tmp_path, capsys
     assert chains["pairs"] == 2
     assert chains["baseline_average"] == fp32["chains"]["average_completed"]
     assert chains["new_average"] == int8["chains"]["average_completed"]
-    assert "pick_place  heldout" in printed and "chains: 2 paired" in printed
+    assert "pick_place    heldout" in printed and "chains: 2 paired" in printed
+    for link, paired in comparison["chain_links"].items():
+        b, c = _only(fp32, int8, f"links/pick_place/train/{link}")
+        assert (paired["pairs"], paired["b"], paired["c"]) == (1, b, c)
+    assert list(comparison["chain_links"]) == ["1", "2", "3", "4", "5"] and "chain link 3  train" in printed
 
 
 def test_the_counts_follow_the_episodes_not_the_rates(reports):
@@ -65,12 +70,15 @@ def test_the_counts_follow_the_episodes_not_the_rates(reports):
         row["success"] = not row["success"]  # every episode flips: solved ones fail, failed ones succeed
     for row in better["episodes"]["chains/pick_place/train"]:
         row["completed"] += 1
+    for row in better["episodes"]["links/pick_place/train/2"]:
+        row["success"], row["led_in"] = True, False  # the expert failed its lead-in: not the policy's episode
     comparison = compare_reports(fp32, better)
     paired = comparison["tasks"]["pick_place"]["train"]
     solved = sum(row["success"] for row in rows)
     assert (paired["b"], paired["c"], paired["pairs"]) == (solved, len(rows) - solved, len(rows))
     assert comparison["tasks"]["reach"]["train"]["b"] == comparison["tasks"]["reach"]["train"]["c"] == 0
     assert comparison["chains"]["more"] == 2 and comparison["chains"]["fewer"] == 0
+    assert "2" not in comparison["chain_links"] and comparison["chain_links"]["1"]["pairs"] == 1
 
     same = compare_reports(fp32, fp32)
     assert same["pooled"]["train"]["p"] == 1.0 and same["pooled"]["train"]["verdict"] == "no significant change"

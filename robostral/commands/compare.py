@@ -39,12 +39,13 @@ def _print(comparison: dict) -> None:
     for side in ("baseline", "new"):
         who = comparison[side]
         print(f"{side + ':':<10}{who['path']} ({who['bundle_name']}, {'int8' if who['int8'] else 'fp32'})")
-    print(f"\n{'task':<12}{'phrasing':<10}{'pairs':>6}{'baseline':>10}{'new':>8}"
+    print(f"\n{'task':<14}{'phrasing':<10}{'pairs':>6}{'baseline':>10}{'new':>8}"
           f"{'only baseline':>15}{'only new':>10}{'p':>9}  verdict")
     rows = [(task, split, paired) for task, splits in comparison["tasks"].items() for split, paired in splits.items()]
     rows += [("all tasks", split, paired) for split, paired in comparison["pooled"].items()]
+    rows += [(f"chain link {link}", "train", paired) for link, paired in comparison["chain_links"].items()]
     for task, split, paired in rows:
-        print(f"{task:<12}{split:<10}{paired['pairs']:>6}{paired['baseline']['success_rate']:>10.1%}"
+        print(f"{task:<14}{split:<10}{paired['pairs']:>6}{paired['baseline']['success_rate']:>10.1%}"
               f"{paired['new']['success_rate']:>8.1%}{paired['b']:>15}{paired['c']:>10}{paired['p']:>9.3g}"
               f"  {paired['verdict']}")
     chains = comparison["chains"]

@@ -7,7 +7,8 @@ stronger evidence than two success rates side by side, because the episodes
 both solve (or both fail) carry no information about which is better; the exact
 McNemar test weighs only the episodes one side alone solved. Chains pair by seed
 too, and a sign test (the same exact binomial test) weighs the chains where one
-side completed more links.
+side completed more links. Chain links run alone (``--chain-links``) pair by seed
+per link, over the seeds whose lead-in the expert completed in both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from robostral.evaluation.evaluate import CHAIN_TASK, REPORT_FORMAT
 from robostral.stats import Paired, mcnemar_exact
+from sim.tasks.chain import CHAIN_LENGTH
 
 COMPARE_FORMAT = "robostral-compare/1"
 SPLITS = ("train", "heldout")  # instruction phrasings, as eval reports name them
@@ -60,7 +62,13 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
         if splits:
             tasks[task] = splits
     chains = _compare_chains(baseline, new)
-    if not tasks and chains is None:
+    links = {}
+    for link in range(1, CHAIN_LENGTH + 1):
+        key = f"links/{CHAIN_TASK}/train/{link}"
+        paired = Paired.of(_led_in(baseline, key), _led_in(new, key))
+        if paired.pairs:
+            links[str(link)] = paired.as_dict()
+    if not tasks and chains is None and not links:
         raise ValueError("the reports share no episode (no task and seed in common): run both with the same --seed")
     return {
         "format": COMPARE_FORMAT,
@@ -70,11 +78,17 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
         "tasks": tasks,
         "pooled": {split: paired.as_dict() for split, paired in pooled.items() if paired.pairs},
         "chains": chains,
+        "chain_links": links,
     }
 
 
 def _outcomes(report: dict, key: str, field: str) -> dict[int, Any]:
     return {row["seed"]: row[field] for row in report["episodes"].get(key, [])}
+
+
+def _led_in(report: dict, key: str) -> dict[int, bool]:
+    """Chain-link outcomes by seed, where the expert's lead-in left the policy a link to attempt."""
+    return {row["seed"]: row["success"] for row in report["episodes"].get(key, []) if row["led_in"]}
 
 
 def _identity(report: dict) -> dict[str, Any]:
