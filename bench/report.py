@@ -19,8 +19,18 @@ def machine() -> str:
     import os
 
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {when}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {when}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name where Linux says it (shared machines differ: figures move with it), else its arch."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def update_section(name: str, command: str, body: str) -> None:
