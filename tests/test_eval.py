@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import copy_bundle
 
+from robostral.bundle.card import read_card, write_card
 from robostral.bundle.gate import judge
 from robostral.cli import main
+from robostral.data.layout import EPISODES_PATH
 from robostral.evaluation import EVAL_SEED_BASE, EvalConfig, evaluate, evaluate_episodes
 from robostral.runtime import PolicyRuntime
 from robostral.stats import wilson_interval
@@ -149,3 +153,29 @@ def test_bad_input_is_refused_with_a_clear_error(pipeline, tmp_path, capsys):
 
     assert main(["eval", "--policy", str(pipeline.bundle), "--seed", "0", "--out", str(out)]) == 2
     assert "training episodes" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("sim_task", "options", "refused"),
+    [
+        ("reach", {"tasks": ("reach",)}, True),
+        ("chain", {"tasks": ("reach",), "chain_links": 2}, True),  # a chain link's scene is the chain env's
+        ("chain", {"tasks": ("pick_place",), "chains": 1, "heldout_episodes": 0}, True),
+        ("chain", {"tasks": ("reach",)}, False),  # no chain scene evaluated: no clash
+    ],
+)
+def test_evaluation_seeds_a_training_dataset_used_are_refused(pipeline, tmp_path, sim_task, options, refused):
+    dataset = tmp_path / "dataset"
+    (dataset / EPISODES_PATH).parent.mkdir(parents=True)
+    pq.write_table(pa.table({"sim_task": [sim_task] * 3, "seed": [5, 6, 7]}), dataset / EPISODES_PATH)
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    card = read_card(bundle)
+    card["training"]["dataset"] = str(dataset)
+    write_card(bundle, card)
+    config = EvalConfig(bundle=bundle, episodes=2, seed=6, videos=0, out=tmp_path / "out", **options)
+    if refused:
+        with pytest.raises(ValueError, match=f"evaluation seeds 6..7 include training episodes of .*{sim_task} 6"):
+            evaluate(config, progress=False)
+        assert not (tmp_path / "out").exists()
+    else:
+        assert evaluate(config, progress=False)["seeds"]["first"] == 6

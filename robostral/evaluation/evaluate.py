@@ -189,8 +189,9 @@ def _check_seeds_unseen(card: dict, config: EvalConfig) -> None:
         return
     used = pq.read_table(path, columns=["sim_task", "seed"]).to_pylist()
     last = _last_seed(config) + 1
+    scenes = {*config.tasks, *(["chain"] if config.chain_count or config.chain_links else [])}  # chain: its scene
     clash = sorted({(row["sim_task"], row["seed"]) for row in used
-                    if row["sim_task"] in config.tasks and config.seed <= row["seed"] < last})
+                    if row["sim_task"] in scenes and config.seed <= row["seed"] < last})
     if clash:
         shown = ", ".join(f"{task} {seed}" for task, seed in clash[:5])
         raise ValueError(f"evaluation seeds {config.seed}..{last - 1} include training episodes of {dataset} "
