@@ -61,13 +61,7 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
                 splits[split], pooled[split] = paired.as_dict(), pooled[split] + paired
         if splits:
             tasks[task] = splits
-    chains = _compare_chains(baseline, new)
-    links = {}
-    for link in range(1, CHAIN_LENGTH + 1):
-        key = f"links/{CHAIN_TASK}/train/{link}"
-        paired = Paired.of(_led_in(baseline, key), _led_in(new, key))
-        if paired.pairs:
-            links[str(link)] = paired.as_dict()
+    chains, links = _compare_chains(baseline, new), _compare_links(baseline, new)
     if not tasks and chains is None and not links:
         raise ValueError("the reports share no episode (no task and seed in common): run both with the same --seed")
     return {
@@ -84,6 +78,17 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
 
 def _outcomes(report: dict, key: str, field: str) -> dict[int, Any]:
     return {row["seed"]: row[field] for row in report["episodes"].get(key, [])}
+
+
+def _compare_links(baseline: dict, new: dict) -> dict[str, dict[str, Any]]:
+    """Chain links run alone, paired by seed per link (keyed "1".."5"); links neither report ran are left out."""
+    links = {}
+    for link in range(1, CHAIN_LENGTH + 1):
+        key = f"links/{CHAIN_TASK}/train/{link}"
+        paired = Paired.of(_led_in(baseline, key), _led_in(new, key))
+        if paired.pairs:
+            links[str(link)] = paired.as_dict()
+    return links
 
 
 def _led_in(report: dict, key: str) -> dict[int, bool]:
