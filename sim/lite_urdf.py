@@ -88,8 +88,11 @@ def _resolve(filename: str, urdf_dir: Path) -> Path:
 def render_light_urdf(urdf_path: str | os.PathLike) -> str:
     """Path of a render-light copy of ``urdf_path``, made once per machine and cached."""
     urdf_path = Path(urdf_path).resolve()
-    # The cache key covers this module too, so a change to the lightening rules never serves a stale copy.
-    digest = hashlib.sha256(urdf_path.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:16]
+    # The key covers this module too, so a change to the lightening rules never serves a stale copy, and the
+    # URDF's own path, since the copy points at its meshes by absolute path: another checkout's copy (another
+    # venv's pybullet_data) would break here once that checkout is deleted.
+    key = urdf_path.read_bytes() + Path(__file__).read_bytes() + str(urdf_path).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
     cache_dir = Path(tempfile.gettempdir()) / "robostral-urdf" / f"{urdf_path.stem}-{digest}"
     target = cache_dir / urdf_path.name
     if target.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 import tempfile
 import xml.etree.ElementTree as ET
@@ -215,6 +216,18 @@ def test_light_urdf_keeps_the_joints_and_sheds_the_triangles(fresh_cache, robot)
     # Cached: asking again returns the same file without rewriting it.
     mtime = light.stat().st_mtime_ns
     assert render_light_urdf(original) == str(light) and light.stat().st_mtime_ns == mtime
+
+
+def test_the_same_urdf_elsewhere_gets_its_own_light_copy(fresh_cache, tmp_path):
+    original = Path(original_urdf("xarm6"))
+    elsewhere = tmp_path / "elsewhere" / original.parent.name
+    shutil.copytree(original.parent, elsewhere, symlinks=True)  # another checkout's pybullet_data, say
+    copies = [Path(render_light_urdf(path)) for path in (original, elsewhere / original.name)]
+    assert copies[0] != copies[1]
+    for copy, root in zip(copies, (original.parent, elsewhere)):
+        meshes = [Path(m.get("filename")) for m in ET.parse(copy).getroot().iter("mesh")]
+        outside = [m for m in meshes if not (m.is_relative_to(root.resolve()) or m.is_relative_to(copy.parent))]
+        assert meshes and not outside  # each copy points only at its own URDF's meshes (or its own lightened ones)
 
 
 @pytest.mark.parametrize("robot", ROBOT_NAMES)
