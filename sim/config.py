@@ -36,8 +36,13 @@ def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
 
 def from_yaml(cls: type[T], path: str | os.PathLike) -> T:
     """Load dataclass ``cls`` from a YAML mapping in ``path``."""
+    return from_dict(cls, yaml_mapping(path, cls.__name__))
+
+
+def yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The mapping of ``what`` keys a YAML file holds ({} for an empty file), before any check of the keys."""
     with open(path) as handle:
         values = yaml.safe_load(handle)
     if values is not None and not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of {cls.__name__} keys, got {type(values).__name__}")
-    return from_dict(cls, values)
+        raise ValueError(f"{path}: expected a mapping of {what} keys, got {type(values).__name__}")
+    return values or {}

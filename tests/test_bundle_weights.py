@@ -12,8 +12,10 @@ from conftest import copy_bundle, tiny_train_config
 from safetensors.torch import load_file
 
 from robostral.bundle.card import CARD_FILE, POLICY_FILE, BundleError, read_card
+from robostral.cli import main
 from robostral.training.bundle_weights import BundleWeightsError, policy_from_bundle
 from robostral.training.checkpoint import latest_checkpoint, read_state
+from robostral.training.config import PolicyOptions
 from robostral.training.trainer import train
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies" / "robostral-s-panda"
@@ -59,6 +61,24 @@ def test_a_run_started_from_a_bundle_starts_where_the_bundle_left_off(pipeline, 
     prior = read_state(latest_checkpoint(tmp_path / "run"))["prior"]
     assert prior == {"bundle": str(pipeline.bundle), "command": source_card["training"]["command"],
                      "steps": 60, "elapsed_s": source_card["training"]["wall_time_s"]}
+
+
+def test_train_from_a_bundle_takes_its_network_from_the_card_unless_the_config_names_one(wrist_pipeline, tmp_path,
+                                                                                        capsys):
+    settings = "steps: 2\nbatch_size: 4\nthreads: 1\nlog_every: 1\neval_every: 2\ncheckpoint_every: 2\n"
+    (tmp_path / "bare.yaml").write_text(settings)
+    flags = ["--dataset", str(wrist_pipeline.dataset), "--init-from", str(wrist_pipeline.bundle)]
+    assert main(["train", "--config", str(tmp_path / "bare.yaml"), "--out", str(tmp_path / "run"), *flags]) == 0
+    network = read_card(wrist_pipeline.bundle)["network"]
+    trained = yaml.safe_load((latest_checkpoint(tmp_path / "run") / "config.yaml").read_text())["policy"]
+    assert {key: trained[key] for key in network if key != "trainable_parameters"} == {
+        key: value for key, value in network.items() if key != "trainable_parameters"}
+    assert network["wrist_camera"] and network["channels"] != list(PolicyOptions.channels)  # not the defaults
+
+    (tmp_path / "other.yaml").write_text(settings + "policy:\n  channels: [8, 16]\n  hidden_dim: 128\n")
+    assert main(["train", "--config", str(tmp_path / "other.yaml"), "--out", str(tmp_path / "other"), *flags]) == 2
+    assert "not fit" in capsys.readouterr().err  # the config's own network wins, and does not fit the bundle's
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_bundle_whose_card_describes_another_network_is_refused(pipeline, tmp_path):

@@ -6,10 +6,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
+from pathlib import Path
 
+from robostral.bundle.card import CARD_FILE, read_card
 from robostral.commands.arguments import given
-from robostral.training.config import TrainConfig
-from sim.config import from_dict, from_yaml
+from robostral.training.config import PolicyOptions, TrainConfig
+from sim.config import from_dict, yaml_mapping
 
 # Command-line flags that override the YAML config (None = not given).
 OVERRIDES = ("dataset", "out", "steps", "batch_size", "lr", "seed", "device", "threads", "init_from")
@@ -35,10 +37,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """The YAML config (or defaults) with the command-line flags applied on top."""
-    config = from_yaml(TrainConfig, args.config) if args.config else TrainConfig()
-    overrides = given(args, *OVERRIDES)
-    config = from_dict(TrainConfig, {**dataclasses.asdict(config), **overrides})
+    """The YAML config (or defaults) with the command-line flags applied on top.
+
+    Fine-tuning a bundle (``--init-from BUNDLE``) under a config without a ``policy`` section
+    takes the network the bundle's card describes, so the two cannot disagree.
+    """
+    values = {**(yaml_mapping(args.config, TrainConfig.__name__) if args.config else {}), **given(args, *OVERRIDES)}
+    bundle = Path(values.get("init_from") or "")
+    if "policy" not in values and (bundle / CARD_FILE).is_file():
+        values["policy"] = dataclasses.asdict(PolicyOptions.of_network(read_card(bundle)["network"]))
+    config = from_dict(TrainConfig, values)
     if args.chunk_size is not None:
         config.policy.chunk_size = args.chunk_size
     if not config.dataset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from robostral.policies.robostral_s.configuration import ACTION_MODES
@@ -21,6 +22,11 @@ class PolicyOptions:
     dropout: float = 0.1
     action_mode: str = "delta"
     proprio_velocity: bool = False
+
+    @classmethod
+    def of_network(cls, network: dict) -> PolicyOptions:
+        """The options of the network a bundle's card describes (its ``network`` section)."""
+        return cls(**{f.name: network[f.name] for f in dataclasses.fields(cls) if f.name in network})
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)
