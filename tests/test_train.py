@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ from conftest import tiny_train_config
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from robostral.cli import main
+from robostral.bundle.card import read_card
+from robostral.cli import build_parser, main
+from robostral.commands.train import build_config
 from robostral.data import load_dataset
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples
@@ -24,9 +27,11 @@ from robostral.training.checkpoint import (
     load_weights,
     read_state,
 )
+from robostral.training.config import PolicyOptions
 from robostral.training.trainer import METRICS, train
 from sim.language import paraphrases
 
+REPO = Path(__file__).resolve().parent.parent
 
 def metrics(run) -> list[dict]:
     return list(csv.DictReader((run / "metrics.csv").open()))
@@ -291,3 +296,14 @@ def test_train_without_a_dataset_or_with_a_missing_one_is_refused(tmp_path, caps
     assert "no dataset: pass --dataset DIR" in capsys.readouterr().err
     assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_committed_training_config_loads(config, monkeypatch):
+    monkeypatch.chdir(REPO)  # their paths are relative to the repository, as the README runs them
+    loaded = build_config(build_parser().parse_args(["train", "--config", f"configs/{config}"]))
+    assert loaded.dataset.startswith("datasets/") and loaded.out.startswith("runs/train/")
+    if loaded.init_from.startswith("policies/"):  # a bundle: the network is the one its card describes
+        network = read_card(REPO / loaded.init_from)["network"]
+        assert dataclasses.asdict(loaded.policy) == dataclasses.asdict(PolicyOptions.of_network(network))
+        assert list(loaded.policy.channels) == network["channels"] and loaded.policy.wrist_camera
