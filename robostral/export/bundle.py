@@ -76,7 +76,7 @@ def export_bundle(
             expected = model(*(torch.from_numpy(inputs[name]) for name in policy_inputs(c.wrist_camera))).numpy()
         if not np.isfinite(expected).all():
             raise ExportError(f"{checkpoint} predicts NaN or infinite joint targets on dataset frames: corrupt weights")
-        _write_policy_onnx(model, inputs, staging / POLICY_FILE)
+        write_policy_onnx(model, inputs, staging / POLICY_FILE)
         session = policy_session(staging / POLICY_FILE)
         error = max_abs_difference(session, inputs, expected)
         if not error <= PARITY_TOLERANCE:
@@ -112,7 +112,8 @@ def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarra
     return frames
 
 
-def _write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
+def write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
+    """``model`` as the bundle's policy graph (raw inputs named as the runtime feeds them, batch dynamic)."""
     names = policy_inputs(model.config.wrist_camera)
     args = tuple(torch.from_numpy(inputs[name][:2]) for name in names)
     graph = export_onnx(
