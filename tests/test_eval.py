@@ -20,6 +20,7 @@ from robostral.bundle.gate import judge
 from robostral.cli import main
 from robostral.data.layout import EPISODES_PATH
 from robostral.evaluation import EVAL_SEED_BASE, EvalConfig, evaluate, evaluate_episodes
+from robostral.evaluation.outcome import FAILURES
 from robostral.runtime import PolicyRuntime
 from robostral.stats import wilson_interval
 
@@ -46,7 +47,15 @@ def test_eval_writes_the_report_files(evaluated):
     out, report = evaluated["out"], evaluated["report"]
     assert evaluated["code"] == 0
     assert json.loads(evaluated["json"].read_text()) == report
-    assert (out / "report.md").read_text().count("| reach |") == 1
+    table = (out / "report.md").read_text()
+    assert table.count("| reach |") == 2  # success, then why the failed episodes failed
+    failed = {task: t["failures"] for task, t in report["tasks"].items()}
+    assert any(failed.values()), "the session's tiny policy fails some episodes"
+    assert "Why the failed episodes failed" in table
+    for task, counts in failed.items():  # failed: train / held-out phrasings
+        held = report["tasks"][task]["heldout"]["failures"]
+        assert f"| {task} | {sum(counts.values())} / {sum(held.values())} |" in table
+        assert all(reason in table for reason in counts)
     assert (out / report["chart"]).stat().st_size > 10_000
     assert sorted(report["videos"]) == ["videos/chain.mp4", "videos/pick_place.mp4", "videos/reach.mp4"]
     assert all((out / video).stat().st_size > 10_000 for video in report["videos"])
@@ -79,6 +88,10 @@ def test_report_numbers_agree_with_the_episodes(evaluated):
             assert summary["successes"] == successes and summary["success_rate"] == successes / len(episodes)
             assert (summary["ci_low"], summary["ci_high"]) == wilson_interval(successes, len(episodes))
             assert summary["mean_length"] == sum(e["steps"] for e in episodes) / len(episodes)
+            failed = [e["failure"] for e in episodes if not e["success"]]
+            assert all(reason in FAILURES for reason in failed) and all(e["failure"] is None for e in episodes
+                                                                         if e["success"])
+            assert summary["failures"] == {reason: failed.count(reason) for reason in FAILURES if reason in failed}
     assert all(e["split"] == "heldout" for e in report["episodes"]["episodes/reach/heldout"])
     for link, block in report["chain_links"].items():
         [episode] = report["episodes"][f"links/pick_place/train/{link}"]

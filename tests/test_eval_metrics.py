@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from robostral.evaluation import ExpertActor, evaluate_chain_links, evaluate_chains, evaluate_episodes
-from robostral.evaluation.report import summarize_chains, summarize_choice, summarize_links
+from robostral.evaluation.outcome import DROPPED, NEVER_TOUCHED, OTHER_FIRST
+from robostral.evaluation.report import summarize_chains, summarize_choice, summarize_failures, summarize_links
 from robostral.evaluation.rollouts import LinkResult
 from robostral.stats import success_summary, wilson_interval
 from sim.env import RobotTaskEnv
@@ -47,6 +48,7 @@ def test_an_actor_that_takes_the_distractor_scores_zero():
     assert choice["rate"] == 0.0 and choice["choices"] == len(SEEDS)
     assert not any(r.success for r in results)
     assert all(r.first_moved.startswith("cube_") and r.first_moved != r.named for r in results)
+    assert summarize_failures(results) == {OTHER_FIRST: len(SEEDS)}  # why they failed, too
 
 
 def test_reach_has_no_distractor_metric_and_idle_episodes_make_no_choice():
@@ -103,7 +105,7 @@ def test_the_expert_leads_into_each_link_of_the_chain_it_would_have_run():
         # the scene handed over is the chain's at that link: its instruction is the chain's k-th
         assert [r.instruction for r in results] == [c.instructions[link - 1] for c in chains]
     summary = summarize_links([evaluate_chain_links(ExpertActor, "panda", SEEDS[:2], 3, batch_size=2)])
-    assert summary == {"3": {**success_summary(2, 2), "lead_in_failed": 0}}
+    assert summary == {"3": {**success_summary(2, 2), "lead_in_failed": 0, "failures": {}}}
 
 
 class HoldsStill:
@@ -123,17 +125,18 @@ class HoldsStill:
 def test_a_link_the_policy_does_not_do_fails_on_its_own_budget():
     [result] = evaluate_chain_links(HoldsStill, "panda", SEEDS[:1], 3, batch_size=1)
     assert result.led_in and not result.success and result.steps == LINK_STEPS
+    assert result.failure == NEVER_TOUCHED  # judged from the scene the lead-in handed over, not from the start
     with pytest.raises(ValueError, match="link must be within 1..5, got 6"):
         evaluate_chain_links(ExpertActor, "panda", SEEDS[:1], 6)
 
 
 def test_links_whose_lead_in_failed_are_counted_apart_from_the_policy():
     def link(success: bool, led_in: bool, seed: int) -> LinkResult:
-        return LinkResult("chain", "panda", seed, "train", success, 10, "put it there", "cube_red", None, link=2,
-                          led_in=led_in)
+        return LinkResult("chain", "panda", seed, "train", success, 10, "put it there", "cube_red", None,
+                          failure=None if success or not led_in else DROPPED, link=2, led_in=led_in)
 
     summary = summarize_links([[link(True, True, 1), link(False, True, 2), link(False, False, 3)]])
-    assert summary == {"2": {**success_summary(1, 2), "lead_in_failed": 1}}
+    assert summary == {"2": {**success_summary(1, 2), "lead_in_failed": 1, "failures": {DROPPED: 1}}}
 
 
 def test_success_rates_carry_their_wilson_interval():

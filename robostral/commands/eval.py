@@ -129,4 +129,9 @@ def _print_summary(report: dict) -> None:
         rates = ", ".join(f"{link}: {'-' if b['success_rate'] is None else format(b['success_rate'], '.0%')}"
                           for link, b in report["chain_links"].items())
         print(f"chain links alone (expert lead-in): {rates}")
+    reasons = {task: t["failures"] for task, t in report["tasks"].items() if t["failures"]}
+    if reasons:
+        print("why episodes failed (train phrasings): " + "; ".join(
+            f"{task}: " + ", ".join(f"{reason} {count}" for reason, count in counts.items())
+            for task, counts in reasons.items()))
     print(f"report: {Path(report['out']) / 'report.md'} ({report['wall_time_s']:.0f} s)")

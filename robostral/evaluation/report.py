@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,16 +12,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from robostral.evaluation.outcome import FAILURES  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult, LinkResult  # noqa: E402
 from robostral.stats import success_summary, wilson_interval  # noqa: E402
 from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
 
 
 def summarize_episodes(results: Sequence[EpisodeResult]) -> dict:
-    """Success rate, Wilson interval and mean episode length (control steps) of one task and split."""
+    """Success rate, Wilson interval, mean episode length (control steps) and why episodes failed,
+    of one task and split."""
     summary = success_summary(sum(r.success for r in results), len(results))
     summary["mean_length"] = sum(r.steps for r in results) / len(results) if results else None
+    summary["failures"] = summarize_failures(results)
     return summary
+
+
+def summarize_failures(results: Sequence[EpisodeResult]) -> dict[str, int]:
+    """Failed episodes per reason (``outcome.FAILURES``, in its order; reasons that did not occur left out)."""
+    counts = Counter(r.failure for r in results if not r.success)
+    return {reason: counts[reason] for reason in FAILURES if counts[reason]}
 
 
 def summarize_choice(results: Sequence[EpisodeResult]) -> dict | None:
@@ -59,7 +69,8 @@ def summarize_links(links: Sequence[Sequence[LinkResult]]) -> dict[str, dict]:
     for results in links:
         attempted = [r for r in results if r.led_in]
         summaries[str(results[0].link)] = {**success_summary(sum(r.success for r in attempted), len(attempted)),
-                                           "lead_in_failed": len(results) - len(attempted)}
+                                           "lead_in_failed": len(results) - len(attempted),
+                                           "failures": summarize_failures(attempted)}
     return summaries
 
 
@@ -103,6 +114,7 @@ def write_markdown(report: dict, path: Path) -> Path:
                   "| link | success (95% CI) | episodes | expert lead-in failed |", "| ---: | --- | ---: | ---: |"]
         lines += [f"| {link} | {_percent(block)} | {block['episodes']} | {block['lead_in_failed']} |"
                   for link, block in links.items()]
+    lines += _failure_table(report)
     gate = report.get("gate")
     if gate:
         lines += ["", f"Gate: **{'PASS' if gate['passed'] else 'FAIL'}**", ""]
@@ -111,6 +123,27 @@ def write_markdown(report: dict, path: Path) -> Path:
     lines += [f"- [{Path(video).stem}]({video})" for video in report["videos"]]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _failure_table(report: dict) -> list[str]:
+    """Markdown lines: why the failed episodes failed, per task (train / held-out phrasings) and chain link."""
+    rows = {task: (t.get("failures"), (t["heldout"] or {}).get("failures")) for task, t in report["tasks"].items()}
+    for link, block in (report.get("chain_links") or {}).items():
+        rows[f"chain link {link}"] = (block.get("failures"), None)
+    reasons = [r for r in FAILURES if any(r in (counts or {}) for pair in rows.values() for counts in pair)]
+    if not reasons:
+        return []
+
+    def cell(pair: tuple, reason: str) -> str:
+        train, heldout = (counts.get(reason, 0) if counts is not None else None for counts in pair)
+        return str(train) if heldout is None else f"{train} / {heldout}"
+
+    lines = ["", "Why the failed episodes failed (train / held-out phrasings; see `robostral/evaluation/outcome.py`):",
+             "", f"| | failed | {' | '.join(reasons)} |", "| --- | ---: |" + " ---: |" * len(reasons)]
+    for name, pair in rows.items():
+        failed = " / ".join(str(sum(counts.values())) for counts in pair if counts is not None)
+        lines.append(f"| {name} | {failed} | {' | '.join(cell(pair, reason) for reason in reasons)} |")
+    return lines
 
 
 def plot_report(report: dict, path: Path) -> Path:

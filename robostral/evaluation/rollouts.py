@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 
 import gymnasium as gym
@@ -20,6 +20,7 @@ import numpy as np
 
 from robostral.evaluation.actors import Actor, PolicyActor
 from robostral.evaluation.choice import FirstMove
+from robostral.evaluation.outcome import NamedObjectWatch
 from robostral.runtime import PolicyRuntime
 from robostral.video import label
 from sim.env import RobotTaskEnv
@@ -44,6 +45,7 @@ class EpisodeResult:
     instruction: str
     named: str  # the object the instruction says to act on
     first_moved: str | None  # the first object disturbed (see ``choice``); None if none or no distractors
+    failure: str | None = None  # why it failed, one of ``outcome.FAILURES``; None for a success
     frames: list = field(default_factory=list, repr=False, compare=False)  # labelled, for recorded seeds only
 
     def as_dict(self) -> dict:
@@ -227,12 +229,17 @@ class _Episode(_Run):
 
     def __init__(self, env: gym.Env, seed: int, split: str, record: Collection[int]) -> None:
         super().__init__(env, seed, split, record)
-        self.choice = FirstMove(self.base)
+        self._watch()
         self.success = False
+
+    def _watch(self) -> None:
+        """Watch the scene as it is now: which object moves first, and what becomes of the named one."""
+        self.choice, self.named = FirstMove(self.base), NamedObjectWatch(self.base)
 
     def advance(self, observation, reward, terminated, truncated, info) -> str:
         self.observation, self.steps, self.success = observation, self.steps + 1, bool(info["is_success"])
         self.choice.update()
+        self.named.update()
         self._film()
         return "done" if terminated or truncated else "running"
 
@@ -248,6 +255,7 @@ class _Episode(_Run):
             base.instruction,
             base.task.goal.a,
             self.choice.first,
+            None if self.success else self.named.failure(self.choice.first),
             self.frames or [],
         )
 
@@ -260,7 +268,7 @@ class _Link(_Episode):
         self.link = link
         self.led_in = chain_lead_in(env, link - 1)
         self.observation = self.base.observe()
-        self.choice = FirstMove(self.base)  # of the scene the policy is handed
+        self._watch()  # the scene the policy is handed
         if self.frames is not None:
             self.frames.clear()
             self._film()
@@ -270,6 +278,8 @@ class _Link(_Episode):
 
     def result(self) -> LinkResult:
         episode = super().result()
+        if not self.led_in:  # the policy never acted: nothing of its to explain
+            episode = replace(episode, failure=None)
         return LinkResult(**{f.name: getattr(episode, f.name) for f in fields(episode)}, link=self.link,
                           led_in=self.led_in)
 

@@ -28,6 +28,7 @@ def bin_boxes(inner_half: float = BIN_INNER_HALF) -> list[tuple[list[float], lis
 class PickPlace(Task):
     name = "pick_place"
     max_episode_steps = 160
+    carries = True
     bin_inner_half = BIN_INNER_HALF  # m, judged by is_success; a scene with other bins sets its own
 
     def build(self, rng: np.random.Generator, randomization: RandomizationConfig) -> Goal:

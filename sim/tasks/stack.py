@@ -13,6 +13,7 @@ HEIGHT_TOLERANCE = 0.012  # m
 class Stack(Task):
     name = "stack"
     max_episode_steps = 160
+    carries = True
 
     def build(self, rng: np.random.Generator, randomization: RandomizationConfig) -> Goal:
         colors = self.pick_colors(rng, 3)

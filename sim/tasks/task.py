@@ -35,6 +35,7 @@ class Task:
 
     name: str = ""
     max_episode_steps: int = 100
+    carries: bool = False  # the named object must be lifted and carried (not pushed) to succeed
 
     def __init__(self, sim: Simulation, robot: Robot) -> None:
         self.sim = sim
