@@ -127,9 +127,10 @@ def write_markdown(report: dict, path: Path) -> Path:
 
 def _failure_table(report: dict) -> list[str]:
     """Markdown lines: why the failed episodes failed, per task (train / held-out phrasings) and chain link."""
-    rows = {task: (t.get("failures"), (t["heldout"] or {}).get("failures")) for task, t in report["tasks"].items()}
+    rows = {task: (t["failures"], t["heldout"]["failures"] if t["heldout"] else None)
+            for task, t in report["tasks"].items()}
     for link, block in (report.get("chain_links") or {}).items():
-        rows[f"chain link {link}"] = (block.get("failures"), None)
+        rows[f"chain link {link}"] = (block["failures"], None)
     reasons = [r for r in FAILURES if any(r in (counts or {}) for pair in rows.values() for counts in pair)]
     if not reasons:
         return []
