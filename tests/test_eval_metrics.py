@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from robostral.evaluation import ExpertActor, evaluate_chain_links, evaluate_chains, evaluate_episodes
-from robostral.evaluation.outcome import DROPPED, NEVER_TOUCHED, OTHER_FIRST
+from robostral.evaluation.outcome import DROPPED_ON_THE_WAY, NEVER_TOUCHED, OTHER_FIRST
 from robostral.evaluation.report import summarize_chains, summarize_choice, summarize_failures, summarize_links
 from robostral.evaluation.rollouts import LinkResult
 from robostral.stats import success_summary, wilson_interval
@@ -133,10 +133,10 @@ def test_a_link_the_policy_does_not_do_fails_on_its_own_budget():
 def test_links_whose_lead_in_failed_are_counted_apart_from_the_policy():
     def link(success: bool, led_in: bool, seed: int) -> LinkResult:
         return LinkResult("chain", "panda", seed, "train", success, 10, "put it there", "cube_red", None,
-                          failure=None if success or not led_in else DROPPED, link=2, led_in=led_in)
+                          failure=None if success or not led_in else DROPPED_ON_THE_WAY, link=2, led_in=led_in)
 
     summary = summarize_links([[link(True, True, 1), link(False, True, 2), link(False, False, 3)]])
-    assert summary == {"2": {**success_summary(1, 2), "lead_in_failed": 1, "failures": {DROPPED: 1}}}
+    assert summary == {"2": {**success_summary(1, 2), "lead_in_failed": 1, "failures": {DROPPED_ON_THE_WAY: 1}}}
 
 
 def test_success_rates_carry_their_wilson_interval():

@@ -9,7 +9,8 @@ import pytest
 from robostral.evaluation import ExpertActor, evaluate_episodes
 from robostral.evaluation.outcome import (
     BARELY_MOVED,
-    DROPPED,
+    DROPPED_BY_GOAL,
+    DROPPED_ON_THE_WAY,
     NEVER_LIFTED,
     NEVER_TOUCHED,
     NOT_REACHED,
@@ -17,6 +18,7 @@ from robostral.evaluation.outcome import (
     PUSHED_OFF,
     SET_DOWN_OFF,
     STILL_HELD,
+    TABLE_LEVEL,
     NamedObjectWatch,
 )
 from robostral.evaluation.report import summarize_failures
@@ -65,12 +67,26 @@ def test_a_carried_cube_is_still_held_then_dropped_or_set_down_off_target(scene)
     run_expert_until(base, expert, watch, lambda: base.sim.position(named)[2] - start[2] > 0.04)
     assert watch.failure(None) == STILL_HELD
 
-    move(base, named, start + [0.0, 0.1, 0.0])  # out of the gripper, back on the table
-    assert not base.robot.touches(named) and watch.failure(None) == DROPPED
+    move(base, named, start + [0.0, 0.1, 0.0])  # out of the gripper, back on the table, away from the other cube
+    assert not base.robot.touches(named) and watch.failure(None) == DROPPED_ON_THE_WAY
+    move(base, named, base.sim.position(other) + [0.05, 0.0, 0.0])  # fell off the other cube, say
+    assert watch.failure(None) == DROPPED_BY_GOAL
     beside = base.sim.position(other) + [0.03, 0.0, base.task.sizes[other]]  # on the other cube, off centre
     move(base, named, beside)
     assert watch.failure(None) == SET_DOWN_OFF
     assert watch.failure(other) == OTHER_FIRST  # whatever became of it, another cube moved first
+
+
+@pytest.mark.parametrize("scene", ["pick_place"], indirect=True)
+def test_a_cube_in_another_bin_is_set_down_off_target_not_dropped(scene):
+    base, expert, watch = scene
+    named, goal = base.task.goal.a, base.task.goal.b
+    start = base.sim.position(named)
+    run_expert_until(base, expert, watch, lambda: base.sim.position(named)[2] - start[2] > 0.04)
+    other_bin = next(name for name in base.task.objects if name.startswith("bin_") and name != goal)
+    move(base, named, base.sim.position(other_bin) + [0.0, 0.0, start[2] + 0.004])  # on its floor: 4 mm up
+    assert abs(base.sim.position(named)[2] - start[2]) < TABLE_LEVEL  # as high as the table, so only contact tells
+    assert watch.failure(None) == SET_DOWN_OFF
 
 
 @pytest.mark.parametrize("scene", ["push"], indirect=True)

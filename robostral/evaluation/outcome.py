@@ -9,9 +9,11 @@ the named object's path and where it rests at the end, checked in this order:
 - ``never touched``: the robot never touched the named object;
 - ``still held``: at the end the robot touches it and it is off the table (carried, or not let go);
 - where the object must be carried (``Task.carries``: pick_place, stack, chain links):
-  ``never lifted`` (touched, never raised by ``LIFT``), ``dropped`` (raised, now back at the
-  height it started from: dropped, or set down short) or ``set down off target`` (raised, now
-  resting higher or lower: tilted on the other cube, on a rim, in another bin);
+  ``never lifted`` (touched, never raised by ``LIFT``), ``set down off target`` (raised, now
+  against another object of the scene or at another height: tilted on the other cube, in
+  another bin, on a rim), else ``dropped by the goal`` or ``dropped on the way`` (raised, now
+  on the table alone, within ``NEAR_GOAL`` of the goal object or farther: fell off the other
+  cube or beside the bin, or lost in transit);
 - where it is pushed: ``barely moved`` (less than ``choice.MOVED``) or ``pushed off target``.
 """
 
@@ -24,18 +26,20 @@ from sim.env import RobotTaskEnv
 
 LIFT = 0.01  # m the named object must rise above its start to count as lifted
 TABLE_LEVEL = 0.005  # m above its start height within which a carried object counts as back on the table
+NEAR_GOAL = 0.08  # m, horizontal distance from the goal object (the other cube, the bin) that counts as by it
 
 OTHER_FIRST = "another object first"
 NOT_REACHED = "target not reached"
 NEVER_TOUCHED = "never touched"
 STILL_HELD = "still held"
 NEVER_LIFTED = "never lifted"
-DROPPED = "dropped"
+DROPPED_BY_GOAL = "dropped by the goal"
+DROPPED_ON_THE_WAY = "dropped on the way"
 SET_DOWN_OFF = "set down off target"
 BARELY_MOVED = "barely moved"
 PUSHED_OFF = "pushed off target"
-FAILURES = (OTHER_FIRST, NOT_REACHED, NEVER_TOUCHED, STILL_HELD, NEVER_LIFTED, DROPPED, SET_DOWN_OFF, BARELY_MOVED,
-            PUSHED_OFF)  # the order reports list them in
+FAILURES = (OTHER_FIRST, NOT_REACHED, NEVER_TOUCHED, STILL_HELD, NEVER_LIFTED, SET_DOWN_OFF, DROPPED_BY_GOAL,
+            DROPPED_ON_THE_WAY, BARELY_MOVED, PUSHED_OFF)  # the order reports list them in
 
 
 class NamedObjectWatch:
@@ -67,5 +71,15 @@ class NamedObjectWatch:
         if self.task.carries:
             if self.highest < LIFT:
                 return NEVER_LIFTED
-            return DROPPED if abs(offset[2]) < TABLE_LEVEL else SET_DOWN_OFF
+            if abs(offset[2]) >= TABLE_LEVEL or self._against_another_object():
+                return SET_DOWN_OFF
+            return DROPPED_BY_GOAL if self._from_goal() < NEAR_GOAL else DROPPED_ON_THE_WAY
         return BARELY_MOVED if float(np.linalg.norm(offset)) < MOVED else PUSHED_OFF
+
+    def _against_another_object(self) -> bool:
+        return any(self.sim.in_contact(self.named, other) for other in self.task.objects if other != self.named)
+
+    def _from_goal(self) -> float:
+        """Horizontal distance (m) from the named object to the goal object (``Goal.b``)."""
+        delta = self.sim.position(self.named) - self.sim.position(self.task.goal.b)
+        return float(np.linalg.norm(delta[:2]))
