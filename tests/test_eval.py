@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import copy_bundle
+from PIL import Image
 
 from robostral.bundle.card import read_card, write_card
 from robostral.bundle.gate import judge
@@ -57,6 +58,7 @@ def test_eval_writes_the_report_files(evaluated):
         assert f"| {task} | {sum(counts.values())} / {sum(held.values())} |" in table
         assert all(reason in table for reason in counts)
     assert (out / report["chart"]).stat().st_size > 10_000
+    assert Image.open(out / report["chart"]).size == (1800, 450)  # three panels: success, chains, why failed
     assert sorted(report["videos"]) == ["videos/chain.mp4", "videos/pick_place.mp4", "videos/reach.mp4"]
     assert all((out / video).stat().st_size > 10_000 for video in report["videos"])
 

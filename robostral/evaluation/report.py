@@ -125,13 +125,23 @@ def write_markdown(report: dict, path: Path) -> Path:
     return path
 
 
+def _failure_rows(report: dict) -> dict[str, tuple[dict | None, dict | None]]:
+    """Per task, then per chain link: the (train, held-out phrasings) summaries, None where not run."""
+    rows = {task: (t, t["heldout"]) for task, t in report["tasks"].items()}
+    for link, block in (report.get("chain_links") or {}).items():
+        rows[f"chain link {link}"] = (block, None)
+    return rows
+
+
+def _reasons_seen(rows: dict[str, tuple[dict | None, dict | None]]) -> list[str]:
+    return [r for r in FAILURES if any(block and r in block["failures"] for pair in rows.values() for block in pair)]
+
+
 def _failure_table(report: dict) -> list[str]:
     """Markdown lines: why the failed episodes failed, per task (train / held-out phrasings) and chain link."""
-    rows = {task: (t["failures"], t["heldout"]["failures"] if t["heldout"] else None)
-            for task, t in report["tasks"].items()}
-    for link, block in (report.get("chain_links") or {}).items():
-        rows[f"chain link {link}"] = (block["failures"], None)
-    reasons = [r for r in FAILURES if any(r in (counts or {}) for pair in rows.values() for counts in pair)]
+    blocks = _failure_rows(report)
+    rows = {name: tuple(block["failures"] if block else None for block in pair) for name, pair in blocks.items()}
+    reasons = _reasons_seen(blocks)
     if not reasons:
         return []
 
@@ -148,9 +158,10 @@ def _failure_table(report: dict) -> list[str]:
 
 
 def plot_report(report: dict, path: Path) -> Path:
-    """Success per task with 95% Wilson error bars (train vs held-out phrasings), and the chain curve."""
+    """Success per task with 95% Wilson error bars (train vs held-out phrasings), the chain curve, and why
+    episodes failed."""
     tasks = list(report["tasks"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100, gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right, why) = plt.subplots(1, 3, figsize=(18, 4.5), dpi=100, gridspec_kw={"width_ratios": [3, 2, 3]})
     width = 0.38
     for offset, key, name in ((-width / 2, None, "train phrasings"), (width / 2, "heldout", "held-out phrasings")):
         blocks = [report["tasks"][t] if key is None else report["tasks"][t][key] for t in tasks]
@@ -181,10 +192,36 @@ def plot_report(report: dict, path: Path) -> Path:
         right.grid(True, alpha=0.3)
     else:
         right.axis("off")
+    _plot_failures(why, report)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _plot_failures(axes, report: dict) -> None:
+    """One bar per task and phrasing split (and chain link): the share of its episodes lost to each reason."""
+    blocks = _failure_rows(report)
+    bars = [(name if split == 0 else f"{name} (held-out)", block)
+            for name, pair in blocks.items() for split, block in enumerate(pair) if block]
+    reasons = _reasons_seen(blocks)
+    if not reasons:
+        axes.axis("off")
+        return
+    colours = plt.get_cmap("tab10")
+    left = [0.0] * len(bars)
+    for i, reason in enumerate(reasons):
+        shares = [block["failures"].get(reason, 0) / block["episodes"] if block["episodes"] else 0.0
+                  for _, block in bars]
+        axes.barh(range(len(bars)), shares, left=left, color=colours(i % 10), label=reason)
+        left = [a + b for a, b in zip(left, shares)]
+    axes.set_yticks(range(len(bars)), [name for name, _ in bars])
+    axes.invert_yaxis()
+    axes.set_xlim(0, max(0.05, *left) * 1.05)
+    axes.set_xlabel("share of the episodes that failed, by reason")
+    axes.set_title("why episodes failed")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    axes.grid(True, axis="x", alpha=0.3)
 
 
 def _percent(block: dict) -> str:
