@@ -16,6 +16,7 @@ import pytest
 from conftest import copy_bundle, robostral_cli
 
 from robostral.bundle.card import read_card, write_card
+from robostral.evaluation.outcome import FAILURES
 from robostral.sweep.spec import load_sweep, plan_cells
 from robostral.sweep.store import done_keys, read_rows
 
@@ -73,6 +74,8 @@ def test_the_local_default_runs_every_cell_once_and_writes_the_report(sweep_file
     assert len({(row["cell"], row["episode"]) for row in rows}) == len(rows)
     assert {row["cell"] for row in rows} == {cell.key for cell in cells}
     assert {row["axis.light_direction"] for row in rows} == {0.0, 0.6, 1.2}
+    assert all((row["failure"] is None) == row["success"] for row in rows)  # every failure carries its reason
+    assert {row["failure"] for row in rows} <= {None, *FAILURES}
     versions = {row["policy"]: row["policy_sha256"] for row in rows}
     assert len(versions) == 2 and len(set(versions.values())) == 2
     report = (out / "report.md").read_text()

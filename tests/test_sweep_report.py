@@ -23,7 +23,8 @@ def policy(label: str, robot: str = "panda", gate: dict | None = None) -> dict:
 
 def make_sweep(out: Path, policies: list[dict], points: list[dict[str, float]], outcome, *, tasks=("reach",),
                seeds=(0,), skip=()) -> dict[tuple, str]:
-    """Write a sweep folder; ``outcome(label, task, point, seed)`` gives a cell's successes, one per episode.
+    """Write a sweep folder; ``outcome(label, task, point, seed)`` gives a cell's successes, one per episode
+    (True, False, or the reason a failed one failed).
 
     Returns each cell's key by (label, task, point, seed); cells named in ``skip`` are planned, not stored.
     Episode seeds depend on (task, point, seed, episode) only, so policies pair up as in a real sweep.
@@ -49,7 +50,8 @@ def make_sweep(out: Path, policies: list[dict], points: list[dict[str, float]], 
             continue
         rows = [{"cell": cell["key"], "policy": cell["policy"], "policy_sha256": robots[cell["policy"]]["sha256"],
                  "robot": cell["robot"], "task": cell["task"], "point": cell["point"], "seed": cell["seed"],
-                 "episode": i, "episode_seed": 1000 * cell["seed"] + 100 * cell["point"] + i, "success": success,
+                 "episode": i, "episode_seed": 1000 * cell["seed"] + 100 * cell["point"] + i,
+                 "success": success is True, "failure": success if isinstance(success, str) else None,
                  "steps": 10, "instruction": "do it", **{AXIS_PREFIX + a: v for a, v in cell["values"].items()}}
                 for i, success in enumerate(outcome(*where))]
         write_cell(out, cell["key"], rows, axes)
@@ -308,3 +310,25 @@ def test_gate_verdicts_under_the_sweep(tmp_path):
     assert "harsher than the card's own evaluation" in text
     assert "policies/preview (preview gate): **FAIL**" in text and "policies/lenient (preview gate): **PASS**" in text
     assert "policies/none: not judged\n\n- no gate in the card" in text
+
+
+def test_failure_reasons_are_counted_per_task_and_worst_cell(tmp_path):
+    def outcome(label, task, point, seed):  # point 1 (slippery) drops more; push's failures carry no reason
+        if task == "push":
+            return [True, False, False]
+        return [True, "dropped by the goal", "never lifted"] + ["dropped by the goal"] * (2 * point)
+
+    make_sweep(tmp_path, [policy("policies/a")], [{"friction": 1.0}, {"friction": 0.3}], outcome,
+               tasks=("stack", "push"))
+    summary, markdown = report(tmp_path)
+
+    assert summary["failures"]["policies/a"] == {"stack": {"dropped by the goal": 4, "never lifted": 2},
+                                                 "push": {"not recorded": 4}}  # most frequent first
+    [worst, *_] = summary["worst_cells"]
+    assert worst["task"] == "stack" and worst["values"] == {"friction": 0.3}
+    assert worst["failures"] == {"dropped by the goal": 3, "never lifted": 1}
+    per_task = section(markdown, "Success per task")
+    low, high = wilson_interval(2, 8)  # stack: 1 of 3 at point 0, 1 of 5 at point 1
+    assert f"| stack | 25.0% | {low:.1%} to {high:.1%} | 8 | dropped by the goal 4, never lifted 2 |" in per_task
+    assert "| push | 33.3% |" in per_task and "| 6 | not recorded 4 |" in per_task
+    assert "dropped by the goal 3, never lifted 1 |" in section(markdown, "The 10 worst cells")

@@ -10,12 +10,22 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import copy_bundle
 
 from robostral.bundle.card import read_card, write_card
 from robostral.sweep.spec import SWEEP_SEED_BASE, SweepFileError, load_sweep, plan_cells, randomization_points
-from robostral.sweep.store import SweepStoreError, done_keys, read_rows, write_cell, write_plan
+from robostral.sweep.store import (
+    COLUMNS,
+    SweepStoreError,
+    cell_path,
+    done_keys,
+    read_rows,
+    write_cell,
+    write_plan,
+)
 
 GOOD = """\
 name: lighting
@@ -175,6 +185,15 @@ def test_a_cell_is_stored_once_whole_and_read_back_in_plan_order(tmp_path):
     with pytest.raises(ValueError, match="belong to another cell"):
         write_cell(tmp_path, "c", rows_for("b", [True], {"axis.level": 0.0}), ["level"])
     assert done_keys(tmp_path) == {"a", "b"}
+
+
+def test_a_cell_stored_before_failure_reasons_were_recorded_still_reads(tmp_path):
+    write_plan(tmp_path, plan_for("s", [], ["a"]))
+    earlier = pa.schema([column for column in COLUMNS if column[0] != "failure"])
+    cell_path(tmp_path, "a").parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows_for("a", [True, False], {}), schema=earlier), cell_path(tmp_path, "a"))
+    rows = read_rows(tmp_path)
+    assert [(r["success"], r["failure"]) for r in rows] == [(True, None), (False, None)]  # the reason is unknown
 
 
 def test_a_cell_interrupted_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):

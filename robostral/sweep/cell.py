@@ -73,7 +73,7 @@ def run_cell(cell: Cell, runtime: PolicyRuntime, policy_sha256: str, axes: list[
             "cell": cell.key, "policy": cell.policy, "policy_sha256": policy_sha256, "robot": cell.robot,
             "task": cell.task, "point": cell.point, "seed": cell.seed, "episode": index,
             "episode_seed": result.seed, "success": result.success, "steps": result.steps,
-            "instruction": result.instruction,
+            "instruction": result.instruction, "failure": result.failure,
             **{AXIS_PREFIX + axis: float(cell.values[axis]) for axis in axes},
         }
         for index, result in enumerate(results)

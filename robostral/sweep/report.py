@@ -1,4 +1,5 @@
-"""The report of a sweep: what it ran, how success varies with randomization, what changed between versions.
+"""The report of a sweep: what it ran, how success varies with randomization, why episodes failed, what changed
+between versions.
 
 ``write_report(out)`` reads a sweep's output folder (``robostral.sweep.store``)
 and writes, next to its results::
@@ -25,7 +26,7 @@ import html
 import json
 import re
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ EXACT_LEVELS = 6  # an axis with at most this many distinct values gets one leve
 QUANTILE_BINS = 5  # ... one with more (sampled values) is cut into this many quantile bins
 WORST_CELLS = 10
 MISSING_LISTED = 20  # missing cells listed in the report (summary.json lists all)
+NOT_RECORDED = "not recorded"  # the reason of a failure in a cell stored before reasons were recorded
 
 
 def write_report(out: Path) -> Path:
@@ -147,6 +149,9 @@ def summarize(plan: dict, rows: list[dict]) -> dict[str, Any]:
                       "episodes": len(by_policy.get(p["label"], []))} for p in policies],
         "tasks": {label: {task: rate.as_dict() for task, rate in per_task.items()}
                   for label, per_task in tasks.items()},
+        "failures": {p["label"]: {task: _failure_counts(task_rows)
+                                  for task, task_rows in _group(by_policy.get(p["label"], []), _task).items()}
+                     for p in policies},
         "axes": {axis: _axis_summary(plan, axis, by_policy) for axis in plan["axes"]},
         "heatmap": _heatmap_summary(plan, by_policy),
         "worst_cells": _worst_cells(cells, by_cell),
@@ -164,6 +169,12 @@ def _group(rows: Iterable[dict], key) -> dict[Any, list[dict]]:
 
 def _task(row: dict) -> str:
     return row["task"]
+
+
+def _failure_counts(rows: list[dict]) -> dict[str, int]:
+    """Failed episodes per reason, most frequent first (``NOT_RECORDED`` for cells stored without reasons)."""
+    counts = Counter(row["failure"] or NOT_RECORDED for row in rows if not row["success"])
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def _cell_params(cell: dict) -> dict[str, Any]:
@@ -218,7 +229,8 @@ def _worst_cells(cells: list[dict], by_cell: dict[str, list[dict]]) -> list[dict
     """The finished cells with the lowest success; ties go to the lower upper bound (surer to be bad)."""
     done = [(cell, Rate.of(by_cell[cell["key"]])) for cell in cells if cell["key"] in by_cell]
     done.sort(key=lambda item: (item[1].rate, item[1].ci[1]))  # stable: plan order last
-    return [{**_cell_params(cell), **rate.as_dict()} for cell, rate in done[:WORST_CELLS]]
+    return [{**_cell_params(cell), **rate.as_dict(), "failures": _failure_counts(by_cell[cell["key"]])}
+            for cell, rate in done[:WORST_CELLS]]
 
 
 def _comparisons(policies: list[dict], cells: list[dict], by_cell: dict[str, list[dict]]) -> list[dict[str, Any]]:
@@ -422,8 +434,8 @@ def _overview_blocks(summary: dict) -> list[Block]:
               [[p["label"], p["name"], p["robot"], f"`{p['sha256'][:12]}`", f"{p['cells_done']} / {p['cells_planned']}",
                 str(p["episodes"])] for p in summary["policies"]]),
         Heading("Success per task", 3),
-        Table(["policy", "robot", "task", "success", "95% CI", "episodes"],
-              [[p["label"], p["robot"], task, *_rate_cells(rate)]
+        Table(["policy", "robot", "task", "success", "95% CI", "episodes", "why the failed ones failed"],
+              [[p["label"], p["robot"], task, *_rate_cells(rate), _reasons(summary["failures"][p["label"]][task])]
                for p in summary["policies"] for task, rate in sorted(summary["tasks"][p["label"]].items())]),
     ]
     if summary["scenes"]:
@@ -474,9 +486,10 @@ def _worst_blocks(summary: dict) -> list[Block]:
     if not worst:
         return [*blocks, Text("No cell has finished yet.")]
     return [*blocks, Text("Lowest success first; ties go to the lower upper bound."),
-            Table(["policy", "robot", "task", "axis values", "seed", "success", "95% CI", "episodes"],
-                  [[c["policy"], c["robot"], c["task"], _values(c["values"]), str(c["seed"]), *_rate_cells(c)]
-                   for c in worst])]
+            Table(["policy", "robot", "task", "axis values", "seed", "success", "95% CI", "episodes",
+                   "why the failed ones failed"],
+                  [[c["policy"], c["robot"], c["task"], _values(c["values"]), str(c["seed"]), *_rate_cells(c),
+                    _reasons(c["failures"])] for c in worst])]
 
 
 def _comparison_blocks(summary: dict) -> list[Block]:
@@ -525,6 +538,10 @@ def _gate_blocks(summary: dict) -> list[Block]:
 
 def _values(values: dict[str, float]) -> str:
     return ", ".join(f"{axis}={value:.3g}" for axis, value in values.items()) or "-"
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in counts.items()) or "-"
 
 
 def _rate_cells(rate: dict) -> list[str]:

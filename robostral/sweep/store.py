@@ -42,6 +42,9 @@ COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("success", pa.bool_()),
     ("steps", pa.int64()),
     ("instruction", pa.string()),
+    # why it failed (robostral.evaluation.outcome.FAILURES); null for a success, and in cells stored before
+    # reasons were recorded (reading such a file gives null too)
+    ("failure", pa.string()),
 )
 
 
