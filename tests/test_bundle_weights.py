@@ -90,6 +90,18 @@ def test_a_bundle_whose_card_describes_another_network_is_refused(pipeline, tmp_
         policy_from_bundle(bundle)
 
 
+def test_a_card_without_its_network_is_refused_with_the_reason(pipeline, tmp_path, capsys):
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    card = yaml.safe_load((bundle / CARD_FILE).read_text())
+    del card["network"]
+    (bundle / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(BundleWeightsError, match="no network section"):
+        policy_from_bundle(bundle)
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", str(pipeline.dataset), "--out", str(out), "--init-from", str(bundle)])
+    assert code == 2 and "no network section" in capsys.readouterr().err and not out.exists()
+
+
 def test_a_tampered_bundle_gives_back_nothing(pipeline, tmp_path):
     bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
     graph = bytearray((bundle / POLICY_FILE).read_bytes())

@@ -44,8 +44,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     """
     values = {**(yaml_mapping(args.config, TrainConfig.__name__) if args.config else {}), **given(args, *OVERRIDES)}
     bundle = Path(values.get("init_from") or "")
-    if "policy" not in values and (bundle / CARD_FILE).is_file():
-        values["policy"] = dataclasses.asdict(PolicyOptions.of_network(read_card(bundle)["network"]))
+    network = read_card(bundle).get("network") if (bundle / CARD_FILE).is_file() else None
+    if "policy" not in values and isinstance(network, dict):  # a card without one is refused by the trainer
+        values["policy"] = dataclasses.asdict(PolicyOptions.of_network(network))
     config = from_dict(TrainConfig, values)
     if args.chunk_size is not None:
         config.policy.chunk_size = args.chunk_size

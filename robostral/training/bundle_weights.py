@@ -33,6 +33,8 @@ class BundleWeightsError(ValueError):
 
 def bundle_network_config(card: dict) -> RobostralSConfig:
     """The network a bundle's card describes (its ``network`` section and joint names)."""
+    if not isinstance(card.get("network"), dict):
+        raise BundleWeightsError("the bundle's card has no network section: its weights cannot be read back")
     network = {key: value for key, value in card["network"].items() if key != "trainable_parameters"}
     return RobostralSConfig(**network, joint_names=list(card["joint_names"]))
 
