@@ -9,6 +9,7 @@ import pytest
 
 from robostral.cli import main
 from robostral.evaluation.compare import compare_reports, read_report
+from robostral.evaluation.outcome import NOT_RECORDED
 from robostral.stats import mcnemar_exact
 
 
@@ -56,6 +57,10 @@ def test_compare_pairs_the_episodes_of_two_evaluations(reports, tmp_path, capsys
     assert chains["baseline_average"] == fp32["chains"]["average_completed"]
     assert chains["new_average"] == int8["chains"]["average_completed"]
     assert "pick_place    heldout" in printed and "chains: 2 paired" in printed
+    failed = fp32["tasks"]["pick_place"]["failures"]
+    if failed:  # the session's tiny policy fails some: their reasons, baseline -> new
+        assert "why the paired episodes failed (baseline -> new):" in printed
+        assert comparison["tasks"]["pick_place"]["train"]["failures"]["baseline"] == failed
     for link, paired in comparison["chain_links"].items():
         b, c = _only(fp32, int8, f"links/pick_place/train/{link}")
         assert (paired["pairs"], paired["b"], paired["c"]) == (1, b, c)
@@ -79,6 +84,18 @@ def test_the_counts_follow_the_episodes_not_the_rates(reports):
     assert comparison["tasks"]["reach"]["train"]["b"] == comparison["tasks"]["reach"]["train"]["c"] == 0
     assert comparison["chains"]["more"] == 2 and comparison["chains"]["fewer"] == 0
     assert "2" not in comparison["chain_links"] and comparison["chain_links"]["1"]["pairs"] == 1
+
+    reasons = paired["failures"]  # over the paired episodes: the baseline's failures, then the flipped ones'
+    assert sum(reasons["baseline"].values()) == len(rows) - solved and sum(reasons["new"].values()) == solved
+    assert reasons["baseline"] == fp32["tasks"]["pick_place"]["failures"]
+    assert set(reasons["new"]) == ({NOT_RECORDED} if solved else set())  # flipped by hand: no reason recorded
+
+    earlier = copy.deepcopy(fp32)  # a report written before eval gave failures their reasons
+    for row in earlier["episodes"]["episodes/pick_place/train"]:
+        del row["failure"]
+    failed = len(rows) - solved
+    assert compare_reports(earlier, fp32)["tasks"]["pick_place"]["train"]["failures"]["baseline"] == (
+        {NOT_RECORDED: failed} if failed else {})
 
     same = compare_reports(fp32, fp32)
     assert same["pooled"]["train"]["p"] == 1.0 and same["pooled"]["train"]["verdict"] == "no significant change"

@@ -48,6 +48,14 @@ def _print(comparison: dict) -> None:
         print(f"{task:<14}{split:<10}{paired['pairs']:>6}{paired['baseline']['success_rate']:>10.1%}"
               f"{paired['new']['success_rate']:>8.1%}{paired['b']:>15}{paired['c']:>10}{paired['p']:>9.3g}"
               f"  {paired['verdict']}")
+    changed = [(task, split, paired["failures"]) for task, splits in comparison["tasks"].items()
+               for split, paired in splits.items() if paired["failures"]["baseline"] or paired["failures"]["new"]]
+    if changed:
+        print("\nwhy the paired episodes failed (baseline -> new):")
+    for task, split, failures in changed:
+        old, new = failures["baseline"], failures["new"]
+        print(f"  {task} {split}: " + ", ".join(
+            f"{reason} {old.get(reason, 0)} -> {new.get(reason, 0)}" for reason in dict.fromkeys([*old, *new])))
     chains = comparison["chains"]
     if chains:
         print(f"\nchains: {chains['pairs']} paired, {chains['baseline_average']:.2f} -> {chains['new_average']:.2f} "

@@ -14,10 +14,12 @@ per link, over the seeds whose lead-in the expert completed in both.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from robostral.evaluation.evaluate import CHAIN_TASK, REPORT_FORMAT
+from robostral.evaluation.outcome import FAILURES, NOT_RECORDED
 from robostral.stats import Paired, mcnemar_exact
 from sim.tasks.chain import CHAIN_LENGTH
 
@@ -56,9 +58,12 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
         splits = {}
         for split in SPLITS:
             key = f"episodes/{task}/{split}"
-            paired = Paired.of(_outcomes(baseline, key, "success"), _outcomes(new, key, "success"))
+            old, now = _outcomes(baseline, key, "success"), _outcomes(new, key, "success")
+            paired = Paired.of(old, now)
             if paired.pairs:
-                splits[split], pooled[split] = paired.as_dict(), pooled[split] + paired
+                seeds = old.keys() & now.keys()
+                failures = {"baseline": _failures(baseline, key, seeds), "new": _failures(new, key, seeds)}
+                splits[split], pooled[split] = {**paired.as_dict(), "failures": failures}, pooled[split] + paired
         if splits:
             tasks[task] = splits
     chains, links = _compare_chains(baseline, new), _compare_links(baseline, new)
@@ -78,6 +83,14 @@ def compare_reports(baseline: dict, new: dict) -> dict[str, Any]:
 
 def _outcomes(report: dict, key: str, field: str) -> dict[int, Any]:
     return {row["seed"]: row[field] for row in report["episodes"].get(key, [])}
+
+
+def _failures(report: dict, key: str, seeds: set[int]) -> dict[str, int]:
+    """Why the failed episodes among ``seeds`` failed (reasons in ``FAILURES`` order; none recorded in reports
+    written before ``robostral eval`` gave reasons)."""
+    counts = Counter(row.get("failure") or NOT_RECORDED for row in report["episodes"].get(key, [])
+                     if row["seed"] in seeds and not row["success"])
+    return {reason: counts[reason] for reason in (*FAILURES, NOT_RECORDED) if counts[reason]}
 
 
 def _compare_links(baseline: dict, new: dict) -> dict[str, dict[str, Any]]:

@@ -40,6 +40,7 @@ BARELY_MOVED = "barely moved"
 PUSHED_OFF = "pushed off target"
 FAILURES = (OTHER_FIRST, NOT_REACHED, NEVER_TOUCHED, STILL_HELD, NEVER_LIFTED, SET_DOWN_OFF, DROPPED_BY_GOAL,
             DROPPED_ON_THE_WAY, BARELY_MOVED, PUSHED_OFF)  # the order reports list them in
+NOT_RECORDED = "not recorded"  # what reports count a failure under when its results predate the reasons
 
 
 class NamedObjectWatch:

@@ -39,6 +39,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robostral.bundle.gate import judge  # noqa: E402
+from robostral.evaluation.outcome import NOT_RECORDED  # noqa: E402
 from robostral.stats import SIGNIFICANCE, Paired, success_summary, wilson_interval  # noqa: E402
 from robostral.sweep.store import AXIS_PREFIX, read_plan, read_rows  # noqa: E402
 
@@ -47,7 +48,6 @@ EXACT_LEVELS = 6  # an axis with at most this many distinct values gets one leve
 QUANTILE_BINS = 5  # ... one with more (sampled values) is cut into this many quantile bins
 WORST_CELLS = 10
 MISSING_LISTED = 20  # missing cells listed in the report (summary.json lists all)
-NOT_RECORDED = "not recorded"  # the reason of a failure in a cell stored before reasons were recorded
 
 
 def write_report(out: Path) -> Path:
