@@ -18,6 +18,7 @@ from pathlib import Path
 
 from robostral.commands.arguments import positive_int
 from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
+from robostral.evaluation.outcome import describe_failures
 from sim.robots import ROBOTS
 from sim.tasks import TASKS
 from sim.tasks.chain import CHAIN_LENGTH
@@ -131,7 +132,6 @@ def _print_summary(report: dict) -> None:
         print(f"chain links alone (expert lead-in): {rates}")
     reasons = {task: t["failures"] for task, t in report["tasks"].items() if t["failures"]}
     if reasons:
-        print("why episodes failed (train phrasings): " + "; ".join(
-            f"{task}: " + ", ".join(f"{reason} {count}" for reason, count in counts.items())
-            for task, counts in reasons.items()))
+        print("why episodes failed (train phrasings): "
+              + "; ".join(f"{task}: {describe_failures(counts)}" for task, counts in reasons.items()))
     print(f"report: {Path(report['out']) / 'report.md'} ({report['wall_time_s']:.0f} s)")

@@ -14,12 +14,11 @@ per link, over the seeds whose lead-in the expert completed in both.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from robostral.evaluation.evaluate import CHAIN_TASK, REPORT_FORMAT
-from robostral.evaluation.outcome import FAILURES, NOT_RECORDED
+from robostral.evaluation.outcome import count_failures
 from robostral.stats import Paired, mcnemar_exact
 from sim.tasks.chain import CHAIN_LENGTH
 
@@ -86,11 +85,10 @@ def _outcomes(report: dict, key: str, field: str) -> dict[int, Any]:
 
 
 def _failures(report: dict, key: str, seeds: set[int]) -> dict[str, int]:
-    """Why the failed episodes among ``seeds`` failed (reasons in ``FAILURES`` order; none recorded in reports
-    written before ``robostral eval`` gave reasons)."""
-    counts = Counter(row.get("failure") or NOT_RECORDED for row in report["episodes"].get(key, [])
-                     if row["seed"] in seeds and not row["success"])
-    return {reason: counts[reason] for reason in (*FAILURES, NOT_RECORDED) if counts[reason]}
+    """Why the failed episodes among ``seeds`` failed (``outcome.count_failures``; reports written before
+    ``robostral eval`` gave reasons have none)."""
+    return count_failures(row.get("failure") for row in report["episodes"].get(key, [])
+                          if row["seed"] in seeds and not row["success"])
 
 
 def _compare_links(baseline: dict, new: dict) -> dict[str, dict[str, Any]]:

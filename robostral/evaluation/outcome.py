@@ -19,6 +19,9 @@ the named object's path and where it rests at the end, checked in this order:
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 import numpy as np
 
 from robostral.evaluation.choice import LIFTED, MOVED
@@ -41,6 +44,18 @@ PUSHED_OFF = "pushed off target"
 FAILURES = (OTHER_FIRST, NOT_REACHED, NEVER_TOUCHED, STILL_HELD, NEVER_LIFTED, SET_DOWN_OFF, DROPPED_BY_GOAL,
             DROPPED_ON_THE_WAY, BARELY_MOVED, PUSHED_OFF)  # the order reports list them in
 NOT_RECORDED = "not recorded"  # what reports count a failure under when its results predate the reasons
+
+
+def count_failures(reasons: Iterable[str | None]) -> dict[str, int]:
+    """How many failed episodes each reason holds, in ``FAILURES`` order (None, a result from before reasons
+    were recorded, counts as ``NOT_RECORDED``, last); reasons that did not occur are left out."""
+    counts = Counter(reason or NOT_RECORDED for reason in reasons)
+    return {reason: counts[reason] for reason in (*FAILURES, NOT_RECORDED) if counts[reason]}
+
+
+def describe_failures(counts: dict[str, int]) -> str:
+    """``count_failures``'s counts as one line of text: "dropped by the goal 19, never lifted 9"."""
+    return ", ".join(f"{reason} {count}" for reason, count in counts.items())
 
 
 class NamedObjectWatch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from robostral.evaluation.outcome import FAILURES  # noqa: E402
+from robostral.evaluation.outcome import FAILURES, count_failures  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult, LinkResult  # noqa: E402
 from robostral.stats import success_summary, wilson_interval  # noqa: E402
 from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
@@ -28,9 +27,8 @@ def summarize_episodes(results: Sequence[EpisodeResult]) -> dict:
 
 
 def summarize_failures(results: Sequence[EpisodeResult]) -> dict[str, int]:
-    """Failed episodes per reason (``outcome.FAILURES``, in its order; reasons that did not occur left out)."""
-    counts = Counter(r.failure for r in results if not r.success)
-    return {reason: counts[reason] for reason in FAILURES if counts[reason]}
+    """Failed episodes per reason (``outcome.count_failures``)."""
+    return count_failures(r.failure for r in results if not r.success)
 
 
 def summarize_choice(results: Sequence[EpisodeResult]) -> dict | None:

@@ -157,8 +157,7 @@ class PendantBridge(Node):
         return {
             "joints": joints,
             "safety": {"state": self._state[0] or "unknown", "reason": self._state[1] or "no safety supervisor heard",
-                       "speed_override": self._override if self._override is not None else _number(
-                           supervisor.get("speed_override")), "manual_mode": self._manual,
+                       "speed_override": self._override, "manual_mode": self._manual,
                        "last": supervisor.get("last", "")},
             "instruction": self._instruction,
             "policy": {"level": policy.get("level", ""), "message": policy.get("message", "not running"),
@@ -325,11 +324,3 @@ class PendantBridge(Node):
         request = ChangeState.Request(transition=Transition(id=transition))
         if not self._call(f"/{POLICY_NODE}/change_state", request, LIFECYCLE_TIMEOUT).success:
             raise Conflict(f"{POLICY_NODE}: {label} failed")
-
-
-def _number(text: str | None) -> float | None:
-    """A diagnostic value read back as a number; None when absent or not one."""
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None

@@ -26,7 +26,7 @@ import html
 import json
 import re
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robostral.bundle.gate import judge  # noqa: E402
-from robostral.evaluation.outcome import NOT_RECORDED  # noqa: E402
+from robostral.evaluation.outcome import count_failures, describe_failures  # noqa: E402
 from robostral.stats import SIGNIFICANCE, Paired, success_summary, wilson_interval  # noqa: E402
 from robostral.sweep.store import AXIS_PREFIX, read_plan, read_rows  # noqa: E402
 
@@ -172,8 +172,8 @@ def _task(row: dict) -> str:
 
 
 def _failure_counts(rows: list[dict]) -> dict[str, int]:
-    """Failed episodes per reason, most frequent first (``NOT_RECORDED`` for cells stored without reasons)."""
-    counts = Counter(row["failure"] or NOT_RECORDED for row in rows if not row["success"])
+    """Failed episodes per reason (``outcome.count_failures``), most frequent first."""
+    counts = count_failures(row["failure"] for row in rows if not row["success"])
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
@@ -541,7 +541,7 @@ def _values(values: dict[str, float]) -> str:
 
 
 def _reasons(counts: dict[str, int]) -> str:
-    return ", ".join(f"{reason} {count}" for reason, count in counts.items()) or "-"
+    return describe_failures(counts) or "-"
 
 
 def _rate_cells(rate: dict) -> list[str]:
