@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from conftest import copy_bundle, tiny_train_config
 from safetensors.torch import load_file
 
-from robostral.bundle.card import CARD_FILE, POLICY_FILE, BundleError, read_card
+from robostral.bundle.card import CARD_FILE, POLICY_FILE, BundleError, read_card, sha256_file, write_card
 from robostral.cli import main
+from robostral.export.bundle import export_bundle
+from robostral.language import EMBEDDING_DIM, POOLINGS
+from robostral.language.export import export_encoder
+from robostral.language.export import main as export_encoder_main
+from robostral.language.runtime import ENCODER_FILE
+from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.runtime.policy import PolicyRuntime
 from robostral.training.bundle_weights import BundleWeightsError, policy_from_bundle
-from robostral.training.checkpoint import latest_checkpoint, read_state
+from robostral.training.checkpoint import initialize_weights, latest_checkpoint, read_state
 from robostral.training.config import PolicyOptions
 from robostral.training.trainer import train
 
@@ -63,7 +72,7 @@ def test_a_run_started_from_a_bundle_starts_where_the_bundle_left_off(pipeline, 
                      "steps": 60, "elapsed_s": source_card["training"]["wall_time_s"]}
 
 
-def test_train_from_a_bundle_takes_its_network_from_the_card_unless_the_config_names_one(wrist_pipeline, tmp_path,
+def test_train_from_a_bundle_takes_its_network_from_the_card_changed_where_the_config_says(wrist_pipeline, tmp_path,
                                                                                         capsys):
     settings = "steps: 2\nbatch_size: 4\nthreads: 1\nlog_every: 1\neval_every: 2\ncheckpoint_every: 2\n"
     (tmp_path / "bare.yaml").write_text(settings)
@@ -77,7 +86,7 @@ def test_train_from_a_bundle_takes_its_network_from_the_card_unless_the_config_n
 
     (tmp_path / "other.yaml").write_text(settings + "policy:\n  channels: [8, 16]\n  hidden_dim: 128\n")
     assert main(["train", "--config", str(tmp_path / "other.yaml"), "--out", str(tmp_path / "other"), *flags]) == 2
-    assert "not fit" in capsys.readouterr().err  # the config's own network wins, and does not fit the bundle's
+    assert "not fit" in capsys.readouterr().err  # the config's change wins, and does not fit the bundle's
     assert not (tmp_path / "other").exists()
 
 
@@ -102,6 +111,15 @@ def test_a_card_without_its_network_is_refused_with_the_reason(pipeline, tmp_pat
     assert code == 2 and "no network section" in capsys.readouterr().err and not out.exists()
 
 
+def test_a_card_whose_pooling_does_not_fit_its_language_width_is_refused(pipeline, tmp_path):
+    bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
+    card = yaml.safe_load((bundle / CARD_FILE).read_text())
+    card["network"]["language_pooling"] = "mean+order"  # language_dim stays 384
+    (bundle / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(ValueError, match=r"language_dim 384 does not match 'mean\+order' pooling \(768\)"):
+        policy_from_bundle(bundle)
+
+
 def test_a_tampered_bundle_gives_back_nothing(pipeline, tmp_path):
     bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
     graph = bytearray((bundle / POLICY_FILE).read_bytes())
@@ -113,3 +131,62 @@ def test_a_tampered_bundle_gives_back_nothing(pipeline, tmp_path):
     with pytest.raises(BundleError, match="policy.onnx"):
         train(tiny_train_config(pipeline.dataset, out, init_from=str(bundle)))
     assert not out.exists()
+
+
+def test_a_network_grown_to_mean_order_pooling_starts_out_computing_what_the_bundle_did(pipeline):
+    source = policy_from_bundle(pipeline.bundle)
+    grown = RobostralS(dataclasses.replace(source.config, language_pooling="mean+order", language_dim=0))
+    assert grown.config.language_dim == POOLINGS["mean+order"]
+    assert initialize_weights(grown, source.state_dict(), pipeline.bundle) == []  # every tensor came from it
+    grown.eval()
+    assert grown.blocks[0].film.weight[:, EMBEDDING_DIM:].abs().max() == 0  # the order inputs start ignored
+    torch.testing.assert_close(grown.language_mean[:EMBEDDING_DIM], source.language_mean, rtol=0, atol=0)
+
+    generator = torch.Generator().manual_seed(0)
+    size = source.config.image_size
+    image = torch.randint(0, 256, (3, size, size, 3), dtype=torch.uint8, generator=generator)
+    state = 0.3 * torch.randn(3, source.config.state_dim, generator=generator)
+    mean = torch.nn.functional.normalize(torch.randn(3, EMBEDDING_DIM, generator=generator), dim=1)
+    order = torch.randn(3, EMBEDDING_DIM, generator=generator)
+    with torch.no_grad():
+        assert torch.equal(grown(image, state, torch.cat([mean, order], 1)), source(image, state, mean))
+
+
+def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pipeline, tmp_path):
+    config = tmp_path / "order.yaml"
+    config.write_text("steps: 2\nbatch_size: 4\nthreads: 1\nlog_every: 1\neval_every: 2\ncheckpoint_every: 2\n"
+                      "policy:\n  language_pooling: mean+order\n")
+    run = tmp_path / "run"
+    flags = ["--dataset", str(pipeline.dataset), "--init-from", str(pipeline.bundle), "--out", str(run)]
+    assert main(["train", "--config", str(config), *flags]) == 0
+    checkpoint = latest_checkpoint(run)
+    policy = yaml.safe_load((checkpoint / "config.yaml").read_text())["policy"]
+    network = read_card(pipeline.bundle)["network"]
+    assert policy["language_pooling"] == "mean+order" and policy["language_dim"] == POOLINGS["mean+order"]
+    assert list(policy["channels"]) == network["channels"]  # everything else is the bundle's network
+    film = load_file(checkpoint / "model.safetensors")["blocks.0.film.weight"]
+    assert film.shape[1] == POOLINGS["mean+order"] and film[:, EMBEDDING_DIM:].abs().max() > 0  # trained from zero
+
+    bundle = tmp_path / "bundle"
+    card = export_bundle(checkpoint, bundle, "robostral export (test)")
+    assert card["encoder"]["pooling"] == "mean+order"
+    assert card["inputs"]["language"]["shape"] == ["batch", POOLINGS["mean+order"]]
+    runtime = PolicyRuntime(bundle, threads=1)
+    language = runtime.embed("stack the red cube on the blue cube")[None]
+    assert language.shape == (1, POOLINGS["mean+order"])
+    image = np.zeros((1, *runtime.image_shape), np.uint8)
+    state = np.zeros((1, runtime.state_dim), np.float32)
+    assert np.isfinite(runtime.predict_chunks(image, state, language)).all()
+    with pytest.raises(ValueError, match=r"language must be \(1, 768\), got \(1, 384\)"):
+        runtime.predict_chunks(image, state, language[:, :EMBEDDING_DIM])
+
+    (bundle / ENCODER_FILE).unlink()  # `make encoders`: the encoder comes back from the card alone, bit for bit
+    export_encoder_main([str(bundle)])
+    assert sha256_file(bundle / ENCODER_FILE) == card["files"][ENCODER_FILE]
+
+    mismatched = copy_bundle(bundle, tmp_path / "mismatched")  # an encoder of the other pooling, hashes updated
+    (mismatched / ENCODER_FILE).unlink()
+    card["files"][ENCODER_FILE] = export_encoder(mismatched, "mean")[ENCODER_FILE]
+    write_card(mismatched, card)
+    with pytest.raises(ValueError, match="its encoder gives 384-float embeddings, its policy takes 768"):
+        PolicyRuntime(mismatched, threads=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -15,9 +16,11 @@ import pytest
 import torch
 
 import robostral
+from robostral.bundle.card import CARD_FILE, FORMAT
 from robostral.export.onnx_graph import OPSET
-from robostral.language import EMBEDDING_DIM
+from robostral.language import EMBEDDING_DIM, POOLINGS
 from robostral.language.export import PARITY_TOLERANCE, check_parity, export_encoder
+from robostral.language.export import main as export_main
 from robostral.language.minilm import PACKAGE_DIR, MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
 from robostral.language.tokenizer import MAX_TOKENS, tokenize
@@ -36,6 +39,11 @@ INSTRUCTIONS = [
 @pytest.fixture(scope="module")
 def torch_encoder() -> MiniLMEncoder:
     return MiniLMEncoder.from_package()
+
+
+@pytest.fixture(scope="module")
+def order_encoder() -> MiniLMEncoder:
+    return MiniLMEncoder.from_package("mean+order")
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +255,41 @@ def test_missing_or_corrupt_files_are_refused(exported, tmp_path):
     onnx.save(model, tmp_path / ENCODER_FILE)
     with pytest.raises(ValueError, match="not an instruction encoder"):
         InstructionEncoder(tmp_path)
+
+
+# Two-object wordings, train and held-out, of sim.language: the first colour is the object to move.
+ROLE_WORDINGS = ["stack the {a} cube on the {b} cube", "set the {a} cube atop the {b} one",
+                 "build a tower with the {a} cube over the {b} cube", "put the {a} block in the {b} bin",
+                 "the {a} cube belongs in the {b} tray"]
+
+
+@pytest.mark.parametrize(("a", "b"), [("red", "blue"), ("green", "yellow")])
+def test_mean_order_pooling_keeps_the_mean_and_tells_which_colour_comes_first(torch_encoder, order_encoder, a, b):
+    forward = [w.format(a=a, b=b) for w in ROLE_WORDINGS]
+    swapped = [w.format(a=b, b=a) for w in ROLE_WORDINGS]
+    both = order_encoder.encode(forward + swapped).numpy()
+    assert both.shape == (2 * len(ROLE_WORDINGS), POOLINGS["mean+order"])
+    np.testing.assert_array_equal(both[: len(forward), :EMBEDDING_DIM], torch_encoder.encode(forward).numpy())
+
+    mean, order, n = both[:, :EMBEDDING_DIM], both[:, EMBEDDING_DIM:], len(ROLE_WORDINGS)
+    for i in range(n):  # swapping the roles barely moves the mean; the order vector moves several times as far
+        assert 1 - cosine(order[i], order[n + i]) > 3 * (1 - cosine(mean[i], mean[n + i])), ROLE_WORDINGS[i]
+    # ... and the same way whatever the wording, held-out ones included, so a linear read-out carries over
+    shift = order[:n] - order[n:]
+    assert min(cosine(shift[i], shift[j]) for i, j in itertools.combinations(range(n), 2)) > 0.8
+
+
+def test_export_takes_the_pooling_its_bundle_card_names(order_encoder, tmp_path, capsys):
+    (tmp_path / CARD_FILE).write_text(f"format: {FORMAT}\nencoder:\n  pooling: mean+order\n")
+    export_main([str(tmp_path)])  # as `make encoders` runs it on every committed bundle
+    runtime = InstructionEncoder(tmp_path)
+    assert runtime.dim == POOLINGS["mean+order"]
+    np.testing.assert_allclose(runtime.run(INSTRUCTIONS), order_encoder.encode(INSTRUCTIONS).numpy(),
+                               atol=PARITY_TOLERANCE)
+    assert str(tmp_path / ENCODER_FILE) in capsys.readouterr().out
+
+    (tmp_path / CARD_FILE).write_text(f"format: {FORMAT}\nencoder:\n  pooling: max\n")
+    with pytest.raises(SystemExit):
+        export_main([str(tmp_path)])
+    assert "unknown instruction pooling 'max'" in capsys.readouterr().err
+    assert InstructionEncoder(tmp_path).dim == POOLINGS["mean+order"]  # the last good export is left alone

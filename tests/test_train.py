@@ -29,6 +29,7 @@ from robostral.training.checkpoint import (
 )
 from robostral.training.config import PolicyOptions
 from robostral.training.trainer import METRICS, train
+from sim.config import yaml_mapping
 from sim.language import paraphrases
 
 REPO = Path(__file__).resolve().parent.parent
@@ -274,6 +275,7 @@ def test_init_from_a_checkpoint_of_another_network_is_refused_and_writes_nothing
         ("paraphrase_prob: 1.5\n", (), "TrainConfig.paraphrase_prob must be within [0, 1], got 1.5"),
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
         ("policy:\n  fine_keypoints: -2\n", (), "fine_keypoints -2 needs >= 0"),
+        ("policy:\n  language_pooling: max\n", (), "unknown instruction pooling 'max'"),
         ("", ("--init-from", "/nonexistent/step-0000001"), "/nonexistent/step-0000001/model.safetensors: unreadable"),
         pytest.param(
             "", ("--device", "cuda"), "torch sees no CUDA device",
@@ -303,7 +305,9 @@ def test_every_committed_training_config_loads(config, monkeypatch):
     monkeypatch.chdir(REPO)  # their paths are relative to the repository, as the README runs them
     loaded = build_config(build_parser().parse_args(["train", "--config", f"configs/{config}"]))
     assert loaded.dataset.startswith("datasets/") and loaded.out.startswith("runs/train/")
-    if loaded.init_from.startswith("policies/"):  # a bundle: the network is the one its card describes
+    if loaded.init_from.startswith("policies/"):  # a bundle: its card's network, changed where the config says
         network = read_card(REPO / loaded.init_from)["network"]
-        assert dataclasses.asdict(loaded.policy) == dataclasses.asdict(PolicyOptions.of_network(network))
+        changes = yaml_mapping(REPO / "configs" / config, "TrainConfig").get("policy") or {}
+        expected = PolicyOptions(**dataclasses.asdict(PolicyOptions.of_network(network)) | changes)
+        assert dataclasses.asdict(loaded.policy) == dataclasses.asdict(expected)
         assert list(loaded.policy.channels) == network["channels"] and loaded.policy.wrist_camera

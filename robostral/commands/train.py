@@ -39,14 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The YAML config (or defaults) with the command-line flags applied on top.
 
-    Fine-tuning a bundle (``--init-from BUNDLE``) under a config without a ``policy`` section
-    takes the network the bundle's card describes, so the two cannot disagree.
+    Fine-tuning a bundle (``--init-from BUNDLE``) takes the network the bundle's card describes,
+    changed only where the config's ``policy`` section says (its instruction pooling, say), so
+    nothing the config leaves out can disagree with the bundle.
     """
     values = {**(yaml_mapping(args.config, TrainConfig.__name__) if args.config else {}), **given(args, *OVERRIDES)}
     bundle = Path(values.get("init_from") or "")
     network = read_card(bundle).get("network") if (bundle / CARD_FILE).is_file() else None
-    if "policy" not in values and isinstance(network, dict):  # a card without one is refused by the trainer
-        values["policy"] = dataclasses.asdict(PolicyOptions.of_network(network))
+    if isinstance(network, dict):  # a card without one is refused by the trainer
+        values["policy"] = dataclasses.asdict(PolicyOptions.of_network(network)) | (values.get("policy") or {})
     config = from_dict(TrainConfig, values)
     if args.chunk_size is not None:
         config.policy.chunk_size = args.chunk_size

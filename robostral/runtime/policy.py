@@ -18,7 +18,6 @@ import numpy as np
 
 from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
 from robostral.bundle.verify import verify_bundle
-from robostral.language import EMBEDDING_DIM
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
 from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy
 
@@ -54,6 +53,10 @@ class PolicyRuntime:
         self.wrist_shape = tuple(inputs[WRIST_INPUT]["shape"][1:]) if WRIST_INPUT in inputs else None
         self.input_names = policy_inputs(self.wrist_shape is not None)
         self.state_dim = int(inputs["state"]["shape"][1])
+        self.language_dim = int(inputs["language"]["shape"][1])
+        if self.encoder.dim != self.language_dim:
+            raise ValueError(f"{self.path}: its encoder gives {self.encoder.dim}-float embeddings, "
+                             f"its policy takes {self.language_dim}")
         self.chunk_size = int(self.card["chunk_size"])
         self.action_dim = len(self.card["joint_names"])
         self.control_hz = float(self.card["control_hz"])
@@ -63,13 +66,13 @@ class PolicyRuntime:
         """Run the graph a few times so the first real call is not the slow one."""
         image = np.zeros((1, *self.image_shape), dtype=np.uint8)
         state = np.zeros((1, self.state_dim), dtype=np.float32)
-        language = np.zeros((1, EMBEDDING_DIM), dtype=np.float32)
+        language = np.zeros((1, self.language_dim), dtype=np.float32)
         wrist = None if self.wrist_shape is None else np.zeros((1, *self.wrist_shape), dtype=np.uint8)
         for _ in range(3):
             self.predict_chunks(image, state, language, wrist)
 
     def embed(self, instruction: str) -> np.ndarray:
-        """The instruction's embedding (384,), computed once per distinct instruction."""
+        """The instruction's embedding (language_dim,), computed once per distinct instruction."""
         return self.encoder.encode(instruction)
 
     def predict_chunks(
@@ -102,8 +105,8 @@ class PolicyRuntime:
                 raise ValueError(f"{len(wrist[0])} wrist images for a batch of {batch}")
         if state.shape != (batch, self.state_dim):
             raise ValueError(f"state must be ({batch}, {self.state_dim}), got {state.shape}")
-        if language.shape != (batch, EMBEDDING_DIM):
-            raise ValueError(f"language must be ({batch}, {EMBEDDING_DIM}), got {language.shape}")
+        if language.shape != (batch, self.language_dim):
+            raise ValueError(f"language must be ({batch}, {self.language_dim}), got {language.shape}")
         for name, value in (("state", state), ("language", language)):
             if not np.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or infinite values")

@@ -77,9 +77,17 @@ def load_initial_weights(checkpoint: Path, model) -> list[str]:
 def initialize_weights(model, tensors: dict[str, torch.Tensor], source: Path) -> list[str]:
     """Load ``tensors`` into ``model`` for a fresh run; return the names of the model's tensors they lack.
 
-    Those keep their initialization (a network grown by new parts); ValueError if ``tensors`` hold
-    names the model lacks or shapes other than its own.
+    Those keep their initialization (a network grown by new parts). A tensor the model has
+    wider along its last axis (the inputs of a layer fed a longer instruction embedding, say)
+    fills the first entries; the new ones are zero in a parameter, so the grown network
+    starts out computing what ``source`` did, and keep their values in a buffer (the
+    dataset's normalization statistics). ValueError if ``tensors`` hold names the model
+    lacks or any other shape than its own.
     """
+    own = model.state_dict()
+    parameters = dict(model.named_parameters())
+    tensors = {name: _widened(value, own[name], name in parameters) if name in own else value
+               for name, value in tensors.items()}
     try:
         result = model.load_state_dict(tensors, strict=False)
     except RuntimeError as error:
@@ -87,6 +95,15 @@ def initialize_weights(model, tensors: dict[str, torch.Tensor], source: Path) ->
     if result.unexpected_keys:
         raise ValueError(f"{source} holds tensors this network does not have: {', '.join(result.unexpected_keys)}")
     return list(result.missing_keys)
+
+
+def _widened(value: torch.Tensor, own: torch.Tensor, parameter: bool) -> torch.Tensor:
+    """``value`` padded along its last axis to ``own``'s shape, where only that axis is longer in ``own``."""
+    if value.ndim == 0 or value.shape[:-1] != own.shape[:-1] or value.shape[-1] >= own.shape[-1]:
+        return value  # the same shape, or one load_state_dict refuses
+    grown = torch.zeros_like(own) if parameter else own.clone()
+    grown[..., : value.shape[-1]] = value
+    return grown
 
 
 def read_state(checkpoint: Path) -> dict:

@@ -78,7 +78,8 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
             **vars(config.policy),
         )
     )
-    instructions = InstructionEmbeddings(dataset.tasks, MiniLMEncoder.from_package(), config.paraphrase_prob)
+    instructions = InstructionEmbeddings(dataset.tasks, MiniLMEncoder.from_package(config.policy.language_pooling),
+                                         config.paraphrase_prob)
     language = instructions.originals.to(device)
     _set_normalization(model, dataset.stats, train_set, language)
     model.to(device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robostral.language import embedding_dim
+
 ACTION_MODES = ("delta", "absolute")
 
 
@@ -28,7 +30,9 @@ class RobostralSConfig:
     fine_keypoints: int = 0
     # A second image from a camera on the wrist, through a conv tower of its own (same widths and keypoints).
     wrist_camera: bool = False
-    language_dim: int = 384  # MiniLM-L6 sentence embedding
+    # How the MiniLM-L6 token states become the instruction embedding (robostral.language.POOLINGS).
+    language_pooling: str = "mean"
+    language_dim: int = 0  # that embedding's length; 0 = the pooling's (any other value must equal it)
     language_hidden: int = 0  # width of an MLP between the embedding and FiLM/head; 0 = linear FiLM straight from it
     hidden_dim: int = 512
     dropout: float = 0.1
@@ -58,6 +62,12 @@ class RobostralSConfig:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be within [0, 1), got {self.dropout}")
+        pooled = embedding_dim(self.language_pooling)
+        if self.language_dim not in (0, pooled):
+            raise ValueError(
+                f"language_dim {self.language_dim} does not match {self.language_pooling!r} pooling ({pooled})"
+            )
+        self.language_dim = pooled
         if self.joint_names and len(self.joint_names) != self.action_dim:
             raise ValueError(f"{len(self.joint_names)} joint names for action_dim {self.action_dim}")
 
