@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         heading = (
             "### Instruction roles: what the embedding tells apart\n\n"
             f"A linear probe per role, fit on the train wordings and paraphrases ({EMBEDDING_DIM}-float MiniLM "
-            "token states pooled as named), read on the held-out wordings it never saw.\n\n"
+            "token states pooled as named), read on the held-out wordings it never saw. This bounds what the "
+            "policy's linear language layers can read; what a fine-tune did with it is in README.md (stage six).\n\n"
         )
         update_section("instruction_roles", command, heading + body)
         print("wrote BENCHMARKS.md")
