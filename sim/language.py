@@ -59,14 +59,23 @@ SPLITS = ("train", "heldout")
 
 PARAPHRASES: dict[str, tuple[str, ...]] = {
     "reach": ("put the gripper on the {a} target", "{reach} the {a} mark", "the gripper should go to the {a} marker",
-              "find the {a} target and {reach} it"),
+              "find the {a} target and {reach} it", "position the gripper at the {a} target",
+              "head for the {a} marker", "send the arm to the {a} target", "{reach} the {a} location",
+              "point the gripper at the {a} marker", "the {a} target is where the gripper should go"),
     "push": ("{push} the {a} {cube} until it is in the {b} zone",
              "get the {a} {cube} to the {b} area without lifting it",
-             "the {a} {cube} needs to be pushed to the {b} zone", "{push} the {a} {cube} across to the {b} area"),
+             "the {a} {cube} needs to be pushed to the {b} zone", "{push} the {a} {cube} across to the {b} area",
+             "{push} the {a} {cube} along the table into the {b} zone",
+             "move the {a} {cube} to the {b} area by pushing it", "the {a} {cube} should end up in the {b} zone",
+             "{push} the {a} {cube} so it sits in the {b} area", "drive the {a} {cube} into the {b} zone"),
     "pick_place": ("lift the {a} {cube} and drop it in the {b} bin", "the {a} {cube} goes in the {b} bin",
-                   "grasp the {a} {cube} and release it in the {b} bin", "{put} the {a} {cube} inside the {b} bin"),
+                   "grasp the {a} {cube} and release it in the {b} bin", "{put} the {a} {cube} inside the {b} bin",
+                   "carry the {a} {cube} to the {b} bin", "take the {a} {cube} and leave it in the {b} bin",
+                   "load the {a} {cube} into the {b} bin", "transfer the {a} {cube} to the {b} bin"),
     "stack": ("{stack} the {a} {cube} upon the {b} {cube}", "the {a} {cube} goes on the {b} {cube}",
-              "pile the {a} {cube} on the {b} {cube}", "lift the {a} {cube} and {put} it on the {b} {cube}"),
+              "pile the {a} {cube} on the {b} {cube}", "lift the {a} {cube} and {put} it on the {b} {cube}",
+              "rest the {a} {cube} on the {b} {cube}", "{put} the {a} {cube} down on the {b} {cube}",
+              "the {a} {cube} should sit on top of the {b} {cube}", "balance the {a} {cube} on the {b} {cube}"),
 }
 
 
