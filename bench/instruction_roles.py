@@ -9,9 +9,12 @@ ordered colour pairs, then asked about every ``heldout`` wording, which it never
 saw. Per pooling (``robostral.language.POOLINGS``) the table gives the share of
 held-out instructions with both roles right, and the share with the two swapped:
 the "another object first" failure of evaluation. The ``mean`` embedding is the
-first half of ``mean+order``'s, so one encoding serves both.
+first half of ``mean+order``'s, so one encoding serves both. A third reading is what a
+network with ``order_rank`` K takes: the mean and the order vector's K coordinates along
+the directions in which swapping the two named objects moves it
+(``training.instructions.order_roles``, from the train wordings of all three tasks).
 
-    .venv/bin/python bench/instruction_roles.py [--colours 6] [--no-write]
+    .venv/bin/python bench/instruction_roles.py [--colours 6] [--order-rank 8] [--no-write]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from report import update_section  # noqa: E402
 
 from robostral.language import EMBEDDING_DIM, POOLINGS  # noqa: E402
 from robostral.language.minilm import MiniLMEncoder  # noqa: E402
+from robostral.training.instructions import order_roles  # noqa: E402
 from sim.language import COLORS, paraphrases, phrasings  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/instruction_roles.py"
@@ -64,20 +68,27 @@ def fit_probe(features: torch.Tensor, roles: torch.Tensor, colours: int) -> torc
     return probe
 
 
-def measure(colours: list[str]) -> list[dict]:
-    """Per task and pooling: held-out instructions, both roles right and roles swapped (shares)."""
+def measure(colours: list[str], order_rank: int) -> list[dict]:
+    """Per task and reading: held-out instructions, both roles right and roles swapped (shares)."""
     encoder = MiniLMEncoder.from_package("mean+order")
+    data = {task: [(texts, roles, encoder.encode(texts)) for texts, roles in (instructions(task, s, colours)
+                                                                          for s in SPLITS)] for task in TASKS}
+    train_texts = [text for task in TASKS for text in data[task][0][0]]
+    center, basis = order_roles(train_texts, torch.cat([data[task][0][2] for task in TASKS]), encoder, order_rank)
+    readings = {pooling: lambda e, width=width: e[:, :width] for pooling, width in POOLINGS.items()}
+    readings[f"mean+order, order_rank {order_rank}"] = lambda e: torch.cat(
+        [e[:, :EMBEDDING_DIM], (e[:, EMBEDDING_DIM:] - center) @ basis], dim=1)
     rows = []
     for task in TASKS:
-        (train_texts, train_roles), (test_texts, test_roles) = (instructions(task, s, colours) for s in SPLITS)
-        train_all, test_all = encoder.encode(train_texts), encoder.encode(test_texts)
-        for pooling, width in POOLINGS.items():
-            center, scale = train_all[:, :width].mean(0), train_all[:, :width].std(0).clamp(min=1e-6)
-            probe = fit_probe((train_all[:, :width] - center) / scale, train_roles, len(colours))
+        (train_texts, train_roles, train_all), (test_texts, test_roles, test_all) = data[task]
+        for name, read in readings.items():
+            train_features, test_features = read(train_all), read(test_all)
+            mean, scale = train_features.mean(0), train_features.std(0).clamp(min=1e-6)
+            probe = fit_probe((train_features - mean) / scale, train_roles, len(colours))
             with torch.no_grad():
-                got = probe((test_all[:, :width] - center) / scale).view(-1, 2, len(colours)).argmax(-1)
+                got = probe((test_features - mean) / scale).view(-1, 2, len(colours)).argmax(-1)
             rows.append({
-                "task": task, "pooling": pooling, "train": len(train_texts), "heldout": len(test_texts),
+                "task": task, "pooling": name, "train": len(train_texts), "heldout": len(test_texts),
                 "right": (got == test_roles).all(1).float().mean().item(),
                 "swapped": (got == test_roles.flip(1)).all(1).float().mean().item(),
             })
@@ -96,20 +107,23 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--colours", type=int, default=len(COLORS), help="how many of sim.language's colours to use")
+    parser.add_argument("--order-rank", type=int, default=8, help="role directions kept of the order vector")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     if not 2 <= args.colours <= len(COLORS):
         parser.error(f"--colours must be within 2..{len(COLORS)}, got {args.colours}")
     torch.set_num_threads(1)
-    body = table(measure(list(COLORS)[: args.colours]))
+    body = table(measure(list(COLORS)[: args.colours], args.order_rank))
     print(body, flush=True)
     if not args.no_write:
         command = " ".join([COMMAND, *(argv if argv is not None else sys.argv[1:])])
         heading = (
             "### Instruction roles: what the embedding tells apart\n\n"
             f"A linear probe per role, fit on the train wordings and paraphrases ({EMBEDDING_DIM}-float MiniLM "
-            "token states pooled as named), read on the held-out wordings it never saw. This bounds what the "
-            "policy's linear language layers can read; what a fine-tune did with it is in README.md (stage six).\n\n"
+            "token states pooled as named; with `order_rank`, the mean and the order vector's coordinates along "
+            "the directions a swap of the named objects moves it, as the network reads them), read on the "
+            "held-out wordings it never saw. This bounds what the policy's linear language layers can read; what "
+            "fine-tunes did with it is in README.md (stages six to eight).\n\n"
         )
         update_section("instruction_roles", command, heading + body)
         print("wrote BENCHMARKS.md")

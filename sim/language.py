@@ -111,6 +111,20 @@ def sample_instruction(rng: np.random.Generator, task: str, split: str, a: str, 
     return options[int(rng.integers(len(options)))]
 
 
+def swap_named(text: str) -> str:
+    """``text`` with its first two colour names exchanged (the object to move and its goal); "" if it has fewer."""
+    named = colours_in(text)
+    if len(named) < 2 or named[0] == named[1]:
+        return ""
+    a, b = named[:2]
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        core = word.strip(string.punctuation).lower()
+        if core in (a, b):
+            words[i] = word.lower().replace(core, b if core == a else a)
+    return " ".join(words)
+
+
 def colours_in(text: str) -> list[str]:
     """The colour names an instruction mentions, in the order it mentions them."""
     words = [w.strip(string.punctuation) for w in text.lower().split()]

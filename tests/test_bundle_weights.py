@@ -190,3 +190,39 @@ def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pi
     write_card(mismatched, card)
     with pytest.raises(ValueError, match="its encoder gives 384-float embeddings, its policy takes 768"):
         PolicyRuntime(mismatched, threads=1)
+
+
+def test_a_policy_reading_only_the_order_vectors_roles_ignores_the_rest_of_it_in_torch_and_onnx(pipeline, tmp_path):
+    config = tmp_path / "roles.yaml"
+    config.write_text("steps: 2\nbatch_size: 4\nthreads: 1\nlog_every: 1\neval_every: 2\ncheckpoint_every: 2\n"
+                      "lr: 0.01\nparaphrase_prob: 0.5\npolicy:\n  language_pooling: mean+order\n  order_rank: 4\n")
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    flags = ["--dataset", str(pipeline.dataset), "--init-from", str(pipeline.bundle), "--out", str(run)]
+    assert main(["train", "--config", str(config), *flags]) == 0
+    card = export_bundle(latest_checkpoint(run), bundle, "robostral export (test)")
+    assert card["network"]["order_rank"] == 4
+
+    model = policy_from_bundle(bundle)  # the projection is read back from the graph, within parity
+    projection = model.order_projection
+    torch.testing.assert_close(projection @ projection, projection, rtol=0, atol=1e-5)
+    assert round(float(torch.trace(projection))) == 4
+
+    runtime = PolicyRuntime(bundle, threads=1)
+    language = runtime.embed("pick up the red cube and put it in the blue bin")[None]
+    generator = torch.Generator().manual_seed(0)
+    shift = torch.randn(EMBEDDING_DIM, generator=generator)
+    outside, inside = shift - shift @ projection, shift @ projection  # off the roles' span, and on it
+    image = np.zeros((1, *runtime.image_shape), np.uint8)
+    state = np.zeros((1, runtime.state_dim), np.float32)
+
+    def moved(along: torch.Tensor) -> np.ndarray:
+        language_moved = language.copy()
+        language_moved[0, EMBEDDING_DIM:] += along.numpy()
+        return runtime.predict_chunks(image, state, language_moved)
+
+    base = runtime.predict_chunks(image, state, language)
+    np.testing.assert_allclose(moved(outside), base, rtol=0, atol=1e-5)
+    assert np.abs(moved(inside) - base).max() > 1e-3
+    with torch.no_grad():
+        torch_chunks = model(*(torch.from_numpy(x) for x in (image, state, language)))
+    np.testing.assert_allclose(torch_chunks.numpy(), base, rtol=0, atol=1e-4)

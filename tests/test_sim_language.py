@@ -20,6 +20,7 @@ from sim.language import (
     paraphrases,
     phrasings,
     sample_instruction,
+    swap_named,
 )
 from sim.tasks import TASKS
 
@@ -164,3 +165,17 @@ def test_paraphrases_of_a_train_instruction_say_the_same_in_words_heldout_phrasi
 @pytest.mark.parametrize("text", ["hover above the red dot", "wave at the camera", "", "red blue"])
 def test_only_train_instructions_have_paraphrases(text):
     assert paraphrases(text) == []
+
+
+@pytest.mark.parametrize("task", ["push", "pick_place", "stack"])
+def test_swapping_the_named_objects_exchanges_their_roles_and_nothing_else(task):
+    for split in SPLITS:
+        for a, b in PAIRS:
+            for wording, swapped in zip(phrasings(task, split, a, b), phrasings(task, split, b, a)):
+                assert swap_named(wording) == swapped
+
+
+def test_an_instruction_naming_fewer_than_two_objects_has_no_swap():
+    assert swap_named("reach the red target") == ""
+    assert swap_named("put the red cube on the red cube") == ""
+    assert swap_named("Stack the Red cube on the blue one.") == "Stack the blue cube on the red one."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from robostral.bundle.card import read_card
 from robostral.cli import build_parser, main
 from robostral.commands.train import build_config
 from robostral.data import load_dataset
+from robostral.language import EMBEDDING_DIM
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.batches import ACTION, IMAGE, STATE, ChunkSamples
 from robostral.training.checkpoint import (
@@ -30,7 +32,7 @@ from robostral.training.checkpoint import (
 from robostral.training.config import PolicyOptions
 from robostral.training.trainer import METRICS, train
 from sim.config import yaml_mapping
-from sim.language import paraphrases
+from sim.language import COLORS, paraphrases
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -218,6 +220,31 @@ def test_instruction_embeddings_leave_text_without_paraphrases_alone():
     assert InstructionEmbeddings(tasks[1:], MiniLMEncoder.from_package()).paraphrased_tasks == 0  # prob 0: fine
 
 
+def test_the_order_roles_are_the_directions_a_swap_of_the_named_objects_moves_the_order_vector():
+    from robostral.language.minilm import MiniLMEncoder
+    from robostral.training.instructions import InstructionEmbeddings, order_roles
+
+    encoder = MiniLMEncoder.from_package("mean+order")
+    pairs = list(itertools.permutations(COLORS, 2))
+    tasks = [f"stack the {a} cube on the {b} cube" for a, b in pairs] + ["reach the red target"]
+    table = InstructionEmbeddings(tasks, encoder, paraphrase_prob=0.5)
+    center, basis = order_roles(table.texts, table.embeddings, encoder, 8)
+    assert center.shape == (EMBEDDING_DIM,) and basis.shape == (EMBEDDING_DIM, 8)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(8), rtol=0, atol=1e-5)  # orthonormal columns
+    # Unseen wordings: most of a swap's move lies in the roles' span; most of a change of wording does not.
+    def kept(first: str, second: str) -> float:  # the share of the move between two order vectors the roles keep
+        move = torch.diff(encoder.encode([second, first])[:, EMBEDDING_DIM:], dim=0)
+        return float((move @ basis).norm() / move.norm())
+
+    swap, rewording = ("set the orange cube atop the purple one", "set the purple cube atop the orange one"), \
+        ("set the orange cube atop the purple one", "stack the orange cube on the purple cube")
+    assert kept(*swap) > 0.8 and kept(*rewording) < 0.5
+    one_object = ["reach the red target", "go to the blue marker"]
+    with pytest.raises(ValueError, match="needs at least 8 instructions that name two objects; the training wordings "
+                                         "have 0"):
+        order_roles(one_object, encoder.encode(one_object), encoder, 8)
+
+
 def test_a_fresh_run_refuses_a_folder_holding_another_run(pipeline, tmp_path):
     taken = tmp_path / "run"
     shutil.copytree(pipeline.run, taken)
@@ -276,6 +303,9 @@ def test_init_from_a_checkpoint_of_another_network_is_refused_and_writes_nothing
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
         ("policy:\n  fine_keypoints: -2\n", (), "fine_keypoints -2 needs >= 0"),
         ("policy:\n  language_pooling: max\n", (), "unknown instruction pooling 'max'"),
+        ("policy:\n  order_rank: 4\n", (), "order_rank 4 needs an order vector of at least that many floats; "
+                                            "'mean' pooling makes 0"),
+        ("policy:\n  language_pooling: mean+order\n  order_rank: 400\n", (), "'mean+order' pooling makes 384"),
         ("", ("--init-from", "/nonexistent/step-0000001"), "/nonexistent/step-0000001/model.safetensors: unreadable"),
         pytest.param(
             "", ("--device", "cuda"), "torch sees no CUDA device",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from robostral.language import embedding_dim
-from robostral.policies.robostral_s.configuration import ACTION_MODES
+from robostral.policies.robostral_s.configuration import ACTION_MODES, check_order_rank
 
 
 @dataclass
@@ -21,6 +20,7 @@ class PolicyOptions:
     hidden_dim: int = 512
     language_hidden: int = 0
     language_pooling: str = "mean"
+    order_rank: int = 0
     dropout: float = 0.1
     action_mode: str = "delta"
     proprio_velocity: bool = False
@@ -34,7 +34,7 @@ class PolicyOptions:
         self.channels = tuple(self.channels)
         if self.action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
-        embedding_dim(self.language_pooling)  # a ValueError naming the poolings there are
+        check_order_rank(self.order_rank, self.language_pooling)
 
 
 @dataclass

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
+from robostral.language import EMBEDDING_DIM
 from robostral.language.minilm import MiniLMEncoder
-from sim.language import paraphrases
+from sim.language import paraphrases, swap_named
 
 
 class InstructionEmbeddings:
@@ -27,6 +28,7 @@ class InstructionEmbeddings:
             raise ValueError(f"paraphrase_prob is {paraphrase_prob}, but none of the dataset's {len(tasks)} "
                              "instructions is a sim.language train phrasing, so none has paraphrases")
         self.alternatives = encoder.encode(unique) if unique else self.originals[:0]
+        self.texts = [*tasks, *unique]  # every wording training draws: the originals, then the alternatives
         row = {text: i for i, text in enumerate(unique)}
         counts = [len(ws) for ws in wordings]
         self.counts = torch.tensor(counts, dtype=torch.long)
@@ -34,6 +36,11 @@ class InstructionEmbeddings:
         self.options = torch.zeros((len(tasks), max([1, *counts])), dtype=torch.long)
         for i, ws in enumerate(wordings):
             self.options[i, : len(ws)] = torch.tensor([row[w] for w in ws], dtype=torch.long)
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        """The embeddings of ``texts``, in their order."""
+        return torch.cat([self.originals, self.alternatives])
 
     @property
     def paraphrased_tasks(self) -> int:
@@ -50,3 +57,22 @@ class InstructionEmbeddings:
         pick = (torch.rand(len(task), generator=generator) * counts.clamp_min(1)).long()
         chosen = self.alternatives[self.options[task, pick]]
         return torch.where(swap[:, None], chosen, embeddings)
+
+
+def order_roles(texts: Sequence[str], embeddings: torch.Tensor, encoder: MiniLMEncoder,
+                rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The order vectors' centre and the ``rank`` directions (orthonormal columns) that carry the roles.
+
+    Those are the directions along which an order vector moves most when the two objects
+    an instruction names trade places (``sim.language.swap_named``), over ``texts`` (every
+    wording training draws) and their ``encoder`` ``embeddings``; a wording's other traits
+    (which template, which verb) mostly lie elsewhere. ValueError if too few name two objects.
+    """
+    swapped = [swap_named(text) for text in texts]
+    rows = [i for i, text in enumerate(swapped) if text]
+    if len(rows) < rank:
+        raise ValueError(f"order_rank {rank} needs at least {rank} instructions that name two objects; "
+                         f"the training wordings have {len(rows)}")
+    moves = embeddings[rows, EMBEDDING_DIM:] - encoder.encode([swapped[i] for i in rows])[:, EMBEDDING_DIM:]
+    _, _, directions = torch.linalg.svd(moves.double(), full_matrices=False)
+    return embeddings[:, EMBEDDING_DIM:].mean(dim=0), directions[:rank].T.float()

@@ -44,7 +44,7 @@ from robostral.training.checkpoint import (
 )
 from robostral.training.config import TrainConfig
 from robostral.training.curves import plot_learning_curve
-from robostral.training.instructions import InstructionEmbeddings
+from robostral.training.instructions import InstructionEmbeddings, order_roles
 
 METRICS = ("step", "lr", "train_loss", "val_loss", "samples_per_s", "elapsed_s")
 
@@ -78,10 +78,13 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
             **vars(config.policy),
         )
     )
-    instructions = InstructionEmbeddings(dataset.tasks, MiniLMEncoder.from_package(config.policy.language_pooling),
-                                         config.paraphrase_prob)
+    encoder = MiniLMEncoder.from_package(config.policy.language_pooling)
+    instructions = InstructionEmbeddings(dataset.tasks, encoder, config.paraphrase_prob)
+    if config.policy.order_rank:
+        model.set_order_roles(*order_roles(instructions.texts, instructions.embeddings, encoder,
+                                           config.policy.order_rank))
     language = instructions.originals.to(device)
-    _set_normalization(model, dataset.stats, train_set, language)
+    _set_normalization(model, dataset.stats, train_set, model.language_roles(language))
     model.to(device)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -191,7 +194,8 @@ def _initialize_from(source: Path, model: RobostralS) -> dict:
                  "elapsed_s": state["elapsed_s"]}
         earlier = state.get("prior")
     if fresh:
-        tqdm.write(f"initialized from {source}; new, so left at their initialization: {', '.join(fresh)}")
+        tqdm.write(f"initialized from {source}; new, so as this run set them up (initialization, or this "
+                   f"dataset's statistics): {', '.join(fresh)}")
     if earlier:
         prior["steps"] += earlier["steps"]
         prior["elapsed_s"] += earlier["elapsed_s"]

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from robostral.language import embedding_dim
+from robostral.language import EMBEDDING_DIM, embedding_dim
 
 ACTION_MODES = ("delta", "absolute")
+
+
+def check_order_rank(order_rank: int, pooling: str) -> None:
+    """ValueError unless ``order_rank`` is 0 or fits in the order vector ``pooling`` makes."""
+    order = embedding_dim(pooling) - EMBEDDING_DIM
+    if order_rank and not 0 < order_rank <= order:
+        raise ValueError(f"order_rank {order_rank} needs an order vector of at least that many floats; "
+                         f"{pooling!r} pooling makes {order}")
 
 
 @dataclass
@@ -33,6 +41,10 @@ class RobostralSConfig:
     # How the MiniLM-L6 token states become the instruction embedding (robostral.language.POOLINGS).
     language_pooling: str = "mean"
     language_dim: int = 0  # that embedding's length; 0 = the pooling's (any other value must equal it)
+    # With an order vector (mean+order): keep only its part along the ``order_rank`` directions in which
+    # swapping the two objects an instruction names moves it (the roles), dropping what tells wordings
+    # apart; 0 = the whole order vector.
+    order_rank: int = 0
     language_hidden: int = 0  # width of an MLP between the embedding and FiLM/head; 0 = linear FiLM straight from it
     hidden_dim: int = 512
     dropout: float = 0.1
@@ -68,6 +80,7 @@ class RobostralSConfig:
                 f"language_dim {self.language_dim} does not match {self.language_pooling!r} pooling ({pooled})"
             )
         self.language_dim = pooled
+        check_order_rank(self.order_rank, self.language_pooling)
         if self.joint_names and len(self.joint_names) != self.action_dim:
             raise ValueError(f"{len(self.joint_names)} joint names for action_dim {self.action_dim}")
 

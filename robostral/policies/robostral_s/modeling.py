@@ -1,7 +1,7 @@
 """The Robostral-S network: a FiLM-conditioned CNN with spatial-softmax keypoints and a chunked action head.
 
 Inputs are what the robot has: a raw uint8 RGB image (B, H, W, 3), the raw proprio
-vector (B, state_dim) and the instruction's sentence embedding (B, 384).
+vector (B, state_dim) and the instruction's embedding (B, language_dim).
 Normalization lives inside the module (buffers filled from dataset statistics),
 so the exported ONNX graph takes raw inputs and returns absolute joint targets
 (B, chunk_size, action_dim) in joint units.
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from robostral.language import EMBEDDING_DIM
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 
 
@@ -101,6 +102,10 @@ class RobostralS(nn.Module):
         if c.wrist_camera:
             self.register_buffer("wrist_image_mean", torch.zeros(3))
             self.register_buffer("wrist_image_std", torch.ones(3))
+        if c.order_rank:  # the order vector's centre and its projection onto the roles (``set_order_roles``)
+            order = c.language_dim - EMBEDDING_DIM
+            self.register_buffer("order_center", torch.zeros(order))
+            self.register_buffer("order_projection", torch.eye(order))
         self.register_buffer("language_mean", torch.zeros(c.language_dim))
         self.register_buffer("language_std", torch.ones(c.language_dim))
         self.register_buffer("state_mean", torch.zeros(c.state_dim))
@@ -115,6 +120,21 @@ class RobostralS(nn.Module):
             if name.endswith("_std"):
                 value = value.clamp_min(1e-3)
             getattr(self, name).copy_(value.reshape(getattr(self, name).shape))
+
+    def set_order_roles(self, center: torch.Tensor, basis: torch.Tensor) -> None:
+        """Project order vectors, about ``center``, onto the span of ``basis``'s ``order_rank`` orthonormal columns."""
+        if tuple(basis.shape) != (self.order_projection.shape[0], self.config.order_rank):
+            raise ValueError(f"an order basis of shape {tuple(basis.shape)}, expected "
+                             f"{(self.order_projection.shape[0], self.config.order_rank)}")
+        self.order_center.copy_(center)
+        self.order_projection.copy_(basis @ basis.T)
+
+    def language_roles(self, language: torch.Tensor) -> torch.Tensor:
+        """The instruction embedding as the network reads it: with ``order_rank``, the order vector projected."""
+        if not self.config.order_rank:
+            return language
+        mean, order = language[:, :EMBEDDING_DIM], language[:, EMBEDDING_DIM:]
+        return torch.cat([mean, (order - self.order_center) @ self.order_projection + self.order_center], dim=1)
 
     def joint_positions(self, state: torch.Tensor) -> torch.Tensor:
         """Current joint positions in action order (arm joints, gripper) from the proprio vector."""
@@ -133,7 +153,7 @@ class RobostralS(nn.Module):
             raise ValueError(f"this network {'takes' if self.config.wrist_camera else 'has no'} wrist camera image")
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
-        language = self.language_mlp((language - self.language_mean) / self.language_std)
+        language = self.language_mlp((self.language_roles(language) - self.language_mean) / self.language_std)
         fine, x = self._feature_maps(image, self.image_mean, self.image_std, self.blocks, language)
         keypoints = self.spatial_softmax(self.to_keypoints(x))
         pooled = x.mean(dim=(2, 3))
