@@ -20,10 +20,13 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py
 	touch $(STAMP)
 
 # Bundles under policies/ are committed without their 86 MiB encoder.onnx: it is exported here,
-# bit-identical (the runtime checks its sha256 against the card). A no-op once present.
+# bit-identical (the runtime checks its sha256 against the card). A no-op while the card names the
+# encoder there; exported again when it names another (a new bundle whose encoder pools otherwise).
 encoders: setup
 	@for bundle in policies/*/; do \
-		[ ! -f "$$bundle/card.yaml" ] || [ -f "$$bundle/encoder.onnx" ] || \
+		[ ! -f "$$bundle/card.yaml" ] || \
+		{ [ -f "$$bundle/encoder.onnx" ] && \
+		  grep -q "$$(sha256sum "$$bundle/encoder.onnx" | cut -d' ' -f1)" "$$bundle/card.yaml"; } || \
 		$(PY) -m robostral.language.export "$$bundle" || exit 1; \
 	done
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import update_section  # noqa: E402
 
 from robostral.bundle.card import read_card  # noqa: E402
-from robostral.bundle.gate import judge  # noqa: E402
+from robostral.bundle.gate import at_least, judge  # noqa: E402
 
 # The targets of the shipped default policy (issue: Robostral-S), each (what, value, goal, met).
 PICK_PLACE, MEAN, HELDOUT, NAMED, CHAINS = 0.95, 0.90, 0.85, 0.95, 4.0
@@ -33,10 +33,10 @@ def targets(card: dict) -> list[tuple[str, str, str, bool]]:
         ("held-out phrasings (mean over the tasks)", sum(heldout) / len(heldout), HELDOUT),
         ("named object chosen first, with distractors (mean)", sum(named) / len(named), NAMED),
     ]
-    out = [(what, f"{value:.1%}", f">= {goal:.0%}", value >= goal) for what, value, goal in rows]
+    out = [(what, f"{value:.1%}", f">= {goal:.0%}", at_least(value, goal)) for what, value, goal in rows]
     chains = evaluation.get("chains") or {}
     completed = chains.get("average_completed", 0.0)
-    out.append(("chains of 5: average completed", f"{completed:.2f}", f">= {CHAINS:.1f}", completed >= CHAINS))
+    out.append(("chains of 5: average completed", f"{completed:.2f}", f">= {CHAINS:.1f}", at_least(completed, CHAINS)))
     return out
 
 

@@ -192,7 +192,7 @@ def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pi
         PolicyRuntime(mismatched, threads=1)
 
 
-def test_a_policy_reading_only_the_order_vectors_roles_ignores_the_rest_of_it_in_torch_and_onnx(pipeline, tmp_path):
+def test_a_policy_reading_only_the_order_vectors_roles_ignores_the_rest_of_it(pipeline, tmp_path, capsys):
     config = tmp_path / "roles.yaml"
     config.write_text("steps: 2\nbatch_size: 4\nthreads: 1\nlog_every: 1\neval_every: 2\ncheckpoint_every: 2\n"
                       "lr: 0.01\nparaphrase_prob: 0.5\npolicy:\n  language_pooling: mean+order\n  order_rank: 4\n")
@@ -226,3 +226,14 @@ def test_a_policy_reading_only_the_order_vectors_roles_ignores_the_rest_of_it_in
     with torch.no_grad():
         torch_chunks = model(*(torch.from_numpy(x) for x in (image, state, language)))
     np.testing.assert_allclose(torch_chunks.numpy(), base, rtol=0, atol=1e-4)
+
+    # Fine-tuning such a bundle keeps its roles (whatever instructions the new data has), and their number.
+    again = tmp_path / "again"
+    flags = ["--dataset", str(pipeline.dataset), "--init-from", str(bundle), "--out", str(again)]
+    assert main(["train", "--config", str(config), *flags]) == 0
+    kept = load_file(latest_checkpoint(again) / "model.safetensors")
+    assert torch.equal(kept["order_projection"], projection) and torch.equal(kept["order_center"], model.order_center)
+    config.write_text(config.read_text().replace("order_rank: 4", "order_rank: 2"))
+    other = tmp_path / "other"
+    assert main(["train", "--config", str(config), *flags[:-1], str(other)]) == 2
+    assert "order_rank 2 does not fit" in capsys.readouterr().err and not other.exists()

@@ -165,6 +165,21 @@ def test_the_preview_gate_wants_every_task_done_sometimes_and_a_quarter_on_avera
     assert result.stdout.splitlines()[1].split()[3:5] == ["pass", "(preview)"]
 
 
+@pytest.mark.parametrize(("stack", "passed"), [(0.75, True), (0.745, False)])
+def test_a_mean_on_its_floor_meets_it_despite_float_rounding(stack, passed):
+    from robostral.bundle.gate import judge
+
+    rates = {"reach": 0.995, "push": 0.885, "pick_place": 0.97, "stack": stack}  # 90% of 800 episodes, or 719
+    gate = {"name": "test", "metric": "success_rate", "min": 0.05, "mean_min": 0.90, "min_episodes": 100}
+    card = {"gate": gate, "evaluation": {"tasks": {t: {"success_rate": r, "episodes": 200} for t, r in rates.items()}}}
+    if passed:
+        assert sum(rates.values()) / 4 < 0.90  # the float mean: a plain comparison would refuse it
+    verdict = judge(card)
+    assert verdict.passed == passed
+    assert f"mean success_rate over the tasks {sum(rates.values()) / 4:.3f} {'>=' if passed else '<'} 0.90" \
+        in verdict.reasons[-1]
+
+
 def test_promote_refuses_tampered_and_foreign_bundles(pipeline, site_keys, tmp_path):
     policies = tmp_path / "policies"
     tampered = evaluated(pipeline, tmp_path / "tampered", reach=0.97, pick_place=0.95)

@@ -38,6 +38,7 @@ from robostral.training.checkpoint import (
     initialize_weights,
     latest_checkpoint,
     load_initial_weights,
+    load_policy_config,
     load_training_state,
     read_state,
     save_checkpoint,
@@ -80,9 +81,12 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     )
     encoder = MiniLMEncoder.from_package(config.policy.language_pooling)
     instructions = InstructionEmbeddings(dataset.tasks, encoder, config.paraphrase_prob)
-    if config.policy.order_rank:
-        model.set_order_roles(*order_roles(instructions.texts, instructions.embeddings, encoder,
-                                           config.policy.order_rank))
+    rank, kept = config.policy.order_rank, _order_rank(Path(config.init_from)) if config.init_from else 0
+    if kept and rank != kept:
+        raise ValueError(f"order_rank {rank} does not fit {config.init_from}, whose network keeps {kept} role "
+                         "directions of the order vector")
+    if rank and not kept:  # before the statistics, which are those of the embeddings as projected
+        model.set_order_roles(*order_roles(instructions.texts, instructions.embeddings, encoder, rank))
     language = instructions.originals.to(device)
     _set_normalization(model, dataset.stats, train_set, model.language_roles(language))
     model.to(device)
@@ -174,6 +178,15 @@ def _device(config: TrainConfig) -> torch.device:
     if config.threads:
         torch.set_num_threads(config.threads)
     return torch.device(config.device)
+
+
+def _order_rank(source: Path) -> int:
+    """The ``order_rank`` of ``--init-from``'s network (a bundle or a checkpoint): role directions it keeps."""
+    if (source / CARD_FILE).is_file():
+        return int((read_card(source).get("network") or {}).get("order_rank", 0))
+    if (source / "config.yaml").is_file():
+        return load_policy_config(source).order_rank
+    return 0  # loading its weights says what is wrong
 
 
 def _initialize_from(source: Path, model: RobostralS) -> dict:
