@@ -71,13 +71,20 @@ def fit_probe(features: torch.Tensor, roles: torch.Tensor, colours: int) -> torc
 def measure(colours: list[str], order_rank: int) -> list[dict]:
     """Per task and reading: held-out instructions, both roles right and roles swapped (shares)."""
     encoder = MiniLMEncoder.from_package("mean+order")
-    data = {task: [(texts, roles, encoder.encode(texts)) for texts, roles in (instructions(task, s, colours)
-                                                                          for s in SPLITS)] for task in TASKS}
+    data = {}  # task -> [(texts, roles, embeddings) of train, of heldout]
+    for task in TASKS:
+        data[task] = []
+        for split in SPLITS:
+            texts, roles = instructions(task, split, colours)
+            data[task].append((texts, roles, encoder.encode(texts)))
     train_texts = [text for task in TASKS for text in data[task][0][0]]
     center, basis = order_roles(train_texts, torch.cat([data[task][0][2] for task in TASKS]), encoder, order_rank)
+
+    def roles_reading(embeddings: torch.Tensor) -> torch.Tensor:  # what a network with order_rank reads
+        return torch.cat([embeddings[:, :EMBEDDING_DIM], (embeddings[:, EMBEDDING_DIM:] - center) @ basis], dim=1)
+
     readings = {pooling: lambda e, width=width: e[:, :width] for pooling, width in POOLINGS.items()}
-    readings[f"mean+order, order_rank {order_rank}"] = lambda e: torch.cat(
-        [e[:, :EMBEDDING_DIM], (e[:, EMBEDDING_DIM:] - center) @ basis], dim=1)
+    readings[f"mean+order, order_rank {order_rank}"] = roles_reading
     rows = []
     for task in TASKS:
         (train_texts, train_roles, train_all), (test_texts, test_roles, test_all) = data[task]

@@ -58,11 +58,11 @@ def judge(card: dict) -> GateVerdict:
             passed = False
             reasons.append(f"{task}: no {metric} and episodes in {result!r} - FAIL")
             continue
-        ok = at_least(value, minimum) and episodes >= min_episodes
+        met = at_least(value, minimum)
+        ok = met and episodes >= min_episodes
         passed &= ok
         reasons.append(
-            f"{task}: {metric} {value:.3f} {'>=' if at_least(value, minimum) else '<'} {minimum:.2f} over {episodes} "
-            "episodes"
+            f"{task}: {metric} {value:.3f} {'>=' if met else '<'} {minimum:.2f} over {episodes} episodes"
             + ("" if episodes >= min_episodes else f" (fewer than the {min_episodes} required)")
             + (" - pass" if ok else " - FAIL")
         )

@@ -73,6 +73,11 @@ def order_roles(texts: Sequence[str], embeddings: torch.Tensor, encoder: MiniLME
     if len(rows) < rank:
         raise ValueError(f"order_rank {rank} needs at least {rank} instructions that name two objects; "
                          f"the training wordings have {len(rows)}")
-    moves = embeddings[rows, EMBEDDING_DIM:] - encoder.encode([swapped[i] for i in rows])[:, EMBEDDING_DIM:]
+    row_of = {text: i for i, text in enumerate(texts)}
+    unseen = sorted({swapped[i] for i in rows} - row_of.keys())  # most swaps are wordings training draws too
+    encoded = dict(zip(unseen, encoder.encode(unseen))) if unseen else {}
+    swaps = torch.stack([embeddings[row_of[swapped[i]]] if swapped[i] in row_of else encoded[swapped[i]]
+                         for i in rows])
+    moves = embeddings[rows, EMBEDDING_DIM:] - swaps[:, EMBEDDING_DIM:]
     _, _, directions = torch.linalg.svd(moves.double(), full_matrices=False)
     return embeddings[:, EMBEDDING_DIM:].mean(dim=0), directions[:rank].T.float()

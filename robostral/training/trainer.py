@@ -33,7 +33,7 @@ from robostral.training.batches import (
     split_episodes,
     target_statistics,
 )
-from robostral.training.bundle_weights import policy_from_bundle
+from robostral.training.bundle_weights import bundle_network_config, policy_from_bundle
 from robostral.training.checkpoint import (
     initialize_weights,
     latest_checkpoint,
@@ -183,7 +183,7 @@ def _device(config: TrainConfig) -> torch.device:
 def _order_rank(source: Path) -> int:
     """The ``order_rank`` of ``--init-from``'s network (a bundle or a checkpoint): role directions it keeps."""
     if (source / CARD_FILE).is_file():
-        return int((read_card(source).get("network") or {}).get("order_rank", 0))
+        return bundle_network_config(read_card(source)).order_rank
     if (source / "config.yaml").is_file():
         return load_policy_config(source).order_rank
     return 0  # loading its weights says what is wrong
