@@ -1,7 +1,8 @@
 """`make demo`: the deployed policy drives the simulated arm through the ROS 2 graph.
 
 Brings up the sim graph (`robostral up`: sim_driver, safety_supervisor, policy_node
-with the default policy), then for each task switches the scene, sends the scene's
+with the default policy), then for each task switches the scene (and, as the cell's
+engineer, resets the supervisor, which latches on the arm's jump home), sends the scene's
 instruction on /robostral/instruction, waits for the simulator's verdict and prints
 it with the policy's latency figures; the sim driver films everything into
 ``runs/demo/policy.mp4``. Shuts the graph down at the end.
@@ -82,6 +83,7 @@ class Cell:
         node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, self.on_diagnostics, contract.DIAGNOSTICS_QOS)
         self.instruction = node.create_publisher(String, contract.INSTRUCTION, contract.LATCHED_QOS)
         self.reset = node.create_client(Trigger, contract.SIM_RESET)
+        self.release = node.create_client(Trigger, contract.RESET)
         self.parameters = node.create_client(SetParameters, "/sim_driver/set_parameters")
         self.wait(self.ready, 120, "the graph to come up")
 
@@ -104,6 +106,11 @@ class Cell:
         seed = self.status.get("seed")
         self.call(self.reset, Trigger.Request())
         self.wait(lambda: self.status.get("seed") != seed and self.status.get("task") == task, 10, "the new scene")
+        # A new scene puts the arm home at once, a jump no real arm makes: the supervisor latches a fault on it,
+        # and the demo, the cell's engineer here, resets it (a reset before it hears of the jump re-bases it
+        # on the new scene instead). The pause lets the jump's joint states reach it first.
+        time.sleep(0.2)
+        self.call(self.release, Trigger.Request())
         text = self.status["scene_instruction"]
         print(f"{task}: {text!r}", flush=True)
         return task, instruct(text, EPISODE_SECONDS[task], self.node)

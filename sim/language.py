@@ -24,8 +24,10 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "orange": (1.00, 0.50, 0.05),
 }
 
+# The language an instruction may use, everywhere one is received (``check_instruction``): the
+# observation space's Text, what the policy was trained on. Anything else is junk to refuse.
 CHARSET = string.ascii_letters + string.digits + " ,.'-?!"
-MAX_LENGTH = 160
+MAX_LENGTH = 160  # characters
 
 _SYNONYMS = {
     "cube": ("cube", "block"),
@@ -129,3 +131,25 @@ def colours_in(text: str) -> list[str]:
     """The colour names an instruction mentions, in the order it mentions them."""
     words = [w.strip(string.punctuation) for w in text.lower().split()]
     return [w for w in words if w in COLORS]
+
+
+def check_instruction(text: object) -> str:
+    """``text`` with its outer spaces stripped, if it is an instruction; ValueError saying why not.
+
+    The one place the rules live (the policy node, the runtime, the pendant and ``robostral instruct``
+    all apply them): a str of 1 to ``MAX_LENGTH`` characters of ``CHARSET`` (letters, digits, space and
+    a little punctuation: no control bytes, no other script) with at least one letter.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"an instruction must be text, got {type(text).__name__}")
+    stripped = text.strip(" ")
+    if len(stripped) > MAX_LENGTH:
+        raise ValueError(f"the instruction has {len(stripped)} characters; at most {MAX_LENGTH} are allowed")
+    bad = sorted(set(stripped) - set(CHARSET))
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        punctuation = "".join(c for c in CHARSET if not c.isalnum() and c != " ")
+        raise ValueError(f"an instruction may use only letters, digits, space and {punctuation} ; it has {shown}")
+    if not any(c.isalpha() for c in stripped):
+        raise ValueError(f"the instruction has no words: {stripped!r}" if stripped else "the instruction is empty")
+    return stripped

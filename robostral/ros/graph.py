@@ -23,6 +23,7 @@ class NodeSpec:
     module: str  # robostral.ros.<module>, what `robostral up` starts with this Python
     lifecycle: bool = False  # driven through configure and activate after start
     optional: bool = False  # started only when asked for (the recorder)
+    latches: bool = False  # starts latched after any (re)start until an engineer's reset (the safety supervisor)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Graph:
     name: str
     parameters: Path  # ROS 2 params file shared by every node of the graph
     nodes: tuple[NodeSpec, ...]
+    release_latch: bool = False  # `robostral up` resets the latching node once at first start (simulated cells)
 
     def selected(self, optional: tuple[str, ...] = ()) -> tuple[NodeSpec, ...]:
         """The nodes to start: every required one plus the optional ones named."""
@@ -51,8 +53,11 @@ def load_graph(name: str, path: Path = GRAPH_FILE) -> Graph:
     try:
         nodes = tuple(NodeSpec(**node) for node in entry["nodes"])
         parameters = (path.parent / entry["parameters"]).resolve()
-    except (KeyError, TypeError) as error:
+        release_latch = entry.get("release_latch", False)
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}: graph {name!r} is malformed ({error})") from None
+    if not isinstance(release_latch, bool):
+        raise ValueError(f"{path}: graph {name!r}: release_latch must be true or false, got {release_latch!r}")
     if not parameters.exists():
         raise ValueError(f"{path}: graph {name!r} names a missing parameter file {parameters}")
-    return Graph(name, parameters, nodes)
+    return Graph(name, parameters, nodes, release_latch)

@@ -15,6 +15,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robostral.safety import MAX_POINTS
+
+MAX_JOINTS = 64  # names a joint state or trajectory may carry: far above any arm, far below a flood
+
 LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
           "stale": DiagnosticStatus.STALE}
 
@@ -56,8 +60,14 @@ def joint_state_msg(names: Sequence[str], positions, velocities, stamp: Time) ->
     return msg
 
 
+class NonFinite(ValueError):
+    """A message carries NaN or infinite values: a broken sensor or a lie, not merely a malformed message."""
+
+
 def joint_state_from_msg(msg: JointState, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Positions and velocities of ``names`` (in that order); velocities are zero when not reported."""
+    if len(msg.name) > MAX_JOINTS:
+        raise ValueError(f"joint state has {len(msg.name)} names; at most {MAX_JOINTS} are read")
     if len(msg.position) != len(msg.name) or (msg.velocity and len(msg.velocity) != len(msg.name)):
         raise ValueError(f"joint state has {len(msg.name)} names, {len(msg.position)} positions "
                          f"and {len(msg.velocity)} velocities")
@@ -69,7 +79,7 @@ def joint_state_from_msg(msg: JointState, names: Sequence[str]) -> tuple[np.ndar
     positions = np.asarray(msg.position, dtype=np.float64)[rows]
     velocities = np.asarray(msg.velocity, dtype=np.float64)[rows] if msg.velocity else np.zeros(len(rows))
     if not (np.isfinite(positions).all() and np.isfinite(velocities).all()):
-        raise ValueError("joint state has NaN or infinite values")
+        raise NonFinite("joint state has NaN or infinite values")
     return positions, velocities
 
 
@@ -85,7 +95,11 @@ def trajectory_msg(names: Sequence[str], positions: np.ndarray, times: Sequence[
 
 
 def trajectory_from_msg(msg: JointTrajectory) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(joint names, positions (P, J), times (P,)) of a trajectory whose points all have every joint."""
+    """(joint names, positions (P, J), times (P,)) of a trajectory whose points all have every joint, at most
+    ``MAX_POINTS`` of them (counted before anything is converted: bounded work per message)."""
+    if len(msg.joint_names) > MAX_JOINTS or len(msg.points) > MAX_POINTS:
+        raise ValueError(f"trajectory has {len(msg.joint_names)} joints and {len(msg.points)} points; "
+                         f"at most {MAX_JOINTS} and {MAX_POINTS} are read")
     names = list(msg.joint_names)
     if not names or len(set(names)) != len(names):
         raise ValueError(f"trajectory joint names must be distinct and non-empty, got {names}")

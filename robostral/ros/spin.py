@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -17,15 +18,26 @@ from robostral.ros.realtime import PARAMETER, make_realtime
 WAKE_PERIOD = 0.1
 
 
-def run_node(make: Callable[[], Node], argv: Sequence[str] | None = None) -> None:
+def run_node(make: Callable[[], Node | tuple[Node, ...]], argv: Sequence[str] | None = None) -> None:
     """Spin the node ``make()`` builds (``argv``: the process's ROS arguments, default sys.argv); SIGTERM
-    (what ``robostral up`` sends) stops it like Ctrl-C."""
+    (what ``robostral up`` sends) stops it like Ctrl-C.
+
+    ``make()`` may build more than one node: the first spins on the main thread, each other one on a
+    thread and executor of its own, so that its callbacks never wait behind the first's (the safety
+    supervisor's e-stop). One single-threaded executor per thread: rclpy's multi-threaded executor
+    spins without sleeping while a callback group is busy, which on SCHED_FIFO starves the process.
+    """
     arguments = list(sys.argv if argv is None else argv)
     rclpy.init(args=arguments, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    node = make()
-    _schedule(node)
+    made = make()
+    node, *others = made if isinstance(made, tuple) else (made,)
+    _schedule(node)  # before the other threads start: they inherit its scheduling
+    asides = [SingleThreadedExecutor() for _ in others]
+    for executor, other in zip(asides, others):
+        executor.add_node(other)
+        threading.Thread(target=executor.spin, name=f"spin-{other.get_name()}", daemon=True).start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -34,7 +46,10 @@ def run_node(make: Callable[[], Node], argv: Sequence[str] | None = None) -> Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        for aside in asides:
+            aside.shutdown()
+        for each in (*others, node):
+            each.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
 

@@ -1,17 +1,28 @@
-"""safety_supervisor: the only node that commands the controllers.
+"""safety_supervisor: the only node that commands the controllers, and it trusts only itself.
 
 Every trajectory from the policy node (or the pendant) is checked point by point
 (``robostral.safety``: joint limits with a margin, velocity and acceleration limits,
-the tool point's workspace box, NaN and unknown joints), re-timed by the speed
-override, and only then split between the arm and gripper controllers. A rejected
-command, the watchdog (no command while active) or a 0% override bring the arm to a
-controlled stop and hold it. ``/robostral/estop`` latches a controlled stop until
-``/robostral/reset``. The state (idle, active, holding, estopped, fault, and why) is
-on ``/diagnostics`` and latched on ``/robostral/supervisor/state``.
+the tool point's workspace box, NaN and unknown joints, at most ``MAX_POINTS`` points),
+re-timed by the speed override, and only then split between the arm and gripper
+controllers. A rejected command, the watchdog (no command while active) or a 0% override
+bring the arm to a controlled stop and hold it. ``/robostral/estop`` latches a controlled
+stop until ``/robostral/reset``.
+
+What it trusts (docs/trust-model.md): its parameters, its clock and its own commands. Its
+stops are planned from what it last commanded (``CommandedMotion``: what the controller is
+executing), never from a received joint state; once that motion has ended the controller
+holds its last point and nothing is sent. A joint state is used only when plausible
+(``JointStateMonitor``); an implausible one latches a fault. It starts latched (fault
+"started") after any start or restart: only an engineer's reset lets the arm move. The
+e-stop, reset and watchdog run on a node and thread of their own (``<name>_urgent``), and
+each command is checked outside the lock they take, so no message can delay them. The state (idle, active,
+holding, estopped, fault, and why) is on ``/diagnostics`` and latched on
+``/robostral/supervisor/state``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -25,10 +36,19 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.ros import contract
-from robostral.ros.messages import diagnostic_array, joint_state_from_msg, trajectory_from_msg, trajectory_msg
+from robostral.ros.messages import (
+    NonFinite,
+    diagnostic_array,
+    joint_state_from_msg,
+    seconds,
+    trajectory_from_msg,
+    trajectory_msg,
+)
 from robostral.ros.spin import run_node
 from robostral.safety import (
     Accepted,
+    CommandedMotion,
+    JointStateMonitor,
     Paused,
     SafetyConfig,
     StateMachine,
@@ -43,7 +63,8 @@ from sim.robots import DEFAULT_ROBOT
 
 WATCHDOG_PERIOD = 0.05  # s between watchdog checks
 REPORT_PERIOD = 1.0  # s between routine diagnostics
-JOINT_STATE_TIMEOUT = 0.5  # s: older joint states are no basis for a check
+NOTE_PERIOD = 0.2  # s: a flood of bad messages republishes the diagnostics at most this often
+STARTED = "started: latched until an engineer's reset (after any start or restart of the supervisor)"
 
 
 class SafetySupervisor(Node):
@@ -59,13 +80,23 @@ class SafetySupervisor(Node):
         self.kinematics = tool_kinematics(self.config.robot)
         self.speed_override = self.checked_override(self.get_parameter("speed_override").value)
         self.add_on_set_parameters_callback(self.on_set_parameters)
+        # Everything below is shared by the callback threads: read and changed only under the lock.
+        self.lock = threading.Lock()
         self.state = StateMachine(self.config.watchdog_timeout, self.now())
-        self.positions: np.ndarray | None = None
+        self.state.fault(self.now(), STARTED)
+        self.epoch = 0  # counts latches and resets: a command checked across one is not forwarded
+        self.monitor = JointStateMonitor(self.limits, self.config)
+        self.commanded = CommandedMotion(self.limits.names)
+        self.braking = False  # a controlled stop is what the controller executes now
+        self.positions: np.ndarray | None = None  # the latest believed joint state
         self.velocities = np.zeros(len(self.limits.names))
         self.joint_stamp = 0.0
         self.last_note = ""  # the last rejection or re-timing, for diagnostics
         self.last_report = 0.0
 
+        # The e-stop, the reset and the watchdog live on a node of their own, spun on its own thread: no message
+        # to this node can delay them (its own name: the process's remaps and parameters are this node's).
+        self.urgent = Node(f"{self.get_name()}_urgent", use_global_arguments=False)
         self.arm = self.create_publisher(JointTrajectory, contract.ARM_TRAJECTORY, contract.CONTROLLER_QOS)
         self.gripper = self.create_publisher(JointTrajectory, contract.GRIPPER_TRAJECTORY, contract.CONTROLLER_QOS)
         self.state_topic = self.create_publisher(String, contract.SUPERVISOR_STATE, contract.LATCHED_QOS)
@@ -73,9 +104,10 @@ class SafetySupervisor(Node):
         self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, contract.JOINT_STATES_QOS)
         for topic in (contract.POLICY_TRAJECTORY, contract.PENDANT_TRAJECTORY):
             self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.POLICY_TRAJECTORY_QOS)
-        self.create_service(Trigger, contract.ESTOP, self.on_estop)
-        self.create_service(Trigger, contract.RESET, self.on_reset)
-        self.create_timer(WATCHDOG_PERIOD, self.on_watchdog)
+        self.urgent.create_service(Trigger, contract.ESTOP, self.on_estop)
+        self.urgent.create_service(Trigger, contract.RESET, self.on_reset)
+        self.urgent.create_timer(WATCHDOG_PERIOD, self.on_watchdog)
+        self.get_logger().warning(STARTED)
         self.publish_state()
 
     def load_config(self) -> SafetyConfig:
@@ -86,82 +118,128 @@ class SafetySupervisor(Node):
 
     # -- inputs -----------------------------------------------------------------------------------
     def on_joint_state(self, msg: JointState) -> None:
+        """Believe a joint state only if it is plausible; an implausible one latches a fault."""
+        now, clock = self.now(), self.clock()
         try:
-            self.positions, self.velocities = joint_state_from_msg(msg, self.limits.names)
-            self.joint_stamp = self.now()
-        except ValueError as error:
-            self.note(f"joint state dropped: {error}")
+            positions, velocities = joint_state_from_msg(msg, self.limits.names)
+        except NonFinite as error:
+            with self.lock:
+                self.latch_fault(now, f"implausible joint state: {error}")
+            return
+        except ValueError as error:  # another driver's joints (a gripper's own state), or malformed: not ours
+            with self.lock:
+                self.note(f"joint state dropped: {error}")
+            return
+        with self.lock:
+            commanded = self.commanded.at(now)[0] if self.commanded.known.any() else None
+            verdict = self.monitor.check(positions, velocities, seconds(msg.header.stamp), clock, commanded)
+            if verdict.believed:
+                self.positions, self.velocities, self.joint_stamp = positions, velocities, now
+            elif verdict.fault:
+                self.latch_fault(now, f"implausible {verdict.reason}")
+            else:
+                self.note(verdict.reason)
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
+        """Check a command outside the lock (bounded work), then forward it unless a latch or reset came meanwhile."""
         now = self.now()
-        if not self.state.can_move:
-            self.note(f"command ignored while {self.state.state.value}")
-            return
-        reason = self.why_no_joint_state(now)
-        if reason:
-            self.reject(now, reason)
-            return
+        with self.lock:
+            if not self.state.can_move:
+                self.note(f"command ignored while {self.state.state.value}")
+                return
+            reason = self.why_no_joint_state(now)
+            if reason:
+                self.reject(now, reason)
+                return
+            epoch, positions, velocities = self.epoch, self.positions, self.velocities
+            override = self.speed_override
         try:
-            names, positions, times = trajectory_from_msg(msg)
+            names, targets, times = trajectory_from_msg(msg)
         except ValueError as error:
-            self.reject(now, str(error))
+            with self.lock:
+                self.reject(now, str(error))
             return
-        points = [TrajectoryPoint(tuple(row), float(t)) for row, t in zip(positions, times)]
+        points = [TrajectoryPoint(tuple(row), float(t)) for row, t in zip(targets, times)]
         manual = bool(self.get_parameter("manual_mode").value)
         verdict = check_trajectory(
-            Trajectory(names, points), self.positions, self.velocities, limits=self.limits,
-            kinematics=self.kinematics, config=self.config, speed_override=self.speed_override,
+            Trajectory(names, points), positions, velocities, limits=self.limits,
+            kinematics=self.kinematics, config=self.config, speed_override=override,
             tool_speed_cap=self.config.manual_tool_speed if manual else None,
         )
-        if isinstance(verdict, Accepted):
-            self.forward(verdict.trajectory)
-            self.last_note = verdict.note
-            if self.state.command_accepted(now):
-                self.publish_state()
-        elif isinstance(verdict, Paused):
-            self.hold(verdict.reason)
-        else:
-            self.reject(now, verdict.reason)
+        with self.lock:
+            now = self.now()
+            if epoch != self.epoch or not self.state.can_move:
+                self.note(f"command dropped: {self.state.state.value} while it was checked")
+            elif isinstance(verdict, Accepted):
+                self.send(verdict.trajectory, now, start=positions)
+                self.braking = False
+                self.last_note = verdict.note
+                if self.state.command_accepted(now):
+                    self.publish_state()
+            elif isinstance(verdict, Paused):
+                self.hold(now, verdict.reason)
+            else:
+                self.reject(now, verdict.reason)
 
     def on_estop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.state.estop(self.now())
-        self.stop()
-        self.publish_state()
+        """Latch first, then stop: whatever goes wrong planning the stop, the latch is in force and answered."""
+        with self.lock:
+            now = self.now()
+            self.epoch += 1
+            self.state.estop(now)
+            try:
+                self.stop(now)
+            except Exception as error:  # the latch stands; nothing new is commanded; say why loudly
+                self.get_logger().error(f"E-STOP: the controlled stop could not be planned ({error}); "
+                                        "the controller holds the last commanded point")
+            self.publish_state()
         self.get_logger().warning("E-STOP: controlled stop, holding until /robostral/reset")
         response.success, response.message = True, "e-stop latched: controlled stop, holding until reset"
         return response
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        before = self.state.state
-        changed = self.state.reset(self.now())
-        self.publish_state()
+        """An engineer's reset: clear a latch or hold and re-base the checks on the arm as it is now."""
+        with self.lock:
+            now = self.now()
+            before = self.state.state
+            changed = self.state.reset(now)
+            if changed:
+                self.epoch += 1
+                self.monitor.forget()
+                if not self.commanded.in_motion(now):
+                    self.commanded.forget()  # the controller holds where the arm is; the next command starts there
+            self.publish_state()
         response.success = changed or before.value == "idle"
         response.message = f"{before.value} -> {self.state.state.value}" if changed else f"{before.value}: no-op"
         return response
 
     def on_watchdog(self) -> None:
-        now = self.now()
-        if self.state.tick(now):
-            self.get_logger().warning(self.state.status.reason)
-            self.stop()
-            self.publish_state()
-        elif now - self.last_report > REPORT_PERIOD:
-            self.publish_state()
+        with self.lock:
+            now = self.now()
+            if self.state.tick(now):
+                self.get_logger().warning(self.state.status.reason)
+                self.stop(now)
+                self.publish_state()
+            elif now - self.last_report > REPORT_PERIOD:
+                self.publish_state()
 
     def on_set_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
             if parameter.name == "speed_override":
                 try:
-                    self.speed_override = self.checked_override(parameter.value)
+                    value = self.checked_override(parameter.value)
                 except ValueError as error:
                     return SetParametersResult(successful=False, reason=str(error))
+                with self.lock:
+                    self.speed_override = value
             elif parameter.name in ("robot", "config", "watchdog_timeout"):
                 return SetParametersResult(successful=False, reason=f"{parameter.name} is fixed at start")
         return SetParametersResult(successful=True)
 
-    # -- outputs ----------------------------------------------------------------------------------
-    def forward(self, trajectory: Trajectory) -> None:
-        """Split a checked trajectory (robot joint order) between the arm and gripper controllers."""
+    # -- outputs (called with the lock held) ------------------------------------------------------
+    def send(self, trajectory: Trajectory, now: float, start: np.ndarray) -> None:
+        """Split a checked trajectory (robot joint order) between the arm and gripper controllers, and remember
+        it as what they execute from ``now`` (``start``: where joints never commanded before begin)."""
         names = list(trajectory.joint_names)
         positions = np.array([p.positions for p in trajectory.points])
         times = [p.time_from_start for p in trajectory.points]
@@ -170,27 +248,46 @@ class SafetySupervisor(Node):
             columns = [names.index(name) for name in group if name in names]
             if columns:
                 publisher.publish(trajectory_msg([names[c] for c in columns], positions[:, columns], times, stamp))
+        self.commanded.follow(names, positions, times, now, start=start)
 
-    def stop(self) -> None:
-        """A controlled stop from the current joint state, then hold (nothing without a joint state to stop from)."""
-        if self.positions is not None:
-            self.forward(controlled_stop(self.positions, self.velocities, self.limits, self.config))
+    def stop(self, now: float) -> None:
+        """A controlled stop from what the controller executes now (the supervisor's own last command), never
+        from a received state; nothing once that motion has ended: the controller holds its last point."""
+        if self.braking or not self.commanded.in_motion(now):
+            return
+        positions, velocities = self.commanded.at(now)
+        joints = [name for name, known in zip(self.limits.names, self.commanded.known) if known]
+        self.send(controlled_stop(positions, velocities, self.limits, self.config, joints), now, start=positions)
+        self.braking = True
 
-    def hold(self, reason: str) -> None:
-        self.stop()
+    def hold(self, now: float, reason: str) -> None:
+        self.stop(now)
         self.note(reason)
 
     def reject(self, now: float, reason: str) -> None:
-        self.get_logger().warning(f"command rejected: {reason}")
-        self.stop()
-        self.last_note = f"rejected: {reason}"
+        """A command failed its checks: brake what was commanded (nothing new, no creep) and hold."""
+        self.get_logger().warning(f"command rejected: {reason}", throttle_duration_sec=1.0)
+        self.stop(now)
+        self.note(f"rejected: {reason}")
         if self.state.command_rejected(now, reason):
             self.publish_state()
 
+    def latch_fault(self, now: float, reason: str) -> None:
+        """Latch a fault (the first reason stays) and brake what was commanded."""
+        self.epoch += 1
+        if self.state.fault(now, reason):
+            self.get_logger().error(f"FAULT: {reason}; holding until /robostral/reset")
+            self.stop(now)
+            self.publish_state()
+        else:
+            self.note(reason)
+
     def note(self, text: str) -> None:
+        """Say ``text`` on /diagnostics: at once when it is news, at most every NOTE_PERIOD under a flood."""
         if text != self.last_note:
             self.last_note = text
-            self.publish_state()
+            if self.now() - self.last_report >= NOTE_PERIOD:
+                self.publish_state()
 
     def publish_state(self) -> None:
         status = self.state.status
@@ -206,8 +303,8 @@ class SafetySupervisor(Node):
     # -- helpers ----------------------------------------------------------------------------------
     def why_no_joint_state(self, now: float) -> str:
         if self.positions is None:
-            return "no joint state received yet"
-        if now - self.joint_stamp > JOINT_STATE_TIMEOUT:
+            return "no believable joint state received yet"
+        if now - self.joint_stamp > self.config.state_stale_after:
             return f"joint state is {now - self.joint_stamp:.2f} s old"
         return ""
 
@@ -219,11 +316,20 @@ class SafetySupervisor(Node):
 
     @staticmethod
     def now() -> float:
+        """Monotonic seconds: the supervisor's own clock, for its watchdog and its commands."""
         return time.monotonic()
+
+    def clock(self) -> float:
+        """ROS time in seconds, the time base of received stamps."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_node(SafetySupervisor, argv)
+    def make() -> tuple[Node, Node]:
+        supervisor = SafetySupervisor()
+        return supervisor, supervisor.urgent
+
+    run_node(make, argv)
 
 
 if __name__ == "__main__":

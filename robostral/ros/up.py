@@ -3,12 +3,16 @@
 Each node runs in its own process with the graph's parameter file; lifecycle nodes
 are driven to active through their standard ``change_state`` services; a node that
 dies is reported and restarted with exponential backoff (lifecycle nodes driven to
-active again); SIGINT/SIGTERM stops every node (SIGTERM, then SIGKILL after a grace
-period) and returns.
+active again). The safety supervisor starts latched after any (re)start: for a
+simulated cell (the graph's ``release_latch``) ``up`` resets it once at first start, never
+after a restart, which it reports. SIGINT/SIGTERM stops every node (SIGTERM, then SIGKILL
+after a grace period) and returns within a bounded time, whatever it was waiting for;
+a second signal ends every node at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +24,9 @@ from dataclasses import dataclass, field
 import rclpy
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from std_srvs.srv import Trigger
 
+from robostral.ros import contract
 from robostral.ros.graph import Graph, NodeSpec
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0)  # s before restarts 1, 2, 3, 4+ of one node
@@ -28,6 +34,7 @@ HEALTHY_AFTER = 30.0  # s of running that resets a node's backoff
 STOP_GRACE = 5.0  # s between SIGTERM and SIGKILL at shutdown
 TRANSITION_TIMEOUT = 30.0  # s for a lifecycle transition (configure loads and verifies the bundle)
 ASK_PERIOD = 0.5  # s between get_state requests to a node that has not answered yet
+SPIN_SLICE = 0.1  # s: every wait looks at the stop request at least this often
 
 
 @dataclass
@@ -73,6 +80,8 @@ class Bringup:
             for node in self.nodes:
                 if node.spec.lifecycle:
                     self.activate(node)
+            if self.graph.release_latch:
+                self.release_latches()
             self.say(f"robostral up: {self.graph.name} graph running ({', '.join(n.spec.name for n in self.nodes)})"
                      "; Ctrl-C stops it")
             while not self.stopping:
@@ -103,8 +112,21 @@ class Bringup:
             if node.restart_at is not None and now >= node.restart_at and not self.stopping:
                 node.restarts += 1
                 self.start(node)
+                if node.spec.latches:
+                    self.say(f"{node.spec.name} restarted: it is latched until an engineer's reset "
+                             f"({contract.RESET}); the arm holds")
                 if node.spec.lifecycle:
                     self.activate(node)
+
+    def release_latches(self) -> None:
+        """Reset each latching node once (a simulated cell at first start); said either way."""
+        for node in self.nodes:
+            if node.spec.latches:
+                answer = self.call(self.client_node.create_client(Trigger, contract.RESET), Trigger.Request())
+                if answer is not None and answer.success:
+                    self.say(f"{node.spec.name}: latch released at start ({answer.message}): a simulated cell")
+                else:
+                    self.say(f"{node.spec.name}: could not release its start latch; reset it ({contract.RESET})")
 
     def activate(self, node: NodeProcess) -> bool:
         """configure then activate a lifecycle node once it answers; False (and said why) when that fails."""
@@ -120,15 +142,22 @@ class Bringup:
         return True
 
     def change_state(self, name: str, transition: int) -> bool:
-        client = self.client_node.create_client(ChangeState, f"/{name}/change_state")
+        answer = self.call(self.client_node.create_client(ChangeState, f"/{name}/change_state"),
+                           ChangeState.Request(transition=Transition(id=transition)))
+        return answer is not None and answer.success
+
+    def call(self, client, request, timeout: float = TRANSITION_TIMEOUT):
+        """The answer of ``client``'s service to ``request`` (the client destroyed after), or None when it does
+        not answer within ``timeout`` s or a stop was requested meanwhile."""
         try:
-            deadline = time.monotonic() + TRANSITION_TIMEOUT
-            while not client.wait_for_service(timeout_sec=0.2):
+            deadline = time.monotonic() + timeout
+            while not client.wait_for_service(timeout_sec=SPIN_SLICE):
                 if time.monotonic() > deadline or self.stopping:
-                    return False
-            future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
-            rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=TRANSITION_TIMEOUT)
-            return future.done() and future.result() is not None and future.result().success
+                    return None
+            future = client.call_async(request)
+            while not future.done() and time.monotonic() < deadline and not self.stopping:
+                rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=SPIN_SLICE)
+            return future.result() if future.done() else None
         finally:
             self.client_node.destroy_client(client)
 
@@ -156,13 +185,13 @@ class Bringup:
         """SIGTERM every node, SIGKILL what is left after the grace period."""
         running = [n.process for n in self.nodes if n.process is not None and n.process.poll() is None]
         for process in running:
-            os.killpg(process.pid, signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         for process in running:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
         self.client_node.destroy_node()
         if rclpy.ok():
@@ -170,4 +199,16 @@ class Bringup:
         self.say("robostral up: stopped")
 
     def _stop(self, signum, frame) -> None:
+        """The first signal asks every wait to end; a second one (the user insists) ends every node now."""
+        if self.stopping:
+            for node in self.nodes:
+                if node.process is not None and node.process.poll() is None:
+                    _signal_group(node.process, signal.SIGKILL)
+            os._exit(128 + signum)
         self.stopping = True
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Signal the node's process group (its own session); gone already is fine."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

@@ -137,7 +137,10 @@ class WorkspaceBox:
         return np.all((points >= self.low) & (points <= self.high), axis=-1)
 
 
-_POSITIVE = ("manual_tool_speed", "watchdog_timeout", "stop_deceleration", "stop_step", "sample_step")
+_POSITIVE = ("manual_tool_speed", "watchdog_timeout", "stop_deceleration", "stop_step", "sample_step",
+             "state_velocity_factor", "tracking_tolerance", "state_stale_after")
+_NON_NEGATIVE = ("position_margin", "gripper_margin", "state_limit_tolerance", "state_jump_tolerance",
+                 "state_stamp_tolerance")
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,18 @@ class SafetyConfig:
     stop_deceleration: float = 1.0  # fraction of each joint's max acceleration a controlled stop uses
     stop_step: float = 0.02  # s between the points of a controlled stop
     sample_step: float = 0.02  # rad (or m), joint-space spacing of the tool-point checks between points
+    # What a believable joint state is (robostral.safety.plausibility; each a choice, not a maker's figure):
+    state_limit_tolerance: float = 0.02  # rad (or m) past a URDF limit a reading may be: encoder noise, overshoot
+    # |velocity| up to this multiple of the URDF limit: a Panda finger closing on a cube reads 1.8x in the sim
+    state_velocity_factor: float = 3.0
+    state_jump_tolerance: float = 0.05  # rad (or m) between readings beyond what that velocity allows
+    tracking_tolerance: float = 0.5  # rad (or m), an arm joint's distance from where the supervisor commanded it
+    state_stamp_tolerance: float = 0.25  # s a stamp may lie ahead of the supervisor's clock (clock skew)
+    state_stale_after: float = 0.5  # s: an older joint state is no basis for a check (dropped, not a fault)
 
     def __post_init__(self) -> None:
         robot_spec(self.robot)  # a clear error names the known robots
-        for name in ("position_margin", "gripper_margin", *_POSITIVE):
+        for name in (*_NON_NEGATIVE, *_POSITIVE):
             value = getattr(self, name)
             number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
             if not number or value < 0 or (value == 0 and name in _POSITIVE):

@@ -6,7 +6,8 @@ the arm brakes along the direction it was moving in (joint space) instead of eac
 on its own. A joint that would pass its URDF limit by then stops sooner, braking harder (up to
 its full deceleration): the position margin is braking room. One that cannot stop before its
 limit even at full deceleration is commanded to the limit. The arm ends at rest at the last
-point, where the controller holds it.
+point, where the controller holds it. Velocities beyond a joint's limit are taken at the limit, so the
+stop's length and number of points are bounded by the limits alone, whatever it is given.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def controlled_stop(
     lower = np.asarray(limits.lower)[index]
     upper = np.asarray(limits.upper)[index]
     full = np.asarray(limits.max_acceleration)[index]
+    top = np.asarray(limits.max_velocity)[index]
+    v = np.clip(v, -top, top)  # no joint moves faster than its limit: the stop's length is bounded by the limits
     speed = np.abs(v)
     moving = speed > STANDSTILL
     if moving.any():

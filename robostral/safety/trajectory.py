@@ -4,7 +4,8 @@ Rejected outright, with a reason naming the joint and point: joint names that ar
 repeated, or not one of the sets a controller takes (all joints, the arm joints, the gripper
 joint); points of the wrong length; NaN, inf or non-numbers; times that are not finite, not
 positive or not increasing; positions outside the joint limits less their margin; a tool point
-outside the workspace box, at a point or between points.
+outside the workspace box, at a point or between points; more than ``MAX_POINTS`` points, or a path
+too long to sample (bounded work: no message can hold the supervisor).
 
 Re-timed, never rejected: motion faster than the joint velocity or acceleration limits, or
 than the manual-mode tool speed cap. Like an industrial controller's speed override, every
@@ -43,6 +44,10 @@ STRETCH_MARGIN = 1.0 + 1e-6
 ROUNDING = 1e-6
 # Step, as a fraction of a segment's joint motion, of the central differences that give the tool speed.
 RATE_STEP = 1e-4
+# Bounded work per command, so that no message can hold the supervisor (a policy chunk has 10 to 50 points,
+# a pendant chunk a few): more points, or more tool-point samples along them, are refused with the reason.
+MAX_POINTS = 1000
+MAX_SAMPLES = 50_000
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,8 @@ def _parse(trajectory: Trajectory, limits: JointLimits) -> tuple[tuple[str, ...]
         )
     if not trajectory.points:
         raise _Unsafe("trajectory has no points")
+    if len(trajectory.points) > MAX_POINTS:
+        raise _Unsafe(f"trajectory has {len(trajectory.points)} points; at most {MAX_POINTS} are checked")
     rows, times = [], []
     for i, point in enumerate(trajectory.points):
         try:
@@ -254,6 +261,9 @@ class _ToolPath:
         arm = configurations[:, [limits.names.index(name) for name in kinematics.joint_names]]
         deltas = np.diff(arm, axis=0)
         counts = np.maximum(1, np.ceil(np.max(np.abs(deltas), axis=1) / step)).astype(np.int64)
+        if counts.sum() > MAX_SAMPLES:
+            raise _Unsafe(f"trajectory travels too far to check: {counts.sum()} tool-point samples "
+                          f"(at most {MAX_SAMPLES}, one per {step:g} of joint motion)")
         segment = np.repeat(np.arange(len(counts)), counts + 1)
         k = np.arange(len(segment)) - np.repeat(np.cumsum(counts + 1) - (counts + 1), counts + 1)
         direction = deltas[segment]
