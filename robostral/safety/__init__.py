@@ -4,11 +4,14 @@ The ROS 2 safety supervisor node is a thin adapter around these; they run and ar
 and without a physics client (the robots' URDFs are only read as XML).
 """
 
+from robostral.safety.commanded import CommandedMotion
 from robostral.safety.kinematics import ToolKinematics, tool_kinematics
 from robostral.safety.limits import ACCELERATIONS, JointLimits, SafetyConfig, WorkspaceBox, robot_limits
+from robostral.safety.plausibility import JointStateMonitor, Verdict
 from robostral.safety.state import State, StateMachine, Status
 from robostral.safety.stop import controlled_stop
 from robostral.safety.trajectory import (
+    MAX_POINTS,
     Accepted,
     Paused,
     Rejected,
@@ -19,8 +22,11 @@ from robostral.safety.trajectory import (
 
 __all__ = [
     "ACCELERATIONS",
+    "MAX_POINTS",
     "Accepted",
+    "CommandedMotion",
     "JointLimits",
+    "JointStateMonitor",
     "Paused",
     "Rejected",
     "SafetyConfig",
@@ -30,6 +36,7 @@ __all__ = [
     "ToolKinematics",
     "Trajectory",
     "TrajectoryPoint",
+    "Verdict",
     "WorkspaceBox",
     "check_trajectory",
     "controlled_stop",
