@@ -13,6 +13,7 @@ from pathlib import Path
 
 from robostral.bundle.card import BundleError, read_card
 from robostral.ros.graph import Graph, load_graph
+from robostral.ros.security import default_discovery_range
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from robostral.ros.up import Bringup  # rclpy only for the commands that need it
 
+    # Loopback-only discovery unless the site chose a range: no DDS-Security in these wheels (docs/security.md).
+    default_discovery_range()  # in os.environ before rclpy starts: `up` and every node it starts inherit it
     graph = load_graph(args.graph)
     nodes = graph.selected(("recorder",) if args.record else ())
     return Bringup(graph, nodes, parameter_overrides(args, graph)).run()
