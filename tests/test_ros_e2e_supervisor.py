@@ -247,3 +247,26 @@ def test_a_garbage_command_is_rejected_with_its_reason_and_nothing_moves(quiet, 
     after = cell.joint_states.since(sent)
     assert moved(after) < STILL and max(speed(m) for _, m in after) < AT_REST
     assert "exited with status" not in cell.graph.output()[log:]  # every node still running
+
+
+def test_a_killed_supervisor_is_restarted_latched_and_up_says_so(cell):
+    """Issue 18 item 2: `robostral up` restarted a dead supervisor unlatched and a command moved the arm.
+    Last in this module: it leaves the cell's supervisor a new one."""
+    sent = time.monotonic()
+    cell.instruction.publish(String(data=INSTRUCTION))
+    cell.commands.wait_for(after=sent, what="commands from the policy node")
+    log = len(cell.graph.output())
+    os.kill(cell.graph.pid_of("safety_supervisor"), signal.SIGKILL)
+    cell.graph.wait_for_output("safety_supervisor restarted: it is latched until an engineer's reset", timeout=10,
+                               after=log)
+    latched, _ = cell.state.wait_for(lambda msg: msg.data.startswith("fault: started"), timeout=60, after=sent,
+                                     what="the new supervisor latched")
+    cell.joint_states.wait_for(at_rest, timeout=3, after=latched, what="the arm at rest")
+    time.sleep(1.0)  # the policy keeps commanding: nothing moves the arm
+    held = cell.joint_states.since(latched + 0.5)
+    assert moved(held) < STILL and not cell.arm.since(latched)
+    assert "latch released" not in cell.graph.output()[log:]  # up never releases a restarted supervisor
+    reset = time.monotonic()
+    assert cell.probe.call(contract.RESET, Trigger).message == "fault -> idle"
+    cell.state.wait_for(lambda msg: msg.data.startswith("active"), timeout=5, after=reset, what="active again")
+    cell.instruction.publish(String(data=""))
