@@ -12,12 +12,28 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robostral.safety import MAX_POINTS
 
 MAX_JOINTS = 64  # names a joint state or trajectory may carry: far above any arm, far below a flood
+# Serialized bytes read at most, per message type: a 1,000-point trajectory of 8 joints is about 90 KB, a joint
+# state of 8 joints under 1 KB. A bigger message is refused before it is deserialized (which holds the GIL).
+MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024}
+
+
+def bounded_message(data: bytes, msg_type: type):
+    """The message of type ``msg_type`` serialized in ``data`` (what a ``raw=True`` subscription receives);
+    ValueError when it is larger than ``MAX_BYTES`` allows or does not deserialize."""
+    limit = MAX_BYTES[msg_type]
+    if len(data) > limit:
+        raise ValueError(f"{msg_type.__name__} message of {len(data)} bytes; at most {limit} are read")
+    try:
+        return deserialize_message(data, msg_type)
+    except Exception as error:  # rclpy raises whatever its C layer met: malformed CDR, bad UTF-8
+        raise ValueError(f"{msg_type.__name__} message does not deserialize: {error}") from None
 
 LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
           "stale": DiagnosticStatus.STALE}

@@ -38,6 +38,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robostral.ros import contract
 from robostral.ros.messages import (
     NonFinite,
+    bounded_message,
     diagnostic_array,
     joint_state_from_msg,
     seconds,
@@ -101,9 +102,12 @@ class SafetySupervisor(Node):
         self.gripper = self.create_publisher(JointTrajectory, contract.GRIPPER_TRAJECTORY, contract.CONTROLLER_QOS)
         self.state_topic = self.create_publisher(String, contract.SUPERVISOR_STATE, contract.LATCHED_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
-        self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, contract.JOINT_STATES_QOS)
+        # Raw bytes in: a message's size is checked before it is deserialized (bounded work per message).
+        self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, contract.JOINT_STATES_QOS,
+                                 raw=True)
         for topic in (contract.POLICY_TRAJECTORY, contract.PENDANT_TRAJECTORY):
-            self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.POLICY_TRAJECTORY_QOS)
+            self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.POLICY_TRAJECTORY_QOS,
+                                     raw=True)
         self.urgent.create_service(Trigger, contract.ESTOP, self.on_estop)
         self.urgent.create_service(Trigger, contract.RESET, self.on_reset)
         self.urgent.create_timer(WATCHDOG_PERIOD, self.on_watchdog)
@@ -117,10 +121,11 @@ class SafetySupervisor(Node):
                        watchdog_timeout=float(self.get_parameter("watchdog_timeout").value))
 
     # -- inputs -----------------------------------------------------------------------------------
-    def on_joint_state(self, msg: JointState) -> None:
+    def on_joint_state(self, data: bytes) -> None:
         """Believe a joint state only if it is plausible; an implausible one latches a fault."""
         now, clock = self.now(), self.clock()
         try:
+            msg = bounded_message(data, JointState)
             positions, velocities = joint_state_from_msg(msg, self.limits.names)
         except NonFinite as error:
             with self.lock:
@@ -140,7 +145,7 @@ class SafetySupervisor(Node):
             else:
                 self.note(verdict.reason)
 
-    def on_trajectory(self, msg: JointTrajectory) -> None:
+    def on_trajectory(self, data: bytes) -> None:
         """Check a command outside the lock (bounded work), then forward it unless a latch or reset came meanwhile."""
         now = self.now()
         with self.lock:
@@ -154,7 +159,7 @@ class SafetySupervisor(Node):
             epoch, positions, velocities = self.epoch, self.positions, self.velocities
             override = self.speed_override
         try:
-            names, targets, times = trajectory_from_msg(msg)
+            names, targets, times = trajectory_from_msg(bounded_message(data, JointTrajectory))
         except ValueError as error:
             with self.lock:
                 self.reject(now, str(error))
