@@ -29,6 +29,7 @@ setup(
         "cryptography>=42",
         "argon2-cffi>=23.1",
         "starlette>=0.40",
+        "anyio>=4",
         "uvicorn>=0.30",
         "websockets>=13",
     ],

@@ -35,6 +35,7 @@ AT_REST = 0.01  # rad/s
 # The Panda reaching down through the table: its tool point at z = -0.09 m, under the workspace box.
 LOW = {"panda_joint1": 0.0, "panda_joint2": 1.7, "panda_joint3": 0.0, "panda_joint4": -0.3, "panda_joint5": 0.0,
        "panda_joint6": 1.9, "panda_joint7": 0.785}
+HOME = {**LOW, "panda_joint2": -0.3, "panda_joint4": -2.2}  # the Panda's home: every check passes
 
 
 @dataclass
@@ -56,6 +57,12 @@ class Cell:
     def rows(self, table: str) -> int:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
             return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def tables(self) -> dict[str, list[tuple]]:
+        """Every row of every table but the sessions (whose expiry slides forward as they are used)."""
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {name: conn.execute(f"SELECT * FROM {name}").fetchall() for name in names if name != "sessions"}
 
 
 def answers(base: str) -> bool:
@@ -153,7 +160,6 @@ def test_first_run_admin_form_and_the_page(cell):
 def test_login_logout_csrf_and_anonymous(cell, users):
     with cell.client() as client:
         assert client.get("/api/state").status_code == 401
-        assert client.post("/api/estop", json={}).status_code == 401
         wrong = client.post("/api/login", json={"name": "eve", "password": "not the password"})
         assert wrong.status_code == 401 and wrong.json()["error"] == "wrong user name or password"
     client = login(cell, "eve")
@@ -349,15 +355,46 @@ def test_estop_mid_run_halts_the_program_and_the_arm(ready, users):
     assert "estop" in actions and "reset" in actions
 
 
-def test_a_waypoint_outside_the_workspace_is_refused_with_the_supervisors_reason(ready, users):
+def dive(joints: dict[str, float]) -> dict:
+    """A program document that moves to one waypoint, 'low', with ``joints``."""
+    return {"format": "robostral-program/1", "name": "dive",
+            "steps": [{"type": "move", "waypoint": "low", "mode": "joint", "speed": 0.5}],
+            "waypoints": {"low": {"joints": joints}}}
+
+
+def store_unchecked(cell: Cell, document: dict) -> None:
+    """Save ``document`` as version 1 of a new program straight into the database, as a pendant that did not
+    check imports could have (approving it now is what must be refused)."""
+    conn = sqlite3.connect(cell.db, timeout=10)
+    try:
+        with conn:
+            user = conn.execute("SELECT id FROM users WHERE name = 'eve'").fetchone()[0]
+            program = conn.execute("INSERT INTO programs (name, current_version) VALUES (?, 1)",
+                                   (document["name"],)).lastrowid
+            conn.execute("INSERT INTO program_versions (program_id, version, document, created_by, created_at) "
+                         "VALUES (?, 1, ?, ?, ?)", (program, json.dumps(document), user, time.time()))
+    finally:
+        conn.close()
+
+
+def test_a_waypoint_outside_the_limits_is_refused_when_taught_imported_or_approved(ready, users):
     cell, engineer = ready, users["engineer"]
     refused = engineer.post("/api/waypoints", json={"name": "low", "joints": LOW})
     assert refused.status_code == 422
     assert "outside the workspace box" in refused.json()["error"] and "tool point" in refused.json()["error"]
-    document = {"format": "robostral-program/1", "name": "dive",
-                "steps": [{"type": "move", "waypoint": "low", "mode": "joint", "speed": 0.5}],
-                "waypoints": {"low": {"joints": LOW}}}
-    assert engineer.post("/api/programs/import", json=document).status_code == 201  # a file may hold anything
+    before = cell.tables()
+    for joints, reason in ((LOW, "outside the workspace box"), ({**HOME, "panda_joint1": 100.0}, "100 is outside"),
+                           ({**HOME, "elbow": 0.0}, "unknown elbow")):
+        imported = engineer.post("/api/programs/import", json=dive(joints))
+        assert imported.status_code == 422 and reason in imported.json()["error"], imported.text
+        taught = engineer.post("/api/waypoints", json={"name": "low", "joints": joints})
+        assert taught.status_code == 422 and reason in taught.json()["error"], taught.text
+    assert cell.tables() == before  # nothing stored, not even an audit row
+    store_unchecked(cell, dive(LOW))
+    before = cell.tables()
+    approved = engineer.post("/api/programs/dive/approve", json={"version": 1})
+    assert approved.status_code == 422 and "outside the workspace box" in approved.json()["error"], approved.text
+    assert cell.tables() == before
     before = time.monotonic()
     run = engineer.post("/api/programs/dive/run", json={})
     assert run.status_code == 422
@@ -427,6 +464,62 @@ def test_audit_log_view_and_csv(ready, users):
     assert engineer.get("/api/audit?limit=0").status_code == 400
 
 
+def strict_json(text: str) -> dict:
+    """``text`` parsed as JSON proper: NaN and Infinity (which Python's json takes) are refused."""
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in {text[:200]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_nan_joint_state_shows_as_unusable_and_the_state_stays_json(ready, users):
+    cell, operator = ready, users["operator"]
+    names = list(cell.joint_states.latest().name)
+    nan = JointState(name=names, position=[float("nan")] * len(names), velocity=[0.0] * len(names))
+    publisher = cell.probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS)
+    cookie = "; ".join(f"{k}={v}" for k, v in operator.cookies.items())
+    with cell.probe.every(0.005, lambda: publisher.publish(nan)):  # 10 times the driver's rate: mostly the latest
+        def unusable() -> dict | None:
+            response = operator.get("/api/state")
+            assert response.status_code == 200, response.text
+            state = strict_json(response.text)
+            return state if not state["joints"]["valid"] else None
+
+        state = wait_until(unusable, 10, "the joints shown as unusable on /api/state")
+        with connect(cell.base.replace("http", "ws") + "/ws",
+                     additional_headers={"Origin": cell.base, "Cookie": cookie}) as page:
+            messages = [page.recv(timeout=5) for _ in range(20)]
+    assert "NaN" in state["joints"]["reason"] and state["joints"]["age"] >= 0 and "positions" not in state["joints"]
+    states = [strict_json(m) for m in messages if isinstance(m, str)]
+    assert states and all(m["type"] == "state" for m in states)
+    assert any(not m["joints"]["valid"] and "NaN" in m["joints"]["reason"] for m in states)
+    time.sleep(0.3)  # the driver's joint states again
+    assert strict_json(operator.get("/api/state").text)["joints"]["valid"] is True
+
+
+def test_anyone_may_press_the_estop_and_a_flood_of_presses_is_one_audit_row(ready, users):
+    cell, engineer, operator = ready, users["engineer"], users["operator"]
+    with cell.client() as anonymous:  # the login screen: no session, no CSRF token
+        assert anonymous.post("/api/reset", json={"confirm": True}).status_code == 401
+        pressed = anonymous.post("/api/estop")
+        assert pressed.status_code == 200 and "e-stop" in pressed.json()["message"], pressed.text
+        wait_until(lambda: cell.state.latest().data.startswith("estopped"), 5, "the supervisor e-stopped",
+                   lambda: cell.state.latest())
+        rows = cell.rows("audit")
+        for _ in range(50):  # never rate limited
+            assert anonymous.post("/api/estop", json={}).status_code == 200
+        assert cell.rows("audit") - rows <= 1  # counted in the first press's row (one more at an hour's turn)
+    with cell.client(Origin="http://evil.example") as foreign:
+        assert foreign.post("/api/estop").status_code == 403  # another site's page may not
+    anonymous_rows = [e for e in engineer.get("/api/audit?action=estop").json()["entries"] if e["user"] is None]
+    assert sum(e["detail"]["count"] for e in anonymous_rows) == 51
+    assert anonymous_rows[-1]["detail"]["client"] == "127.0.0.1"
+    assert operator.post("/api/estop", json={}).status_code == 200  # logged in: audited under its user
+    assert engineer.get("/api/audit?action=estop").json()["entries"][-1]["user"] == "otto"
+    assert operator.post("/api/reset", json={"confirm": True}).status_code == 403
+    assert engineer.post("/api/reset", json={"confirm": True}).status_code == 200
+
+
 def test_a_server_restart_keeps_programs_and_leaves_the_arm_holding(ready, users):
     cell = ready
     programs = users["engineer"].get("/api/programs").json()["programs"]
@@ -445,12 +538,17 @@ def test_a_server_restart_keeps_programs_and_leaves_the_arm_holding(ready, users
     assert engineer.get("/api/run").json()["state"] == "idle"
 
 
-def test_too_many_failed_logins_get_429(cell, users):
-    with cell.client() as client:
+def test_too_many_failed_logins_get_429_at_that_address_only(cell, users):
+    attacker = httpx.Client(base_url=cell.base, headers={"Origin": cell.base}, timeout=30.0,
+                            transport=httpx.HTTPTransport(local_address="127.0.0.2"))  # loopback, another address
+    with attacker:
         for _ in range(6):
-            response = client.post("/api/login", json={"name": "mallory", "password": "not the password"})
+            response = attacker.post("/api/login", json={"name": "eve", "password": "not the password"})
             if response.status_code == 429:
                 break
             assert response.status_code == 401
         assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
         assert "too many failed logins" in response.json()["error"]
+    login(cell, "eve").close()  # from 127.0.0.1: the operator is not locked out
+    failed = users["engineer"].get("/api/audit?action=login_failed").json()["entries"]
+    assert sum(e["detail"]["count"] for e in failed if e["detail"]["client"] == "127.0.0.2") >= 6

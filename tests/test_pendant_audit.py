@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 from pendant_helpers import FakeClock
 
-from robostral.pendant.audit import CSV_COLUMNS, Action, AuditLog
+from robostral.pendant.audit import CSV_COLUMNS, MAX_TALLIES_PER_WINDOW, TALLY_WINDOW_S, Action, AuditLog
 from robostral.pendant.errors import BadRequest
 from robostral.pendant.store import Store
 
@@ -87,3 +87,48 @@ def test_the_csv_export_round_trips(audit, clock):
         assert json.loads(row["detail"]) == entry.detail
         assert not row["detail"].startswith(("=", "+", "-", "@"))  # nothing a spreadsheet runs as a formula
     assert list(csv.DictReader(io.StringIO(audit.export_csv(user="eve"))))[0]["action"] == "program_run"
+
+
+def test_anonymous_events_are_tallied_one_row_per_kind_and_window_with_their_count(audit, clock):
+    start = clock.now - clock.now % TALLY_WINDOW_S
+    clock.now = start
+    audit.record("ada", Action.LOGIN, {"client": "127.0.0.1"})
+    for _ in range(1000):
+        audit.tally(Action.ESTOP, {"client": "10.0.0.9", "anonymous": True})
+        clock.advance(1)
+    audit.tally(Action.LOGIN_FAILED, {"name": "eve", "client": "10.0.0.9"})
+    audit.record("ada", Action.RESET)
+    login, estop, failed, reset = audit.query()
+    assert (login.action, estop.action, failed.action, reset.action) == (
+        Action.LOGIN, Action.ESTOP, Action.LOGIN_FAILED, Action.RESET)
+    assert login.detail == {"client": "127.0.0.1"} and reset.detail == {}  # ordinary rows show no count
+    assert estop.user is None and estop.at == start
+    assert estop.detail == {"client": "10.0.0.9", "anonymous": True, "count": 1000, "last_at": start + 999}
+    assert failed.detail["count"] == 1
+    clock.now = start + TALLY_WINDOW_S  # a new window: a new row
+    assert audit.tally(Action.ESTOP, {"client": "10.0.0.9", "anonymous": True}).detail["count"] == 1
+    assert [e.detail["count"] for e in audit.query(action="estop")] == [1000, 1]
+    rows = list(csv.DictReader(io.StringIO(audit.export_csv(action="estop"))))
+    assert [json.loads(row["detail"])["count"] for row in rows] == [1000, 1]
+
+
+def test_the_kinds_tallied_in_a_window_are_capped(audit, clock):
+    for i in range(MAX_TALLIES_PER_WINDOW + 50):  # a new address each time
+        audit.tally(Action.LOGIN_FAILED, {"client": f"10.1.{i // 250}.{i % 250}", "rate_limited": True})
+    entries = audit.query(action="login_failed")
+    assert len(entries) == MAX_TALLIES_PER_WINDOW + 1
+    assert {k: v for k, v in entries[-1].detail.items() if k != "last_at"} == {"overflow": True, "count": 50}
+
+
+@pytest.mark.parametrize("statement", ["DELETE FROM audit_tallies", "UPDATE audit_tallies SET count = count - 1",
+                                       "UPDATE audit_tallies SET audit_id = 1", "UPDATE audit_tallies SET key = 'x'",
+                                       "UPDATE audit_tallies SET last_at = 0", "UPDATE audit SET detail = '{}'"])
+def test_tallies_only_count_up_and_their_rows_stay_append_only(tmp_path, statement):
+    store = Store(tmp_path / "pendant.db")
+    log = AuditLog(store)
+    log.record("ada", Action.RESET)
+    for _ in range(3):
+        log.tally(Action.ESTOP, {"client": "10.0.0.9", "anonymous": True})
+    with pytest.raises(sqlite3.IntegrityError, match="count up|append-only"), store.transaction() as conn:
+        conn.execute(statement)
+    assert log.query()[-1].detail["count"] == 3

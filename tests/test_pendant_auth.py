@@ -7,7 +7,7 @@ import dataclasses
 
 import argon2
 import pytest
-from pendant_helpers import PASSWORD, FakeClock, open_pendant, with_users
+from pendant_helpers import CHEAP, PASSWORD, FakeClock, open_pendant, with_users
 
 from robostral.commands import pendant as pendant_command
 from robostral.pendant.audit import Action
@@ -108,39 +108,78 @@ def test_over_long_login_fields_are_bad_requests(pendant, users):
         pendant.auth.login("a" * 65, PASSWORD, CLIENT)
 
 
-def test_failed_logins_for_a_name_are_rate_limited_until_the_window_passes(pendant, users, clock):
-    for i in range(5):
+def test_failed_logins_lock_out_only_that_name_from_that_address(pendant, users, clock):
+    attacker, operator = "10.6.6.6", "10.0.0.1"
+    for _ in range(5):
         with pytest.raises(Unauthorized):
-            pendant.auth.login("eve", "wrong password!", f"10.0.0.{i}")  # from five addresses
+            pendant.auth.login("eve", "wrong password!", attacker)
         clock.advance(10)
     with pytest.raises(RateLimited) as caught:
-        pendant.auth.login("eve", PASSWORD, "10.0.1.1")  # even the right password waits
+        pendant.auth.login("eve", PASSWORD, attacker)  # even the right password waits
     assert caught.value.status == 429
     assert caught.value.retry_after == 300 - 50
     assert f"{caught.value.retry_after} s" in str(caught.value)
-    pendant.auth.login("ada", PASSWORD, "10.0.1.1")  # another name is not limited
+    assert pendant.auth.login("eve", PASSWORD, operator).user.name == "eve"  # the operator is not locked out
+    pendant.auth.login("ada", PASSWORD, attacker)  # nor another name at the attacker's address
     clock.advance(caught.value.retry_after - 1)
     with pytest.raises(RateLimited):
-        pendant.auth.login("eve", PASSWORD, "10.0.1.1")
+        pendant.auth.login("eve", PASSWORD, attacker)
     clock.advance(1)  # the first failure left the window: one more attempt is allowed
-    assert pendant.auth.login("eve", PASSWORD, "10.0.1.1").user.name == "eve"
-    # success cleared the name's count: four new failures are not yet a limit
+    assert pendant.auth.login("eve", PASSWORD, attacker).user.name == "eve"
+    # success cleared the pair's count: four new failures are not yet a limit
     for _ in range(4):
         with pytest.raises(Unauthorized):
-            pendant.auth.login("eve", "wrong password!", "10.0.2.1")
-    pendant.auth.login("eve", PASSWORD, "10.0.2.2")
+            pendant.auth.login("eve", "wrong password!", attacker)
+    pendant.auth.login("eve", PASSWORD, attacker)
 
 
 def test_failed_logins_from_one_client_are_rate_limited_across_names(pendant, users, clock):
-    for name in ["a1", "a2", "a3", "a4", "a5"]:
+    for i in range(pendant.auth.policy.max_client_failures):
         with pytest.raises(Unauthorized):
-            pendant.auth.login(name, PASSWORD, "10.9.9.9")
+            pendant.auth.login(f"a{i}", PASSWORD, "10.9.9.9")
     with pytest.raises(RateLimited):
         pendant.auth.login("eve", PASSWORD, "10.9.9.9")
     assert pendant.auth.login("eve", PASSWORD, "10.9.9.8").user.name == "eve"
     clock.advance(300)
     assert pendant.auth.login("eve", PASSWORD, "10.9.9.9").user.name == "eve"
     assert pendant.audit.query(action=Action.LOGIN_FAILED)[-1].detail["rate_limited"] is True
+
+
+def rows(pendant: Pendant) -> dict[str, int]:
+    conn = pendant.store.connection()
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+@pytest.mark.parametrize("names", ["one name", "a new name each time"])
+def test_a_thousand_failed_logins_from_one_address_add_a_few_rows_with_their_count(pendant, users, clock, names):
+    before = rows(pendant)
+    for i in range(1000):
+        with pytest.raises((Unauthorized, RateLimited)):
+            pendant.auth.login("eve" if names == "one name" else f"guess{i}", "wrong password!", "10.6.6.6")
+        clock.advance(0.01)
+    added = {table: count - before[table] for table, count in rows(pendant).items()}
+    policy = pendant.auth.policy
+    kinds = 2 if names == "one name" else policy.max_client_failures + 1  # the failures' rows, the refusals' row
+    assert added.pop("audit") <= kinds and added.pop("audit_tallies") <= kinds, added  # not 1,000
+    assert added.pop("login_attempts") <= policy.max_client_failures and not any(added.values()), added
+    failed = pendant.audit.query(action=Action.LOGIN_FAILED)
+    assert sum(entry.detail["count"] for entry in failed) == 1000  # every attempt is counted
+    limited = [entry for entry in failed if entry.detail.get("rate_limited")]
+    assert [entry.detail["client"] for entry in limited] == ["10.6.6.6"]
+    exported = pendant.audit.export_csv(action="login_failed")
+    assert '""count"": ' in exported and "10.6.6.6" in exported
+
+
+def test_login_attempts_kept_for_the_limits_are_bounded(tmp_path, clock):
+    policy = dataclasses.replace(CHEAP, max_login_attempts=50)
+    pendant = Pendant.open(tmp_path / "pendant.db", policy=policy, clock=clock)
+    with_users(pendant)
+    for i in range(200):  # from 200 addresses: no limit applies
+        with pytest.raises(Unauthorized):
+            pendant.auth.login("eve", "wrong password!", f"10.2.{i // 250}.{i % 250}")
+    assert rows(pendant)["login_attempts"] <= 50
+    pendant.close()
 
 
 def test_sessions_slide_while_used_end_when_idle_and_never_outlive_the_maximum(pendant, users, clock):
@@ -277,3 +316,13 @@ def test_the_cli_creates_the_first_admin_once(tmp_path, monkeypatch, capsys):
     pendant = Pendant.open(db)
     assert pendant.auth.login("ada", PASSWORD, CLIENT).user.role == Role.ADMIN
     pendant.close()
+
+
+def test_a_lookup_without_refresh_writes_nothing(pendant, users, clock):
+    session = pendant.auth.login("otto", PASSWORD, CLIENT)
+    clock.advance(pendant.auth.policy.refresh_after_s + 1)
+    assert pendant.auth.session_for(session.token, refresh=False).expires == session.expires  # not slid
+    clock.advance(pendant.auth.policy.session_idle_s)
+    with pytest.raises(Unauthorized, match="expired"):
+        pendant.auth.session_for(session.token, refresh=False)
+    assert pendant.store.connection().execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 1  # left for later

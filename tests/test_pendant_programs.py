@@ -14,7 +14,7 @@ from pendant_helpers import FakeClock, open_pendant, with_users
 
 from robostral.pendant.audit import Action, AuditLog
 from robostral.pendant.auth import User
-from robostral.pendant.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from robostral.pendant.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unsafe
 from robostral.pendant.library import ProgramVersion
 from robostral.pendant.planner import Planner
 from robostral.pendant.programs import (
@@ -43,6 +43,10 @@ PROGRAM = Program("pick red", (
 ))
 DOCUMENT = ProgramDocument(PROGRAM, {"home": HOME, "pick": PICK})
 DELETE = object()
+
+
+def anywhere(waypoint: Waypoint) -> None:
+    """The pose check for tests of storage alone (their made-up joints fit no robot); the real one is tested below."""
 
 
 def body(*changes: tuple[tuple, object]) -> dict:
@@ -74,10 +78,11 @@ BAD_FIELDS = [
     ((("steps", 4, "seconds"), 601), "steps[4] (wait): seconds must be a number in [0, 600]"),
     ((("steps", 5, "timeout"), 0.5), "steps[5] (skill): timeout must be a number in [1, 600]"),
     ((("steps", 5, "timeout"), 601), "steps[5] (skill): timeout must be a number in [1, 600]"),
-    ((("steps", 5, "instruction"), "x" * 161), "steps[5] (skill): instruction must be text of 1 to 160"),
-    ((("steps", 5, "instruction"), " "), "steps[5] (skill): instruction must be text of 1 to 160"),
+    ((("steps", 5, "instruction"), "x" * 161), "steps[5] (skill): the instruction has 161 characters; at most 160"),
+    ((("steps", 5, "instruction"), " "), "steps[5] (skill): the instruction is empty"),
+    ((("steps", 5, "instruction"), 7), "steps[5] (skill): an instruction must be text, got int"),
     ((("steps", 5, "instruction"), "pick; rm -rf"),
-     "steps[5] (skill): instruction may use only letters, digits, space and ,.'-?! ; it has ';'"),
+     "steps[5] (skill): an instruction may use only letters, digits, space and ,.'-?! ; it has ';'"),
     ((("steps", 5, "instruction"), "pick the cube\n"), "it has '\\n'"),
     ((("steps", 2), "move"), "steps[2] must be a JSON object"),
     ((("steps",), "none"), "steps must be a list"),
@@ -214,7 +219,7 @@ def users(pendant):
 def taught(pendant, users):
     """The library with HOME and PICK taught by the engineer."""
     for waypoint in (HOME, PICK):
-        pendant.programs.save_waypoint(users[Role.ENGINEER], waypoint)
+        pendant.programs.save_waypoint(users[Role.ENGINEER], waypoint, check=anywhere)
     return pendant.programs
 
 
@@ -262,8 +267,8 @@ def test_versions_freeze_waypoints_so_reteaching_changes_no_saved_version(pendan
     taught.save(eve, PROGRAM)
     moved = Waypoint("home", {"joint1": 0.1, "joint2": -0.5, "joint3": 1.25})
     with pytest.raises(Conflict, match="'home' exists"):
-        taught.save_waypoint(eve, moved)
-    taught.save_waypoint(eve, moved, replace=True)
+        taught.save_waypoint(eve, moved, check=anywhere)
+    taught.save_waypoint(eve, moved, check=anywhere, replace=True)
     assert taught.waypoint("home") == moved
     assert taught.load("pick red").document.waypoints["home"] == HOME
     assert taught.save(eve, PROGRAM).current_version == 2
@@ -277,14 +282,14 @@ def test_operators_run_only_the_approved_version(pendant, users, taught):
     with pytest.raises(Forbidden, match="no approved version"):
         taught.runnable(otto, "pick red")
     with pytest.raises(Forbidden, match="operator may not approve programs"):
-        taught.approve(otto, "pick red", 1)
-    assert taught.approve(eve, "pick red", 1).approved_version == 1
+        taught.approve(otto, "pick red", 1, check=anywhere)
+    assert taught.approve(eve, "pick red", 1, check=anywhere).approved_version == 1
     taught.save(eve, Program(PROGRAM.name, PROGRAM.steps[:1]))
     run = taught.runnable(otto, "pick red")
     assert (run.version, run.approved, run.document) == (1, True, DOCUMENT)
     assert taught.runnable(eve, "pick red").version == 2  # engineers may try the newest
     with pytest.raises(NotFound, match="no version 3"):
-        taught.approve(eve, "pick red", 3)
+        taught.approve(eve, "pick red", 3, check=anywhere)
     assert pendant.audit.query(action=Action.PROGRAM_APPROVED)[0].detail == {"name": "pick red", "version": 1}
 
 
@@ -292,20 +297,20 @@ def test_operators_cannot_teach_edit_or_delete(pendant, users, taught):
     otto = users[Role.OPERATOR]
     taught.save(users[Role.ENGINEER], PROGRAM)
     with pytest.raises(Forbidden, match="teach waypoints"):
-        taught.save_waypoint(otto, HOME, replace=True)
+        taught.save_waypoint(otto, HOME, check=anywhere, replace=True)
     with pytest.raises(Forbidden, match="edit programs"):
         taught.save(otto, PROGRAM)
     with pytest.raises(Forbidden, match="edit programs"):
         taught.delete(otto, "pick red")
     with pytest.raises(Forbidden, match="edit programs"):
-        taught.import_json(otto, program_to_json(DOCUMENT))
+        taught.import_json(otto, program_to_json(DOCUMENT), check=anywhere)
     assert taught.load("pick red").version == 1
 
 
 def test_delete_hides_a_program_keeps_its_versions_and_a_new_save_revives_it(pendant, users, taught):
     eve, otto = users[Role.ENGINEER], users[Role.OPERATOR]
     taught.save(eve, PROGRAM)
-    taught.approve(eve, "pick red", 1)
+    taught.approve(eve, "pick red", 1, check=anywhere)
     taught.delete(eve, "pick red")
     assert taught.programs() == []
     with pytest.raises(NotFound, match="no program named 'pick red'"):
@@ -324,8 +329,8 @@ def test_export_import_round_trip_carries_the_waypoints(tmp_path, clock, pendant
     exported = taught.export_json("pick red")
     other = open_pendant(tmp_path / "other.db", clock)
     engineer = with_users(other)[Role.ENGINEER]
-    other.programs.save_waypoint(engineer, HOME)  # identical: reused
-    assert other.programs.import_json(engineer, exported).current_version == 1
+    other.programs.save_waypoint(engineer, HOME, check=anywhere)  # identical: reused
+    assert other.programs.import_json(engineer, exported, check=anywhere).current_version == 1
     assert other.programs.load("pick red").document == DOCUMENT
     assert other.programs.waypoint("pick") == PICK
     assert other.programs.export_json("pick red") == exported
@@ -342,9 +347,66 @@ def test_an_import_with_a_conflicting_waypoint_changes_nothing(tmp_path, clock, 
             step["waypoint"] = "pick2"
     before = pendant.audit.query()
     with pytest.raises(Conflict, match="waypoint 'home' exists with other positions"):
-        taught.import_json(users[Role.ENGINEER], json.dumps(document))
+        taught.import_json(users[Role.ENGINEER], json.dumps(document), check=anywhere)
     assert taught.programs() == [] and [w.name for w in taught.waypoints()] == ["home", "pick"]
     assert pendant.audit.query() == before
+
+
+# -- the pose check: teaching, importing and approving refuse the same poses ------------------------
+
+
+@pytest.fixture(scope="module")
+def panda() -> Planner:
+    return Planner(SafetyConfig())
+
+
+def everything(store: Store) -> dict[str, list[tuple]]:
+    """Every row of every table: what "nothing stored" compares."""
+    conn = store.connection()
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {table: [tuple(row) for row in conn.execute(f"SELECT * FROM {table}")] for table in tables}
+
+
+def panda_document(name: str, **joints: float) -> str:
+    """A program moving to one waypoint: the Panda's home with ``joints`` changed (or added)."""
+    pose = {f"panda_joint{i + 1}": q for i, q in enumerate((0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785))}
+    steps = [{"type": "move", "waypoint": name, "mode": "joint", "speed": 0.5}]
+    return json.dumps({"format": "robostral-program/1", "name": name, "steps": steps,
+                       "waypoints": {name: {"joints": {**pose, **joints}}}})
+
+
+REFUSED_POSES = [  # what the limits (with their margins), the robot's joint names and the workspace refuse
+    ({"panda_joint1": 100.0}, "joint panda_joint1 position 100 is outside"),
+    ({"panda_joint4": -0.02}, r"position -0.02 is outside .* less a 0.05 margin"),  # inside the URDF's range
+    ({"elbow": 0.0}, "unknown elbow"),
+    ({"panda_joint2": 1.7, "panda_joint4": -0.3}, "outside the workspace box"),
+]
+REFUSED_IDS = ["J1 at 100 rad", "J4 in its margin", "an unknown joint", "under the table"]
+
+
+@pytest.mark.parametrize(("joints", "reason"), REFUSED_POSES, ids=REFUSED_IDS)
+def test_import_refuses_a_pose_that_teaching_refuses_and_stores_nothing(pendant, users, panda, joints, reason):
+    eve, text = users[Role.ENGINEER], panda_document("bad", **joints)
+    waypoint = program_from_json(text).waypoints["bad"]
+    with pytest.raises(Unsafe, match=reason):
+        pendant.programs.save_waypoint(eve, waypoint, check=panda.check_pose)  # as teaching it would be
+    before = everything(pendant.store)
+    with pytest.raises(Unsafe, match=reason) as caught:
+        pendant.programs.import_json(eve, text, check=panda.check_pose)
+    assert caught.value.status == 422
+    assert everything(pendant.store) == before
+    assert pendant.programs.import_json(eve, panda_document("good"), check=panda.check_pose).current_version == 1
+
+
+@pytest.mark.parametrize(("joints", "reason"), REFUSED_POSES, ids=REFUSED_IDS)
+def test_approve_refuses_a_version_with_a_pose_that_teaching_refuses(pendant, users, panda, joints, reason):
+    eve = users[Role.ENGINEER]
+    pendant.programs.import_json(eve, panda_document("old", **joints), check=anywhere)  # as a check-less one did
+    before = everything(pendant.store)
+    with pytest.raises(Unsafe, match=reason):
+        pendant.programs.approve(eve, "old", 1, check=panda.check_pose)
+    assert everything(pendant.store) == before
+    assert pendant.programs.programs()[0].approved_version is None
 
 
 # -- the runner ------------------------------------------------------------------------------------

@@ -117,3 +117,21 @@ def test_a_writer_killed_mid_transaction_leaves_the_previous_state(tmp_path):
     conn = reopened.connection()
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert [tuple(r) for r in conn.execute("SELECT action FROM audit")] == [("estop",)]
+
+
+def test_a_file_of_schema_version_1_is_migrated_keeping_its_rows(tmp_path):
+    from robostral.pendant.store import MIGRATIONS
+
+    path = tmp_path / "pendant.db"
+    with sqlite3.connect(path) as conn:  # what a pendant before the audit tallies wrote
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        append(conn, "estop")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = Store(path)
+    conn = store.connection()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [r[0] for r in conn.execute("SELECT action FROM audit")] == ["estop"]
+    assert conn.execute("SELECT COUNT(*) FROM audit_tallies").fetchone()[0] == 0
+    assert "login_attempts_pair" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}

@@ -1,17 +1,21 @@
 """The teach pendant's web app (Starlette): the JSON API under /api, the live websocket /ws, the page.
 
 Each endpoint names the permission it needs (``roles.REQUIRED_ROLE``): anonymous requests get 401,
-a missing role 403, a state-changing request without the session's CSRF token 403. Blocking work
-(argon2, SQLite, ROS service calls) runs in the thread pool. Motions and e-stops are audited; the
-program runner and the ROS bridge (``cell``) do the work. ``create_app`` lists the routes.
+a missing role 403, a state-changing request without the session's CSRF token 403. The one
+exception is the e-stop: anyone who reaches the page may stop the arm, logged in or not, and is
+never refused for want of a session, a CSRF token or a rate limit (resetting it needs an engineer).
+Blocking work (argon2, SQLite, ROS service calls) runs in the thread pool. Motions and e-stops are
+audited; the program runner and the ROS bridge (``cell``) do the work. ``create_app`` lists the routes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -24,20 +28,36 @@ from starlette.staticfiles import StaticFiles
 from robostral.pendant import policies
 from robostral.pendant.audit import Action
 from robostral.pendant.auth import SESSION_COOKIE, Session, cookie_params
-from robostral.pendant.errors import BadRequest, Conflict, NotFound, PendantError
+from robostral.pendant.errors import BadRequest, Conflict, InvalidState, NotFound, PendantError
 from robostral.pendant.ik import quaternion
 from robostral.pendant.jog import JogCommand, parse_step
 from robostral.pendant.live import Live
-from robostral.pendant.programs import MAX_DOCUMENT_BYTES, Skill, Waypoint, parse_program, program_to_json
+from robostral.pendant.programs import (
+    MAX_DOCUMENT_BYTES,
+    Waypoint,
+    parse_instruction,
+    parse_program,
+    program_to_json,
+)
 from robostral.pendant.roles import JOG_SPEED_LIMIT, Permission, Role, allowed
 from robostral.pendant.runner import ProgramRunner
 from robostral.pendant.service import Pendant
-from robostral.pendant.web import Site, error_response, read_body, read_json, session_for
+from robostral.pendant.web import (
+    Site,
+    client_address,
+    error_response,
+    read_body,
+    read_json,
+    session_for,
+    session_if_any,
+)
 
 if TYPE_CHECKING:
     from robostral.pendant.bridge import PendantBridge
 
 STATIC = Path(__file__).resolve().parent / "static"
+ESTOP_THREADS = 4  # e-stops' own worker threads: a flood of logins (argon2) in the shared pool cannot queue them
+T = TypeVar("T")
 JOG_OWNER = "step jog"  # the owner of step jogs (held motions belong to their websocket)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
@@ -55,6 +75,7 @@ class PendantApp:
                  policies_dir: str | Path) -> None:
         self.pendant, self.cell, self.runner, self.site = pendant, cell, runner, site
         self.policies_dir = Path(policies_dir)
+        self._estop_threads: anyio.CapacityLimiter | None = None  # made in the event loop, on the first press
 
     async def session(self, request: Request, permission: Permission) -> Session:
         return await session_for(request, self.pendant.auth, self.site, permission)
@@ -78,8 +99,8 @@ class PendantApp:
         return await self._login(request, await read_json(request, ("name", "password")))
 
     async def _login(self, request: Request, body: dict, status: int = 200) -> Response:
-        client = request.client.host if request.client else "unknown"
-        session = await run_in_threadpool(self.pendant.auth.login, body["name"], body["password"], client)
+        session = await run_in_threadpool(self.pendant.auth.login, body["name"], body["password"],
+                                          client_address(request))
         response = JSONResponse(_session_json(session), status_code=status)
         response.set_cookie(**cookie_params(session))
         return response
@@ -123,20 +144,43 @@ class PendantApp:
     # -- the cell ---------------------------------------------------------------------------------
     async def state(self, request: Request) -> Response:
         await self.session(request, Permission.VIEW)
-        return JSONResponse(self.snapshot())
+        return Response(self.state_json(), media_type="application/json")
 
-    def snapshot(self) -> dict:
-        return {**self.cell.snapshot(), "program": self.runner.status()}
+    def state_json(self, **extra: object) -> str:
+        """What the page shows (the cell's and the runner's state, and ``extra``) as JSON text.
+
+        InvalidState rather than text with NaN or Infinity in it, which is not JSON: the page could not read it.
+        """
+        state = {**extra, **self.cell.snapshot(), "program": self.runner.status()}
+        try:
+            return json.dumps(state, allow_nan=False)
+        except ValueError as error:
+            raise InvalidState(f"the cell's state cannot be shown: {error}") from None
 
     async def estop(self, request: Request) -> Response:
-        session = await self.session(request, Permission.STOP)
-        await read_json(request)
+        """Stop the arm: anyone may, from the pendant's own page or a tool (the body is ignored).
+
+        A logged-in press (with its CSRF token) is audited under its user; any other press is tallied
+        per client address, so a flood of them adds a row an hour, not a row a press.
+        """
+        self.site.check(request)  # a foreign Host or Origin: another site must not stop the cell either
+        session, client = await self._estop_thread(session_if_any, request, self.pendant.auth), client_address(request)
+        who = session.user.name if session else f"an anonymous press from {client}"
         try:
-            await run_in_threadpool(self.runner.halt, f"e-stop by {session.user.name}")
-            message = await run_in_threadpool(self.cell.estop)
+            await self._estop_thread(self.runner.halt, f"e-stop by {who}")
+            message = await self._estop_thread(self.cell.estop)
         finally:
-            await run_in_threadpool(self.audit, session, Action.ESTOP, {})
+            if session:
+                await self._estop_thread(self.audit, session, Action.ESTOP, {})
+            else:
+                await self._estop_thread(self.pendant.audit.tally, Action.ESTOP, {"client": client, "anonymous": True})
         return JSONResponse({"message": message})
+
+    async def _estop_thread(self, function: Callable[..., T], *args: object) -> T:
+        """``function(*args)`` in a worker thread of the e-stop's own ESTOP_THREADS, not the shared pool's."""
+        if self._estop_threads is None:
+            self._estop_threads = anyio.CapacityLimiter(ESTOP_THREADS)
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._estop_threads)
 
     async def reset(self, request: Request) -> Response:
         session = await self.session(request, Permission.RESET_ESTOP)
@@ -196,7 +240,7 @@ class PendantApp:
         session = await self.session(request, Permission.RUN_SKILL)
         text = ""
         if request.method == "POST":
-            text = Skill((await read_json(request, ("text",)))["text"], 60.0).instruction  # validates the text
+            text = parse_instruction((await read_json(request, ("text",)))["text"])
             self.check_no_program()
         await run_in_threadpool(self.cell.publish_instruction, text)
         await run_in_threadpool(self.audit, session, Action.SKILL, {"instruction": text, "cleared": not text})
@@ -221,13 +265,12 @@ class PendantApp:
             q, _ = self.cell.joint_state()
             joints = dict(zip(planner.limits.arm_names, q[: planner.arm].tolist()))
         waypoint = Waypoint(body["name"], joints)
-        planner.check_pose(waypoint)
         position, rotation = planner.frame.pose(planner.arm_positions(waypoint))
         waypoint = Waypoint(waypoint.name, waypoint.joints, tuple(position.tolist() + quaternion(rotation).tolist()))
         replace = body.get("replace", False)
         if not isinstance(replace, bool):
             raise BadRequest("replace must be true or false")
-        return self.pendant.programs.save_waypoint(session.user, waypoint, replace=replace)
+        return self.pendant.programs.save_waypoint(session.user, waypoint, check=planner.check_pose, replace=replace)
 
     async def programs(self, request: Request) -> Response:
         library = self.pendant.programs
@@ -258,8 +301,9 @@ class PendantApp:
     async def approve(self, request: Request) -> Response:
         session = await self.session(request, Permission.APPROVE_PROGRAM)
         version = (await read_json(request, ("version",)))["version"]
-        info = await run_in_threadpool(self.pendant.programs.approve, session.user, request.path_params["name"],
-                                       version)
+        check = (await run_in_threadpool(self.cell.planner)).check_pose
+        info = await run_in_threadpool(lambda: self.pendant.programs.approve(
+            session.user, request.path_params["name"], version, check=check))
         return JSONResponse(_info_json(info))
 
     async def export(self, request: Request) -> Response:
@@ -272,7 +316,8 @@ class PendantApp:
     async def import_program(self, request: Request) -> Response:
         session = await self.session(request, Permission.EDIT_PROGRAM)
         text = await read_body(request, MAX_DOCUMENT_BYTES)
-        info = await run_in_threadpool(self.pendant.programs.import_json, session.user, text)
+        check = (await run_in_threadpool(self.cell.planner)).check_pose
+        info = await run_in_threadpool(lambda: self.pendant.programs.import_json(session.user, text, check=check))
         return JSONResponse(_info_json(info), status_code=201)
 
     # -- the runner -------------------------------------------------------------------------------

@@ -5,9 +5,13 @@ cheaper one). A session is a random token the browser keeps in an HttpOnly, Same
 the database keeps only its SHA-256, so a copy of the file logs nobody in. Each session also has a
 CSRF token that the page sends back in the ``X-CSRF-Token`` header of every state-changing request.
 A failed login says the same thing whether the user is unknown, disabled or the password wrong, and
-takes as long (an unknown user is checked against a dummy hash). Failed logins are counted per user
-name and per client address; past ``max_failures`` within ``failure_window_s`` either one is refused
-with RateLimited until the window lets it go.
+takes as long (an unknown user is checked against a dummy hash). Login attempts are counted per
+(user name, client address) pair and per client address: past ``max_failures`` for the pair, or
+``max_client_failures`` for the address, within ``failure_window_s``, that pair or address is refused
+with RateLimited until the window lets it go. A name is never locked out everywhere, so an attacker
+guessing from one address cannot lock its operator out at another. Failed logins are tallied in the
+audit log (``AuditLog.tally``) and at most ``max_login_attempts`` attempts are kept, so that anonymous
+traffic cannot grow the database without bound.
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ class AuthPolicy:
     session_idle_s: float = 3600.0  # a session unused this long ends
     session_max_s: float = 12 * 3600.0  # and none outlives a shift, however busy
     refresh_after_s: float = 60.0  # sliding expiry is written at most this often, so most reads stay reads
-    max_failures: int = 5
+    max_failures: int = 5  # per (user name, client address)
+    max_client_failures: int = 20  # per client address, whatever the names (people sharing an address mistype too)
     failure_window_s: float = 300.0
+    max_login_attempts: int = 10_000  # rows kept for the limits; the oldest go first under a flood
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +197,7 @@ class Auth:
         """A new session for the user, or Unauthorized (same message for every cause), or RateLimited.
 
         ``client`` is the requester's address. The attempt is counted before the password is checked,
-        so parallel guesses cannot slip past the limit; a successful login clears its user name's count.
+        so parallel guesses cannot slip past the limit; a successful login clears its (name, client) count.
         """
         if not all(isinstance(v, str) for v in (name, password, client)):
             raise BadRequest("name, password and client must be text")
@@ -201,20 +207,19 @@ class Auth:
         with self._store.transaction() as conn:
             retry_after = self._retry_after(conn, key, client, now)
             if not retry_after:
-                conn.execute("DELETE FROM login_attempts WHERE at <= ?", (now - self.policy.failure_window_s,))
-                conn.execute("INSERT INTO login_attempts (name, client, at) VALUES (?, ?, ?)", (key, client, now))
+                self._count_attempt(conn, key, client, now)
                 row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        if retry_after:
-            self._audit.record(None, Action.LOGIN_FAILED, {"name": name, "client": client, "rate_limited": True})
+        if retry_after:  # tallied per address alone: names picked at will would each make a row
+            self._audit.tally(Action.LOGIN_FAILED, {"client": client, "rate_limited": True})
             raise RateLimited(f"too many failed logins: try again in {retry_after} s", retry_after)
         if not self._password_matches(row["password_hash"] if row else None, password) or row["disabled"]:
-            self._audit.record(None, Action.LOGIN_FAILED, {"name": name, "client": client})
+            self._audit.tally(Action.LOGIN_FAILED, {"name": name, "client": client})
             raise Unauthorized(_LOGIN_FAILED)
         new_hash = self._hasher.hash(password) if self._hasher.check_needs_rehash(row["password_hash"]) else None
         token, csrf_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = now + min(self.policy.session_idle_s, self.policy.session_max_s)
         with self._store.transaction() as conn:
-            conn.execute("DELETE FROM login_attempts WHERE name = ?", (key,))
+            conn.execute("DELETE FROM login_attempts WHERE name = ? AND client = ?", (key, client))
             conn.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
             conn.execute("INSERT INTO sessions (token_hash, user_id, csrf_token, created, expires, last_seen) "
                          "VALUES (?, ?, ?, ?, ?, ?)", (_digest(token), row["id"], csrf_token, now, expires, now))
@@ -223,8 +228,12 @@ class Auth:
             self._audit.record(row["name"], Action.LOGIN, {"client": client})
         return Session(token, csrf_token, _user(row), now, expires)
 
-    def session_for(self, token: str | None) -> Session:
-        """The live session with this cookie value, its expiry slid forward; Unauthorized otherwise."""
+    def session_for(self, token: str | None, *, refresh: bool = True) -> Session:
+        """The live session with this cookie value, its expiry slid forward; Unauthorized otherwise.
+
+        With ``refresh`` False nothing is written (no sliding, no clean-up), so the lookup never waits for
+        another writer: for the e-stop, which must not wait on the database before it stops the arm.
+        """
         row = None
         if isinstance(token, str) and token:
             row = self._store.connection().execute(
@@ -235,10 +244,11 @@ class Auth:
             raise Unauthorized("not logged in: log in first")
         now, expires = self._clock(), row["expires"]
         if now >= expires:
-            with self._store.transaction() as conn:
-                conn.execute("DELETE FROM sessions WHERE token_hash = ?", (row["token_hash"],))
+            if refresh:
+                with self._store.transaction() as conn:
+                    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (row["token_hash"],))
             raise Unauthorized("the session expired: log in again")
-        if now - row["last_seen"] >= self.policy.refresh_after_s:
+        if refresh and now - row["last_seen"] >= self.policy.refresh_after_s:
             expires = min(now + self.policy.session_idle_s, row["session_created"] + self.policy.session_max_s)
             with self._store.transaction() as conn:
                 conn.execute("UPDATE sessions SET last_seen = ?, expires = ? WHERE token_hash = ?",
@@ -252,15 +262,22 @@ class Auth:
                 self._audit.record(session.user.name, Action.LOGOUT, {})
 
     def _retry_after(self, conn: sqlite3.Connection, key: str, client: str, now: float) -> int:
-        """Whole seconds until both the name's and the client's failures in the window drop below the limit."""
-        window, limit = self.policy.failure_window_s, self.policy.max_failures
-        wait = 0.0
-        for column, value in (("name", key), ("client", client)):
-            row = conn.execute(f"SELECT at FROM login_attempts WHERE {column} = ? AND at > ? "
-                               "ORDER BY at DESC LIMIT 1 OFFSET ?", (value, now - window, limit - 1)).fetchone()
+        """Seconds until the (name, client) pair's and the client's attempts in the window fall under the limits."""
+        policy, wait = self.policy, 0.0
+        for where, values, limit in (("name = ? AND client = ?", (key, client), policy.max_failures),
+                                     ("client = ?", (client,), policy.max_client_failures)):
+            row = conn.execute(f"SELECT at FROM login_attempts WHERE {where} AND at > ? ORDER BY at DESC "
+                               "LIMIT 1 OFFSET ?", (*values, now - policy.failure_window_s, limit - 1)).fetchone()
             if row is not None:
-                wait = max(wait, row["at"] + window - now)
+                wait = max(wait, row["at"] + policy.failure_window_s - now)
         return math.ceil(wait)
+
+    def _count_attempt(self, conn: sqlite3.Connection, key: str, client: str, now: float) -> None:
+        """Record an attempt, forgetting those out of the window and, past ``max_login_attempts`` rows, the oldest."""
+        conn.execute("DELETE FROM login_attempts WHERE at <= ?", (now - self.policy.failure_window_s,))
+        newest = conn.execute("INSERT INTO login_attempts (name, client, at) VALUES (?, ?, ?)",
+                              (key, client, now)).lastrowid
+        conn.execute("DELETE FROM login_attempts WHERE id <= ?", (newest - self.policy.max_login_attempts,))
 
     def _password_matches(self, password_hash: str | None, password: str) -> bool:
         """Verify against the stored hash, or a dummy one for an unknown user so both take as long."""

@@ -17,7 +17,7 @@ import dataclasses
 import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -51,6 +51,32 @@ CAMERA_FPS = 12.0
 ALARMS = 100  # kept, newest last
 LATCHED_STATES = ("estopped", "fault")
 LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
+MAX_SHOWN_JOINTS = 64  # more than any arm has: a longer joint state is junk, not drawn 20 times a second
+
+
+def joint_view(msg: JointState, names: Sequence[str] | None, age: float) -> dict:
+    """A joint state as the page shows it: ``valid`` with the positions (rad, m) of ``names`` in that order, or not
+    ``valid`` with the ``reason``; either way its ``age`` (s). ``names`` None (the robot not known yet): the message's.
+
+    Checked as the supervisor checks it (``joint_state_from_msg``), so the view is never NaN or infinite.
+    """
+    names = list(msg.name) if names is None else list(names)
+    try:
+        if len(names) > MAX_SHOWN_JOINTS:
+            raise ValueError(f"joint state has {len(names)} joints; the pendant shows at most {MAX_SHOWN_JOINTS}")
+        positions, _ = joint_state_from_msg(msg, names)
+    except ValueError as error:
+        return {"valid": False, "reason": str(error)[:200], "age": age}
+    return {"valid": True, "names": names, "positions": [round(float(v), 5) for v in positions], "age": age}
+
+
+def _fraction(text: str, previous: float | None) -> float | None:
+    """``text`` as a number in [0, 1] (a speed override), or ``previous`` when it is none."""
+    try:
+        value = float(text)
+    except ValueError:
+        return previous
+    return value if 0.0 <= value <= 1.0 else previous  # NaN compares false
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +170,12 @@ class PendantBridge(Node):
         return self._jpeg
 
     def snapshot(self) -> dict:
-        """Everything the page shows, JSON-ready."""
+        """Everything the page shows, JSON-ready: no NaN or infinity, whatever the topics carry."""
         joints = None
         if self._joints is not None:
             at, msg = self._joints
-            joints = {"names": list(msg.name), "positions": [round(v, 5) for v in msg.position],
-                      "age": round(time.monotonic() - at, 3)}
+            planner = self._planner  # not asked of the supervisor here: this runs 20 times a second
+            joints = joint_view(msg, planner.joint_names if planner else None, round(time.monotonic() - at, 3))
         supervisor = self._diagnostics.get(SUPERVISOR, {}).get("values", {})
         policy = self._diagnostics.get(POLICY_NODE, {})
         sim = self._diagnostics.get(SIM_DRIVER, {})
@@ -276,7 +302,7 @@ class PendantBridge(Node):
             previous = self._diagnostics.get(status.name)
             self._diagnostics[status.name] = entry
             if status.name == SUPERVISOR and entry["values"].get("speed_override"):
-                self._override = float(entry["values"]["speed_override"])
+                self._override = _fraction(entry["values"]["speed_override"], self._override)
             elif level in ("warn", "error") and status.name != SUPERVISOR and (
                     previous is None or previous["message"] != status.message):
                 self._alarm(status.name, status.message)

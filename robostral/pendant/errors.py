@@ -67,3 +67,9 @@ class RateLimited(PendantError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidState(PendantError):
+    """What the server would send holds a value JSON cannot carry (NaN, infinity): a check upstream missed it."""
+
+    status = 500

@@ -5,6 +5,11 @@ holding the whole ``ProgramDocument``: the steps and the poses of the waypoints 
 at save time. Re-teaching a waypoint therefore changes no saved version: an approved version moves
 the arm exactly as it did when an engineer approved it, and operators run only that version. Every
 change is one transaction with its audit row.
+
+Every way a pose enters the library or gets cleared for operators (teaching a waypoint, importing a
+file, approving a version) passes each of its waypoints through the caller's ``check`` (the
+planner's ``check_pose``: the robot's joints, limits with their margins, and workspace) first; a
+refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Callable
 
 from robostral.pendant.audit import Action, AuditLog
 from robostral.pendant.auth import User
@@ -19,6 +25,9 @@ from robostral.pendant.errors import BadRequest, Conflict, Forbidden, NotFound
 from robostral.pendant.programs import Program, ProgramDocument, Waypoint, program_from_json, program_to_json
 from robostral.pendant.roles import Permission, allowed, require
 from robostral.pendant.store import SYSTEM_CLOCK, Clock, Store
+
+# Raises (Unsafe, say) for a waypoint the robot must not be sent to; returns None for one it may.
+WaypointCheck = Callable[[Waypoint], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +58,11 @@ class ProgramLibrary:
 
     # --- waypoints -----------------------------------------------------------------------------
 
-    def save_waypoint(self, actor: User, waypoint: Waypoint, *, replace: bool = False) -> Waypoint:
-        """Store a taught pose; Conflict if the name is taken, unless ``replace`` (re-teaching it)."""
+    def save_waypoint(self, actor: User, waypoint: Waypoint, *, check: WaypointCheck,
+                      replace: bool = False) -> Waypoint:
+        """Store a taught pose that passes ``check``; Conflict if its name is taken, unless ``replace`` (re-teach)."""
         require(actor.role, Permission.TEACH)
+        check(waypoint)
         with self._store.transaction() as conn:
             exists = _find_waypoint(conn, waypoint.name) is not None
             if exists and not replace:
@@ -140,12 +151,16 @@ class ProgramLibrary:
             raise Forbidden(f"program {name!r} has no approved version: an engineer must approve it first")
         return self.load(name, approved)
 
-    def approve(self, actor: User, name: str, version: int) -> ProgramInfo:
-        """Let operators run ``version`` (the one the engineer reviewed, named explicitly)."""
+    def approve(self, actor: User, name: str, version: int, *, check: WaypointCheck) -> ProgramInfo:
+        """Let operators run ``version`` (the one the engineer reviewed, named explicitly).
+
+        Its waypoints must pass ``check``: a version saved before the robot's limits narrowed, or before
+        imports were checked, is refused.
+        """
         require(actor.role, Permission.APPROVE_PROGRAM)
         with self._store.transaction() as conn:
             row = _live_program(conn, name)
-            _check_version(row, version)
+            _check_waypoints(self.load(name, _check_version(row, version)).document, check)
             conn.execute("UPDATE programs SET approved_version = ? WHERE id = ?", (version, row["id"]))
             self._audit.record(actor.name, Action.PROGRAM_APPROVED, {"name": name, "version": version})
             return self._info(conn, name)
@@ -162,20 +177,22 @@ class ProgramLibrary:
         """A version as a program document (``programs.FORMAT``) that carries its waypoints."""
         return program_to_json(self.load(name, version).document)
 
-    def import_json(self, actor: User, text: str | bytes) -> ProgramInfo:
+    def import_json(self, actor: User, text: str | bytes, *, check: WaypointCheck) -> ProgramInfo:
         """Save a program document as the program's next version, creating the waypoints it brings.
 
-        A waypoint that exists with other positions is a Conflict (nothing is imported): rename it in
-        the file, or re-teach the stored one. Identical ones are reused.
+        Every waypoint in the file must pass ``check``, as a taught one does. A waypoint that exists with
+        other positions is a Conflict (nothing is imported): rename it in the file, or re-teach the stored
+        one. Identical ones are reused.
         """
         require(actor.role, Permission.EDIT_PROGRAM)
         require(actor.role, Permission.TEACH)
         document = program_from_json(text)
+        _check_waypoints(document, check)
         with self._store.transaction() as conn:
             for waypoint in document.waypoints.values():
                 stored = _find_waypoint(conn, waypoint.name)
                 if stored is None:
-                    self.save_waypoint(actor, waypoint)
+                    self.save_waypoint(actor, waypoint, check=check)
                 elif stored != waypoint:
                     raise Conflict(f"waypoint {waypoint.name!r} exists with other positions than the file's: "
                                    "rename it in the file, or re-teach the stored one")
@@ -191,6 +208,11 @@ _WAYPOINT_SELECT = ("SELECT w.name, w.joints, w.tool_pose, w.created_at, u.name 
 _INFO_SELECT = ("SELECT p.name, p.current_version, p.approved_version, v.created_at, u.name AS created_by "
                 "FROM programs p JOIN program_versions v ON v.program_id = p.id AND v.version = p.current_version "
                 "JOIN users u ON u.id = v.created_by")
+
+
+def _check_waypoints(document: ProgramDocument, check: WaypointCheck) -> None:
+    for waypoint in document.waypoints.values():
+        check(waypoint)
 
 
 def _find_waypoint(conn: sqlite3.Connection, name: str) -> Waypoint | None:

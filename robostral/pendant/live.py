@@ -70,11 +70,16 @@ class Live:
         """The snapshot every STATE_PERIOD, a new camera frame every CAMERA_PERIOD at most.
 
         The ticks keep to a fixed schedule (sleeping a whole period after each send ran the page
-        below 20 Hz); one that falls a period behind skips ahead instead of sending a burst.
+        below 20 Hz); one that falls a period behind skips ahead instead of sending a burst. A state
+        that cannot be sent as JSON goes as an error message instead (the page stops any held motion).
         """
         cell, sent_frame, tick, camera_tick, due = self.app.cell, None, 0, 0, time.monotonic()
         while True:
-            await websocket.send_text(json.dumps({"type": "state", **self.app.snapshot()}))
+            try:
+                text = self.app.state_json(type="state")
+            except PendantError as error:
+                text = json.dumps(_error(error))
+            await websocket.send_text(text)
             if tick >= camera_tick:  # no new frame yet: try again at the next tick
                 frame = cell.camera_frame()
                 if frame is not None and frame[0] != sent_frame:
@@ -108,7 +113,7 @@ class Live:
             await run_in_threadpool(self.hold, websocket, session, message)
             return {"type": "motion", "started": kind}
         except PendantError as error:
-            return {"type": "error", "status": error.status, "error": str(error)}
+            return _error(error)
 
     def hold(self, websocket: WebSocket, session: Session, message: dict) -> None:
         """Start a held jog or move to a waypoint, owned by this connection, in manual mode."""
@@ -136,3 +141,8 @@ class Live:
             detail, action = {"waypoint": waypoint.name, "held": True}, Action.MOVE
         cell.start_motion(HeldMotion(motion, HEARTBEAT_TIMEOUT, time.monotonic()), websocket)
         app.audit(session, action, detail)
+
+
+def _error(error: PendantError) -> dict:
+    """A refusal as the page's websocket reads it."""
+    return {"type": "error", "status": error.status, "error": str(error)}

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from robostral.pendant.errors import BadRequest, TooLarge
 from robostral.pendant.json_input import check_fields, parse_json, show
-from sim.language import CHARSET, MAX_LENGTH
+from sim.language import check_instruction
 
 FORMAT = "robostral-program/1"
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -31,7 +31,6 @@ SKILL_TIMEOUT_S = (1.0, 600.0)
 MAX_POSE_VALUE = 1e3
 _NAME = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9 _-]{0,62}[A-Za-z0-9_-])?")
 _JOINT_NAME = re.compile(r"[A-Za-z0-9_./-]{1,64}")
-_PUNCTUATION = "".join(c for c in CHARSET if not c.isalnum() and c != " ")
 
 
 def check_name(value: object, what: str = "name") -> str:
@@ -40,6 +39,14 @@ def check_name(value: object, what: str = "name") -> str:
         raise BadRequest(f"{what} must be 1 to 64 characters of letters, digits, space, '_' or '-', "
                          f"not starting or ending with a space; got {show(value)}")
     return value
+
+
+def parse_instruction(value: object) -> str:
+    """``value`` as an instruction for the policy, outer spaces stripped (``sim.language``'s rules), else BadRequest."""
+    try:
+        return check_instruction(value)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _number(value: object, what: str, low: float, high: float, *, open_low: bool = False) -> None:
@@ -89,20 +96,17 @@ class Wait:
 
 @dataclasses.dataclass(frozen=True)
 class Skill:
-    """The VLA policy performs ``instruction`` until the sim or an operator confirms success, or ``timeout`` s pass."""
+    """The VLA policy performs ``instruction`` until the sim or an operator confirms success, or ``timeout`` s pass.
+
+    The instruction follows ``sim.language.check_instruction`` (what the policy accepts), kept stripped of outer spaces.
+    """
 
     kind: ClassVar[str] = "skill"
     instruction: str
     timeout: float  # seconds
 
     def __post_init__(self):
-        text = self.instruction
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_LENGTH:
-            raise BadRequest(f"instruction must be text of 1 to {MAX_LENGTH} characters; got {show(text)}")
-        bad = sorted(set(text) - set(CHARSET))
-        if bad:
-            raise BadRequest(f"instruction may use only letters, digits, space and {_PUNCTUATION} ; "
-                             f"it has {', '.join(repr(c) for c in bad[:5])}")
+        object.__setattr__(self, "instruction", parse_instruction(self.instruction))
         _number(self.timeout, "timeout", *SKILL_TIMEOUT_S)
 
 

@@ -27,6 +27,7 @@ SYSTEM_CLOCK: Clock = time.time
 
 _APPEND_ONLY = """CREATE TRIGGER {table}_no_{verb} BEFORE {verb} ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} rows are append-only: they cannot be changed or deleted'); END"""
+_TALLIES_COUNT_UP = "audit tallies only count up: they cannot be lowered, moved or deleted"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -83,6 +84,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_at ON audit(at)",
         _APPEND_ONLY.format(table="audit", verb="UPDATE"),
         _APPEND_ONLY.format(table="audit", verb="DELETE"),
+    ),
+    (  # version 2: anonymous events tallied (a row per kind and window, counted up); login limits by name and address
+        """CREATE TABLE audit_tallies (
+            audit_id INTEGER PRIMARY KEY REFERENCES audit(id),
+            key TEXT NOT NULL UNIQUE,
+            count INTEGER NOT NULL CHECK (count >= 1),
+            last_at REAL NOT NULL)""",
+        f"""CREATE TRIGGER audit_tallies_no_delete BEFORE DELETE ON audit_tallies
+        BEGIN SELECT RAISE(ABORT, '{_TALLIES_COUNT_UP}'); END""",
+        f"""CREATE TRIGGER audit_tallies_count_up BEFORE UPDATE ON audit_tallies
+        WHEN NEW.audit_id IS NOT OLD.audit_id OR NEW.key IS NOT OLD.key OR NEW.count < OLD.count
+          OR NEW.last_at < OLD.last_at
+        BEGIN SELECT RAISE(ABORT, '{_TALLIES_COUNT_UP}'); END""",
+        "DROP INDEX login_attempts_name",
+        "CREATE INDEX login_attempts_pair ON login_attempts(name, client, at)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

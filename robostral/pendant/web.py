@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from robostral.pendant.auth import CSRF_HEADER, SESSION_COOKIE, Auth, Session, check_csrf
-from robostral.pendant.errors import Forbidden, PendantError, RateLimited, TooLarge
+from robostral.pendant.errors import Forbidden, PendantError, RateLimited, TooLarge, Unauthorized
 from robostral.pendant.json_input import check_fields, parse_json
 from robostral.pendant.roles import Permission, require
 
@@ -84,6 +84,28 @@ async def session_for(connection: HTTPConnection, auth: Auth, site: Site, permis
         check_csrf(session, connection.headers.get(CSRF_HEADER))
     require(session.user.role, permission)
     return session
+
+
+def session_if_any(request: Request, auth: Auth) -> Session | None:
+    """The caller's session if it has a live one and sent its CSRF token; None otherwise (never refused).
+
+    For the e-stop, which anyone may press: a request without both is treated as anonymous, so a
+    forged one cannot act (or be recorded) in a user's name. Blocking but read-only: run it in a thread.
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        session = auth.session_for(token, refresh=False)
+        check_csrf(session, request.headers.get(CSRF_HEADER))
+    except (Unauthorized, Forbidden):
+        return None
+    return session
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The requester's address (the peer of the TCP connection), as login limits and tallies key it."""
+    return connection.client.host if connection.client else "unknown"
 
 
 def error_response(request: HTTPConnection, error: PendantError) -> Response:

@@ -7,7 +7,8 @@
 const HEARTBEAT_MS = 75;
 const AXES = ["x", "y", "z"];
 const $ = (id) => document.getElementById(id);
-const state = { session: null, socket: null, live: null, held: null, program: null, waypoints: [], screen: "run" };
+const state = { session: null, socket: null, live: null, held: null, program: null, waypoints: [], screen: "run",
+  jointNames: null };
 
 // ---- plumbing -------------------------------------------------------------------------------------
 async function api(method, path, body) {
@@ -150,7 +151,6 @@ function setText(node, text) { set(node, "textContent", text); }
 const SAFETY_CLASS = { idle: "ok", active: "ok", holding: "warn", estopped: "bad", fault: "bad" };
 
 function render(live) {
-  const first = !state.live || !sameNames(state.live, live);
   state.live = live;
   const safety = live.safety;
   setText($("safety-state"), safety.state);
@@ -161,15 +161,7 @@ function render(live) {
   for (const id of ["speed-value", "speed-label"]) setText($(id), percent === null ? "?" : `${percent}%`);
   if (percent !== null && document.activeElement !== $("speed")) set($("speed"), "value", String(Math.max(1, percent)));
   setText($("manual-mode"), safety.manual_mode ? "on" : "off");
-  if (live.joints) {
-    if (first) buildJoints(live.joints.names);
-    live.joints.positions.forEach((value, i) => {
-      const cell = document.querySelector(`[data-testid="joint-${i}"]`);
-      if (cell) setText(cell, i < live.joints.names.length - 1 ? `${(value * 180 / Math.PI).toFixed(1)}°` : "");
-    });
-    const gripper = live.joints.positions[live.joints.positions.length - 1];
-    setText($("gripper"), `${(gripper * 1000).toFixed(1)} mm`);
-  }
+  renderJoints(live.joints);
   setText($("instruction"), live.instruction || "(none)");
   setText($("sim-status"), live.sim.message ? `${live.sim.message}${live.sim.success ? " ✓" : ""}` : "");
   const policy = live.policy;
@@ -180,8 +172,24 @@ function render(live) {
   renderRun(live.program);
 }
 
-function sameNames(a, b) {
-  return a.joints && b.joints && a.joints.names.join() === b.joints.names.join();
+// A joint state the server found unusable (NaN, missing joints) comes as {valid: false, reason}: shown as such,
+// with no stale numbers beside it.
+function renderJoints(joints) {
+  const invalid = Boolean(joints) && !joints.valid;
+  set($("joints-invalid"), "hidden", !invalid);
+  if (invalid) setText($("joints-invalid"), `Joint state unusable: ${joints.reason}`);
+  if (!joints || invalid) {
+    for (const cell of $("joints").querySelectorAll("[data-testid^='joint-']")) setText(cell, invalid ? "—" : "");
+    setText($("gripper"), "?");
+    return;
+  }
+  const names = joints.names.join();
+  if (state.jointNames !== names) { state.jointNames = names; buildJoints(joints.names); }
+  joints.positions.forEach((value, i) => {
+    const cell = document.querySelector(`[data-testid="joint-${i}"]`);
+    if (cell) setText(cell, i < joints.names.length - 1 ? `${(value * 180 / Math.PI).toFixed(1)}°` : "");
+  });
+  setText($("gripper"), `${(joints.positions[joints.positions.length - 1] * 1000).toFixed(1)} mm`);
 }
 
 function renderAlarms(alarms) {
