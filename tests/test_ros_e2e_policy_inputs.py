@@ -1,10 +1,13 @@
 """End to end over real DDS: the policy node's inputs, with `robostral up --hardware` (policy node and supervisor only).
 
 The test process is the camera driver and ros2_control: it publishes an image and a
-joint state (the arm at rest at home) every control step. A stale camera, a malformed
+joint state every control step, the arm where the supervisor's trajectories put it (it
+follows them as a joint_trajectory_controller does, starting at home), and as the cell's
+engineer it resets the supervisor, which starts latched. A stale camera, a malformed
 image or joint state stops the commands and the policy node says why on /diagnostics;
-the supervisor then only ever holds the arm where it is; no node dies. A tampered
-bundle fails the policy node's configure transition, with the reason.
+the supervisor then sends nothing new (at most the stop of what it commanded); no node
+dies. A NaN joint state is a broken sensor to the supervisor: it latches a fault. A
+tampered bundle fails the policy node's configure transition, with the reason.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from rclpy.publisher import Publisher
 from ros_helpers import Probe, RosProcess, Topic, robostral_up, wait_for_diagnostic
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.bundle.card import read_card
 from robostral.ros import contract
-from robostral.ros.messages import image_msg, joint_state_msg
+from robostral.ros.messages import image_msg, joint_state_msg, seconds, trajectory_from_msg
+from robostral.safety import CommandedMotion
 from sim.robots import robot_spec
 
 PERIOD = 0.05  # s: the control period at 20 Hz
@@ -46,6 +51,7 @@ class Cell:
     arm: Topic  # what the supervisor sends the arm controller
     joint_names: list[str]
     image_size: int
+    arm_pose: CommandedMotion  # the test's stand-in controller: where the supervisor's trajectories put the arm
     # What the test publishes each control step (None: nothing), as the camera and ros2_control would.
     image: Callable[[], Image] | None = None
     joints: Callable[[], JointState] | None = None
@@ -63,7 +69,13 @@ class Cell:
         return image_msg(np.full((self.image_size, self.image_size, 3), 120, dtype=np.uint8), self.stamp())
 
     def good_joints(self) -> JointState:
-        return joint_state_msg(self.joint_names, HOME, np.zeros(len(HOME)), self.stamp())
+        positions, velocities = self.arm_pose.at(time.monotonic(), fallback=HOME)
+        return joint_state_msg(self.joint_names, positions, velocities, self.stamp())
+
+    def follow(self, msg: JointTrajectory) -> None:
+        """The stand-in controller takes a trajectory from the supervisor."""
+        names, positions, times = trajectory_from_msg(msg)
+        self.arm_pose.follow(names, positions, times, time.monotonic(), start=HOME)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +86,9 @@ def cell(pipeline, tmp_path_factory):
         cell = Cell(graph, probe, probe.record_diagnostics(),
                     probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
                     probe.record(contract.ARM_TRAJECTORY, JointTrajectory, contract.CONTROLLER_QOS),
-                    list(card["joint_names"]), card["inputs"]["image"]["shape"][1])
+                    list(card["joint_names"]), card["inputs"]["image"]["shape"][1],
+                    CommandedMotion(card["joint_names"]))
+        probe.node.create_subscription(JointTrajectory, contract.ARM_TRAJECTORY, cell.follow, contract.CONTROLLER_QOS)
         images = probe.publisher(contract.CAMERA_IMAGE, Image, contract.IMAGE_QOS)
         joint_states = probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS, subscribers=2)
         instruction = probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS)
@@ -85,10 +99,13 @@ def cell(pipeline, tmp_path_factory):
 
 @pytest.fixture
 def commanding(cell):
-    """The cell fed good inputs, the policy commanding again."""
+    """The cell fed good inputs, the supervisor reset by the engineer, the policy commanding again."""
     cell.image, cell.joints = cell.good_image, cell.good_joints
     now = time.monotonic()
     cell.commands.wait_for(timeout=10, after=now, what="commands from the policy node")
+    time.sleep(0.3)  # the last bad joint state (a NaN latches a fault) has reached the supervisor
+    response = cell.probe.call(contract.RESET, Trigger)
+    assert response.success or response.message == "active: no-op", response.message
     # and the supervisor forwarding them: on a loaded machine it can hear its first joint state late
     wait_for_diagnostic(cell.diagnostics, "safety_supervisor", "state=active", timeout=30, after=now)
     return cell
@@ -99,10 +116,13 @@ def commands_after(cell: Cell, when: float) -> list:
 
 
 def assert_only_holds(cell: Cell, when: float) -> None:
-    """Whatever the supervisor sent the arm since ``when`` keeps it where it is (at home)."""
-    for _, msg in cell.arm.since(when):
-        np.testing.assert_allclose([p.positions for p in msg.points], np.tile(HOME[:-1], (len(msg.points), 1)),
-                                   atol=1e-9)
+    """The supervisor sent the arm nothing new since ``when``: at most the controlled stop of what it commanded,
+    which only ever slows down (its steps shrink) and ends where it rests."""
+    sent = cell.arm.since(when)
+    assert len(sent) <= 1, [seconds(m.points[-1].time_from_start) for _, m in sent]
+    for _, msg in sent:
+        steps = np.abs(np.diff([p.positions for p in msg.points], axis=0)).max(axis=1)
+        assert np.all(np.diff(steps) <= 1e-9), steps
 
 
 def test_a_stale_camera_stops_the_commands_and_the_policy_node_says_why(commanding):
@@ -163,7 +183,7 @@ def not_a_number(cell: Cell) -> JointState:
         ("image", truncated, "camera image dropped: image step 96 / 3069 bytes do not match 32x32 rgb8"),
         ("joints", mismatched_lengths, "joint state dropped: joint state has 8 names, 7 positions and 8 velocities"),
         ("joints", other_arm, "joint state dropped: joint state lacks panda_joint1, panda_joint2"),
-        ("joints", not_a_number, "joint state dropped: joint state has NaN or infinite values"),
+        ("joints", not_a_number, "joint state dropped: joint state has NaN or infinite values"),  # supervisor: a fault
     ],
     ids=["image encoding", "image size", "image data short", "joint state lengths", "unknown joints", "NaN joint"],
 )
@@ -174,7 +194,10 @@ def test_a_malformed_input_stops_the_commands_with_a_clear_diagnostic(commanding
     started = time.monotonic()
     _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", reason, after=started)
     assert status.level == DiagnosticStatus.WARN  # nothing is commanded, nothing is broken
-    if feed == "joints":  # the supervisor gets them too
+    if garbage is not_a_number:  # a broken sensor, or a lie, to the supervisor: it latches a fault
+        wait_for_diagnostic(cell.diagnostics, "safety_supervisor",
+                            "fault: implausible joint state: joint state has NaN or infinite values", after=started)
+    elif feed == "joints":  # the supervisor gets them too, and drops them
         wait_for_diagnostic(cell.diagnostics, "safety_supervisor", f"last={reason}", after=started)
     time.sleep(0.5)
     assert commands_after(cell, started + IN_FLIGHT) == []
