@@ -1,6 +1,7 @@
 """`robostral instruct TEXT`: give the running graph an instruction and wait for success or a timeout.
 
-Exit status 0 when the simulator reports the instruction done, 1 on timeout.
+Exit status 0 when the simulator reports the instruction done, 1 on timeout, 2 (with the reason,
+nothing published) for text that is no instruction (``sim.language.check_instruction``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from robostral.ros.instruct import instruct
 
-    if not args.text.strip():
-        raise ValueError("the instruction is empty")
-    outcome = instruct(args.text, args.timeout)
+    outcome = instruct(args.text, args.timeout)  # ValueError (exit 2) before publishing, for junk
     verdict = "done" if outcome.success else "NOT done"
     print(f"{outcome.instruction!r}: {verdict} after {outcome.seconds:.1f} s ({outcome.detail})")
     latency = {k: v for k, v in outcome.policy.items() if k.endswith("_ms")}

@@ -5,22 +5,29 @@ the reason in the log and on /diagnostics); activate starts the control timer at
 the card's rate; deactivate stops commanding. A control step runs when a new camera
 image arrives (at most at the card's rate, so that the image is fresh, not up to a
 period old) and otherwise on the timer: it takes the latest image and joint state,
-runs the ONNX runtime with temporal ensembling, clips the targets into the card's
-joint limits (as the simulator does with every action in training and evaluation)
-and publishes the ensembled action chunk as one ``JointTrajectory`` for the safety
-supervisor, its header stamped with the stamp of the camera image it was computed
-from (so that the image-to-command latency can be measured from outside, as
-bench/ros_latency.py does). When an input is missing, malformed or older than
-``stale_timeout`` it publishes nothing and says why; for a bundle that takes a wrist
-camera image, /wrist_camera/image_raw is one more such input. Inference and end-to-end
+runs the ONNX runtime with temporal ensembling, clips the targets into the envelope
+the safety supervisor enforces (``robostral.safety.envelope``: joint limits less the
+margin, the tool point inside the workspace box, from the same ``SafetyConfig``: the
+``safety_config`` parameter, the supervisor's ``config``) and publishes the ensembled
+action chunk as one ``JointTrajectory`` for the safety supervisor, its header stamped
+with the stamp of the camera image it was computed from (so that the image-to-command
+latency can be measured from outside, as bench/ros_latency.py does). When an input is
+missing, malformed or older than ``stale_timeout`` it publishes nothing and says why;
+for a bundle that takes a wrist camera image, /wrist_camera/image_raw is one more such
+input. An instruction that ``sim.language.check_instruction`` refuses (read from the
+serialized message: rclpy would silently cut it at a NUL byte or replace invalid UTF-8)
+is refused on /diagnostics and ends the previous one: nothing is commanded until a
+valid one comes (an empty one clears). Inference and end-to-end
 (image stamp to publish) latency p50/p99 go to /diagnostics every second.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
+import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -30,8 +37,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robostral.bundle.card import BundleError
 from robostral.ros import contract
+from robostral.ros.instruct import received_instruction
 from robostral.ros.latency import LatencyWindow
 from robostral.ros.messages import (
+    bounded_message,
     diagnostic_array,
     image_from_msg,
     joint_state_from_msg,
@@ -40,6 +49,9 @@ from robostral.ros.messages import (
 )
 from robostral.ros.spin import run_node
 from robostral.runtime import PolicyRuntime
+from robostral.safety import SafetyConfig, tool_kinematics
+from robostral.safety.envelope import clip_chunk
+from sim.config import from_yaml
 
 REPORT_PERIOD = 1.0  # s between routine diagnostics
 
@@ -51,6 +63,8 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter("stale_timeout", 0.2)  # s: older inputs stop the policy
         self.declare_parameter("threads", 1)  # ONNX Runtime intra-op threads
         self.declare_parameter("rate", 0.0)  # Hz; 0 = the card's control rate
+        # YAML of robostral.safety.SafetyConfig, as the supervisor's `config`; '' = its defaults
+        self.declare_parameter("safety_config", "")
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         self.runtime: PolicyRuntime | None = None
         self.timer = None
@@ -67,18 +81,22 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"configure failed: bundle {bundle} refused: {error}")
             self.report("error", f"bundle refused: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
+        card = runtime.card
+        try:
+            self.load_envelope(card)
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
+            self.get_logger().error(f"configure failed: safety envelope: {error}")
+            self.report("error", f"safety envelope refused: {error}", force=True)
+            return TransitionCallbackReturn.FAILURE
         self.runtime = runtime
-        card = self.runtime.card
         self.joint_names = list(card["joint_names"])
         self.arm_joints = len(self.joint_names) - 1
         self.rate = float(self.get_parameter("rate").value) or self.runtime.control_hz
         self.stale_timeout = float(self.get_parameter("stale_timeout").value)  # read once, not every step
-        limits = card["joint_limits"]
-        self.lower, self.upper = np.array(limits["lower"]), np.array(limits["upper"])
         self.last_step = 0.0  # monotonic s of the last control step
         self.controller = self.runtime.controller(1)
         self.image: tuple[float, np.ndarray, Time] | None = None  # (stamp s, pixels, header stamp)
-        self.joints: tuple[float, np.ndarray] | None = None  # (stamp s, proprio)
+        self.joints: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp s, proprio, positions)
         self.wrist_image: tuple[float, np.ndarray] | None = None  # (stamp s, pixels), for a bundle that takes one
         self.instruction = ""
         self.inference, self.end_to_end = LatencyWindow(), LatencyWindow()
@@ -88,8 +106,9 @@ class PolicyNode(LifecycleNode):
         )
         self.subscriptions_ = [
             self.create_subscription(Image, contract.CAMERA_IMAGE, self.on_image, contract.IMAGE_QOS),
-            self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS),
-            self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS),
+            self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS,
+                                     raw=True),
+            self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS, raw=True),
         ]
         if self.runtime.wrist_shape is not None:
             self.subscriptions_.append(self.create_subscription(
@@ -100,6 +119,15 @@ class PolicyNode(LifecycleNode):
                                       "not for a cell that runs unattended")
         self.report("ok", "configured", force=True)
         return TransitionCallbackReturn.SUCCESS
+
+    def load_envelope(self, card: dict) -> None:
+        """The supervisor's ``SafetyConfig`` for the card's robot, its limits and tool kinematics."""
+        path = self.get_parameter("safety_config").value
+        config = replace(from_yaml(SafetyConfig, path) if path else SafetyConfig(), robot=card["robot"])
+        limits = config.joint_limits()
+        if list(limits.names) != list(card["joint_names"]):
+            raise ValueError(f"the card's joints {card['joint_names']} are not {config.robot}'s {list(limits.names)}")
+        self.safety, self.limits, self.kinematics = config, limits, tool_kinematics(config.robot)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.controller.reset()
@@ -148,28 +176,40 @@ class PolicyNode(LifecycleNode):
         except ValueError as error:
             self.problems["wrist image"] = f"wrist camera image dropped: {error}"
 
-    def on_joints(self, msg: JointState) -> None:
+    def on_joints(self, raw: bytes) -> None:
+        """A serialized JointState: an oversized one is refused before it is deserialized."""
         try:
+            msg = bounded_message(raw, JointState)
             positions, velocities = joint_state_from_msg(msg, self.joint_names)
             proprio = np.concatenate([positions[: self.arm_joints], velocities[: self.arm_joints], positions[-1:]])
-            self.joints = (seconds(msg.header.stamp), proprio.astype(np.float32))
+            self.joints = (seconds(msg.header.stamp), proprio.astype(np.float32), positions)
             self.problems.pop("joints", None)
         except ValueError as error:
             self.problems["joints"] = f"joint state dropped: {error}"
 
-    def on_instruction(self, msg: String) -> None:
-        text = msg.data.strip()
+    def on_instruction(self, raw: bytes) -> None:
+        """A serialized std_msgs/String: refused unless it is '' (clear) or an instruction the policy can embed."""
         try:
+            text = received_instruction(raw)
             if text:
                 self.runtime.embed(text)  # fails here, not in the control loop, on an unusable instruction
         except ValueError as error:
             self.problems["instruction"] = f"instruction refused: {error}"
+            self.get_logger().warning(self.problems["instruction"], throttle_duration_sec=1.0)
+            self.set_instruction("")  # the previous one does not go on: nothing is commanded
+            self.report("warn", self.problems["instruction"])
             return
         self.problems.pop("instruction", None)
-        if text != self.instruction:
-            self.instruction = text
-            self.controller.reset()  # a new task: the old plan is no guide
+        if self.set_instruction(text):
             self.get_logger().info(f"instruction: {text!r}" if text else "instruction cleared: holding")
+
+    def set_instruction(self, text: str) -> bool:
+        """Follow ``text`` ('' for none) from now on; whether it is a new one."""
+        if text == self.instruction:
+            return False
+        self.instruction = text
+        self.controller.reset()  # a new task: the old plan is no guide
+        return True
 
     # -- control ----------------------------------------------------------------------------------
     def on_timer(self) -> None:
@@ -193,7 +233,7 @@ class PolicyNode(LifecycleNode):
             self.report("error", f"inference refused: {error}", force=True)
             return
         self.inference.add(time.perf_counter() - started)
-        chunk = np.clip(chunk, self.lower, self.upper)
+        chunk = clip_chunk(self.joints[2], chunk, limits=self.limits, kinematics=self.kinematics, config=self.safety)
         times = (np.arange(len(chunk)) + 1) / self.rate
         msg = trajectory_msg(self.joint_names, chunk, times, stamp=stamp)  # stamped with its observation
         self.trajectories.publish(msg)

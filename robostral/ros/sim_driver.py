@@ -6,7 +6,11 @@ states as soon as the physics has moved, the image once it is rendered), follows
 by ``time_from_start``, as joint_trajectory_controller does), and reports the task's
 success on ``/diagnostics`` (with the scene's objects and an instruction it can
 satisfy). The instruction on ``/robostral/instruction`` sets what success means (the
-goal named by its colours). Parameters: ``task`` (a change applies at the next
+goal named by its colours). What it receives is checked, never trusted: a trajectory
+the follower cannot follow (NaN, infinities, bad times, unknown joints, more than
+``MAX_POINTS`` points or ``MAX_BYTES``, positions past the URDF's limits) or an instruction
+``sim.language.check_instruction`` refuses is dropped with the reason on /diagnostics,
+and the arm goes on with what it was doing. Parameters: ``task`` (a change applies at the next
 reset), ``robot``, ``seed``, ``image_size``, ``randomization_level``, ``video`` (an
 .mp4 path: every step is filmed, closed at shutdown); ``/sim_driver/reset`` starts
 a new scene (next seed).
@@ -23,7 +27,14 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robostral.ros import contract
 from robostral.ros.follower import TrajectoryFollower
-from robostral.ros.messages import diagnostic_array, image_msg, joint_state_msg, trajectory_from_msg
+from robostral.ros.instruct import received_instruction
+from robostral.ros.messages import (
+    bounded_message,
+    diagnostic_array,
+    image_msg,
+    joint_state_msg,
+    trajectory_from_msg,
+)
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
 from sim.env import EnvConfig, RobotTaskEnv
@@ -49,7 +60,7 @@ class SimDriver(Node):
         robot = self.env.robot
         self.joint_names = robot.joint_names
         self.arm_joints, self.gripper_joint = self.joint_names[:-1], self.joint_names[-1:]
-        self.follower = TrajectoryFollower(self.joint_names, robot.home)
+        self.follower = TrajectoryFollower(self.joint_names, robot.home, robot.lower, robot.upper)
         self.period = 1.0 / self.env.config.control_hz
 
         self.joint_states = self.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
@@ -59,10 +70,10 @@ class SimDriver(Node):
                              if self.env.config.wrist_camera else None)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         for topic in (contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY):
-            self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.CONTROLLER_QOS)
-        self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS)
+            self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.CONTROLLER_QOS, raw=True)
+        self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS, raw=True)
         self.create_service(Trigger, contract.SIM_RESET, self.on_reset)
-        self.problem = ""  # the last bad input, reported until the next good one
+        self.problems: dict[str, str] = {}  # input -> its last bad message, reported until the next good one
         self.instruction = ""
         self.reset_scene()
         self.create_timer(self.period, self.step)
@@ -104,19 +115,25 @@ class SimDriver(Node):
         if succeeded or self.steps % DIAGNOSTICS_EVERY == 0:
             self.publish_diagnostics()
 
-    def on_trajectory(self, msg: JointTrajectory) -> None:
+    def on_trajectory(self, raw: bytes) -> None:
+        """A serialized JointTrajectory: an oversized one is refused before it is deserialized."""
         try:
-            names, positions, times = trajectory_from_msg(msg)
+            names, positions, times = trajectory_from_msg(bounded_message(raw, JointTrajectory))
             self.follower.follow(names, positions, times, self.now())
-            self.problem = ""
+            self.problems.pop("trajectory", None)
         except ValueError as error:
-            self.problem = f"trajectory refused: {error}"
-            self.get_logger().warning(self.problem)
-            self.publish_diagnostics()
+            self.refuse("trajectory", error)
 
-    def on_instruction(self, msg: String) -> None:
-        self.instruction = msg.data.strip()
-        if self.instruction:  # an empty one clears it: the scene's goal stays as it was
+    def on_instruction(self, raw: bytes) -> None:
+        """A serialized std_msgs/String; '' clears the instruction (the scene's goal stays as it was)."""
+        try:
+            self.instruction = received_instruction(raw)
+            self.problems.pop("instruction", None)
+        except ValueError as error:
+            self.instruction = ""  # refused, and no longer the one before: success stays the scene's own
+            self.refuse("instruction", error)
+            return
+        if self.instruction:
             self.set_goal(self.instruction)
         self.publish_diagnostics()
 
@@ -135,6 +152,12 @@ class SimDriver(Node):
         except ValueError as error:
             self.goal_problem = str(error)
             self.get_logger().warning(f"instruction {instruction!r}: {error}")
+
+    def refuse(self, what: str, error: ValueError) -> None:
+        """Drop a bad message: the reason goes to the log and /diagnostics until the next good one."""
+        self.problems[what] = f"{what} refused: {error}"
+        self.get_logger().warning(self.problems[what], throttle_duration_sec=1.0)
+        self.publish_diagnostics()
 
     def destroy_node(self) -> None:
         if self.video is not None and self.video.frames:
@@ -162,7 +185,7 @@ class SimDriver(Node):
             self.images.publish(image_msg(observation["image"], stamp))
 
     def publish_diagnostics(self) -> None:
-        problem = self.problem or self.goal_problem
+        problem = "; ".join(self.problems.values()) or self.goal_problem
         level = "warn" if problem else "ok"
         message = problem or ("task succeeded" if self.success else "running")
         values = {"task": self.env.task.name, "robot": self.env.robot.name, "seed": self.seed,

@@ -3,9 +3,10 @@
 No torch on this path: a deployment installs onnxruntime, numpy, tokenizers and
 PyYAML. ``PolicyRuntime`` verifies the bundle (every sha256, and the signature
 when trusted keys are configured), warms the session up, caches instruction
-embeddings, validates every input, and predicts action chunks for a batch of
-observations. ``ChunkController`` turns chunks into one action per control step
-with ACT's temporal ensembling, one history per env of a batch.
+embeddings, validates every input (instructions by ``sim.language.check_instruction``),
+and predicts action chunks for a batch of observations. ``ChunkController`` turns
+chunks into one action per control step with ACT's temporal ensembling, one history
+per env of a batch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
 from robostral.bundle.verify import verify_bundle
 from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
 from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy
+from sim.language import check_instruction
 
 DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
 
@@ -72,8 +74,11 @@ class PolicyRuntime:
             self.predict_chunks(image, state, language, wrist)
 
     def embed(self, instruction: str) -> np.ndarray:
-        """The instruction's embedding (language_dim,), computed once per distinct instruction."""
-        return self.encoder.encode(instruction)
+        """The instruction's embedding (language_dim,), computed once per distinct instruction.
+
+        ValueError for text ``check_instruction`` refuses (the controllers embed through here too).
+        """
+        return self.encoder.encode(check_instruction(instruction))
 
     def predict_chunks(
         self, image: np.ndarray, state: np.ndarray, language: np.ndarray, wrist_image: np.ndarray | None = None

@@ -5,6 +5,7 @@ and without a physics client (the robots' URDFs are only read as XML).
 """
 
 from robostral.safety.commanded import CommandedMotion
+from robostral.safety.envelope import clip_chunk
 from robostral.safety.kinematics import ToolKinematics, tool_kinematics
 from robostral.safety.limits import ACCELERATIONS, JointLimits, SafetyConfig, WorkspaceBox, robot_limits
 from robostral.safety.plausibility import JointStateMonitor, Verdict
@@ -39,6 +40,7 @@ __all__ = [
     "Verdict",
     "WorkspaceBox",
     "check_trajectory",
+    "clip_chunk",
     "controlled_stop",
     "robot_limits",
     "tool_kinematics",

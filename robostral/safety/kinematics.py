@@ -41,15 +41,23 @@ class ToolKinematics:
         """The moving joints of the chain, base to tool: the positions ``tool_points`` takes, in order."""
         return tuple(joint.name for joint in self.chain if joint.type != "fixed")
 
+    def __post_init__(self) -> None:
+        # Per joint, what does not depend on its position, computed once (tool_points runs on every command):
+        # its origin frame in the parent link, and for a moving joint its unit axis and that axis' cross-product
+        # matrix K and K @ K (Rodrigues' formula).
+        object.__setattr__(self, "_frames", tuple(
+            (_origin(joint), *(_axis_terms(joint) if joint.type != "fixed" else (None, None, None)))
+            for joint in self.chain))
+
     def tool_points(self, positions: np.ndarray) -> np.ndarray:
         """Tool points (n, 3), metres, base frame, of joint positions (n, len(joint_names))."""
         positions = np.atleast_2d(np.asarray(positions, dtype=np.float64))
         transform = np.broadcast_to(np.eye(4), (len(positions), 4, 4))
         moving = iter(positions.T)
-        for joint in self.chain:
-            transform = transform @ _origin(joint)
+        for joint, (origin, axis, skew, skew2) in zip(self.chain, self._frames):
+            transform = transform @ origin
             if joint.type != "fixed":
-                transform = transform @ _motion(joint, next(moving))
+                transform = transform @ _motion(joint.type, axis, skew, skew2, next(moving))
         return transform[:, :3, :3] @ np.asarray(self.offset) + transform[:, :3, 3]
 
 
@@ -65,30 +73,38 @@ def tool_kinematics(robot: str) -> ToolKinematics:
 def _origin(joint: UrdfJoint) -> np.ndarray:
     """The joint frame in its parent link frame: translate by xyz, rotate by fixed-axis rpy."""
     roll, pitch, yaw = joint.rpy
+    about = [_rotation(*_skews(np.eye(3)[i]), np.array([angle]))[0] for i, angle in ((2, yaw), (1, pitch), (0, roll))]
     transform = np.eye(4)
-    transform[:3, :3] = _rotation(np.array([0.0, 0.0, 1.0]), np.array([yaw]))[0] @ (
-        _rotation(np.array([0.0, 1.0, 0.0]), np.array([pitch]))[0]
-        @ _rotation(np.array([1.0, 0.0, 0.0]), np.array([roll]))[0]
-    )
+    transform[:3, :3] = about[0] @ about[1] @ about[2]
     transform[:3, 3] = joint.xyz
     return transform
 
 
-def _motion(joint: UrdfJoint, positions: np.ndarray) -> np.ndarray:
-    """The child link frame in the joint frame (n, 4, 4) for joint positions (n,)."""
-    axis = np.asarray(joint.axis) / np.linalg.norm(joint.axis)
+def _axis_terms(joint: UrdfJoint) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The joint's unit axis, its cross-product matrix K and K @ K."""
+    axis = np.asarray(joint.axis, dtype=np.float64) / np.linalg.norm(joint.axis)
+    return (axis, *_skews(axis))
+
+
+def _skews(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-product matrix K of a unit ``axis``, and K @ K."""
+    x, y, z = axis
+    skew = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return skew, skew @ skew
+
+
+def _motion(kind: str, axis: np.ndarray, skew: np.ndarray, skew2: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The child link frame in the joint frame (n, 4, 4) for joint positions (n,) of a ``kind`` joint."""
     transform = np.tile(np.eye(4), (len(positions), 1, 1))
-    if joint.type == "prismatic":
+    if kind == "prismatic":
         transform[:, :3, 3] = positions[:, None] * axis
     else:
-        transform[:, :3, :3] = _rotation(axis, positions)
+        transform[:, :3, :3] = _rotation(skew, skew2, positions)
     return transform
 
 
-def _rotation(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Rotations (n, 3, 3) by ``angles`` (n,) about the unit ``axis`` (Rodrigues' formula)."""
-    x, y, z = axis
-    skew = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+def _rotation(skew: np.ndarray, skew2: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Rotations (n, 3, 3) by ``angles`` (n,) about the axis whose K and K @ K these are (Rodrigues' formula)."""
     sin = np.sin(angles)[:, None, None]
     cos = np.cos(angles)[:, None, None]
-    return np.eye(3) + sin * skew + (1.0 - cos) * (skew @ skew)
+    return np.eye(3) + sin * skew + (1.0 - cos) * skew2
