@@ -250,6 +250,19 @@ class Probe:
         self.context.try_shutdown()
 
 
+@contextlib.contextmanager
+def hostile(kind: str, domain: int, log: Path) -> Iterator[RosProcess]:
+    """A hostile neighbour on ``domain`` while the block runs, as bench/estop_under_load.py runs them: ``commands``
+    (10,000-point trajectories as fast as it can), ``joint states`` (of 10,000 joints, as fast as it can) or
+    ``spoof`` (the arm's pose with joint 1 moved 0.5 rad, 50 times a second)."""
+    process = RosProcess([sys.executable, str(ROOT / "bench" / "estop_under_load.py"), "--hostile", kind], domain, log)
+    try:
+        process.wait_for_output("hostile: running", timeout=60)
+        yield process
+    finally:
+        process.stop()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on (on loopback) right now."""
     with socket.socket() as s:

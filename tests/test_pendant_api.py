@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from ros_helpers import Probe, RosProcess, Topic, free_port, robostral_up, wait_until
+from ros_helpers import Probe, RosProcess, Topic, free_port, hostile, robostral_up, wait_until
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -518,6 +518,23 @@ def test_anyone_may_press_the_estop_and_a_flood_of_presses_is_one_audit_row(read
     assert engineer.get("/api/audit?action=estop").json()["entries"][-1]["user"] == "otto"
     assert operator.post("/api/reset", json={"confirm": True}).status_code == 403
     assert engineer.post("/api/reset", json={"confirm": True}).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["commands", "joint states"])
+def test_the_pages_estop_answers_under_a_flood_of_maximal_messages(ready, users, tmp_path, kind):
+    """Issue 18 item 3: under a flood of 10,000-point trajectories the page's E-STOP answered 503 in 4 of 5 presses
+    (the supervisor was busy for seconds). The flood now costs the supervisor and the pendant nothing but a size
+    check, and every press stops the arm."""
+    cell, engineer = ready, users["engineer"]
+    with hostile(kind, cell.graph.domain, tmp_path / "flood.log"), cell.client() as anonymous:
+        time.sleep(1.0)
+        for _ in range(5):
+            pressed = time.monotonic()
+            response = anonymous.post("/api/estop")
+            assert response.status_code == 200, response.text
+            cell.state.wait_for(lambda m: m.data.startswith("estopped"), timeout=3, after=pressed, what="estopped")
+            assert engineer.post("/api/reset", json={"confirm": True}).status_code == 200
+    assert "exited with status" not in cell.graph.output()
 
 
 def test_a_server_restart_keeps_programs_and_leaves_the_arm_holding(ready, users):

@@ -18,6 +18,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -37,7 +38,7 @@ from robostral.pendant.motion import Chunk, Handle, HeldMotion, Motion, MotionSt
 from robostral.pendant.planner import Planner, PlannerConfig
 from robostral.promote import POLICIES_DIR
 from robostral.ros import contract
-from robostral.ros.messages import LEVELS, diagnostic_values, joint_state_from_msg, trajectory_msg
+from robostral.ros.messages import LEVELS, diagnostic_values, joint_state_from_msg, subscribe_bounded, trajectory_msg
 from robostral.safety import SafetyConfig
 from sim.config import from_yaml
 
@@ -113,12 +114,15 @@ class PendantBridge(Node):
         self.trajectories = self.create_publisher(JointTrajectory, contract.PENDANT_TRAJECTORY,
                                                   contract.POLICY_TRAJECTORY_QOS)
         self.instructions = self.create_publisher(String, contract.INSTRUCTION, contract.LATCHED_QOS)
-        self.create_subscription(JointState, contract.JOINT_STATES, self._on_joints, contract.JOINT_STATES_QOS)
-        self.create_subscription(Image, contract.CAMERA_IMAGE, self._on_image, contract.IMAGE_QOS)
-        self.create_subscription(String, contract.SUPERVISOR_STATE, self._on_state, contract.LATCHED_QOS)
-        self.create_subscription(String, contract.INSTRUCTION, self._on_instruction, contract.LATCHED_QOS)
-        self.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, self._on_diagnostics,
-                                 contract.DIAGNOSTICS_QOS)
+        # Bounded: an oversized message is refused unread (an alarm says so), so that no flood stalls the
+        # executor that also carries the page's e-stop to the supervisor.
+        for msg_type, topic, callback, qos in (
+                (JointState, contract.JOINT_STATES, self._on_joints, contract.JOINT_STATES_QOS),
+                (Image, contract.CAMERA_IMAGE, self._on_image, contract.IMAGE_QOS),
+                (String, contract.SUPERVISOR_STATE, self._on_state, contract.LATCHED_QOS),
+                (String, contract.INSTRUCTION, self._on_instruction, contract.LATCHED_QOS),
+                (DiagnosticArray, contract.DIAGNOSTICS, self._on_diagnostics, contract.DIAGNOSTICS_QOS)):
+            subscribe_bounded(self, msg_type, topic, callback, qos, partial(self._refused, topic))
         self.clients_ = {service: self.create_client(srv_type, service) for srv_type, service in (
             (Trigger, contract.ESTOP), (Trigger, contract.RESET),
             (GetParameters, f"/{SUPERVISOR}/get_parameters"), (SetParameters, f"/{SUPERVISOR}/set_parameters"),
@@ -313,6 +317,12 @@ class PendantBridge(Node):
 
     def _alarm(self, source: str, text: str) -> None:
         self._alarms.append({"time": time.time(), "source": source, "text": text})
+
+    def _refused(self, topic: str, reason: str) -> None:
+        """An oversized or malformed message on ``topic``: one alarm per reason in a row, not one per message."""
+        latest = self._alarms[-1] if self._alarms else None
+        if latest is None or (latest["source"], latest["text"]) != (topic, reason):
+            self._alarm(topic, reason)
 
     def _call(self, service: str, request, timeout: float = CALL_TIMEOUT):
         client = self.clients_[service]

@@ -18,7 +18,7 @@ from rclpy.serialization import deserialize_message
 from std_msgs.msg import String
 
 from robostral.ros import contract
-from robostral.ros.messages import diagnostic_values
+from robostral.ros.messages import MAX_BYTES, diagnostic_values
 from sim.language import check_instruction
 
 # CDR encapsulations whose std_msgs/String is a uint32 length (the NUL included) then the bytes:
@@ -34,6 +34,8 @@ def string_from_cdr(raw: bytes) -> str:
     valid instruction. Here a NUL inside the text, invalid UTF-8 or a length past the end is refused.
     """
     raw = bytes(raw)
+    if len(raw) > MAX_BYTES[String]:
+        raise ValueError(f"a std_msgs/String of {len(raw)} bytes; at most {MAX_BYTES[String]} are read")
     order = _PLAIN_STRING.get(raw[:2])
     if order is None:  # another encapsulation: rclpy's conversion, then the same checks on what it gives
         try:

@@ -7,21 +7,26 @@ joints, NaN): nodes report it and drop the message instead of crashing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robostral.safety import MAX_POINTS
 
 MAX_JOINTS = 64  # names a joint state or trajectory may carry: far above any arm, far below a flood
 # Serialized bytes read at most, per message type: a 1,000-point trajectory of 8 joints is about 90 KB, a joint
-# state of 8 joints under 1 KB. A bigger message is refused before it is deserialized (which holds the GIL).
-MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024}
+# state of 8 joints under 1 KB, a 1920x1080 rgb8 image 6.2 MB, an instruction under 200 bytes. A bigger message
+# is refused before it is deserialized (which holds the GIL: a flood of huge messages would stall the node).
+MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024, Image: 8 * 1024 * 1024, String: 64 * 1024,
+             DiagnosticArray: 256 * 1024}
 
 
 def bounded_message(data: bytes, msg_type: type):
@@ -67,6 +72,21 @@ def image_from_msg(msg: Image, shape: tuple[int, int, int]) -> np.ndarray:
     if msg.step != 3 * msg.width or len(msg.data) != msg.step * msg.height:
         raise ValueError(f"image step {msg.step} / {len(msg.data)} bytes do not match {msg.height}x{msg.width} rgb8")
     return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(shape)
+
+
+def subscribe_bounded(node: Node, msg_type: type, topic: str, callback: Callable[[object], None], qos: QoSProfile,
+                      refused: Callable[[str], None]):
+    """A subscription of ``node`` that hands ``callback`` each message within ``MAX_BYTES`` (deserialized) and
+    ``refused`` the reason for any other, which is never deserialized."""
+    def receive(data: bytes) -> None:
+        try:
+            msg = bounded_message(data, msg_type)
+        except ValueError as error:
+            refused(str(error))
+            return
+        callback(msg)
+
+    return node.create_subscription(msg_type, topic, receive, qos, raw=True)
 
 
 def joint_state_msg(names: Sequence[str], positions, velocities, stamp: Time) -> JointState:

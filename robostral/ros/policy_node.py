@@ -105,14 +105,14 @@ class PolicyNode(LifecycleNode):
             JointTrajectory, contract.POLICY_TRAJECTORY, contract.POLICY_TRAJECTORY_QOS
         )
         self.subscriptions_ = [
-            self.create_subscription(Image, contract.CAMERA_IMAGE, self.on_image, contract.IMAGE_QOS),
+            self.create_subscription(Image, contract.CAMERA_IMAGE, self.on_image, contract.IMAGE_QOS, raw=True),
             self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS,
                                      raw=True),
             self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS, raw=True),
         ]
         if self.runtime.wrist_shape is not None:
             self.subscriptions_.append(self.create_subscription(
-                Image, contract.WRIST_CAMERA_IMAGE, self.on_wrist_image, contract.IMAGE_QOS))
+                Image, contract.WRIST_CAMERA_IMAGE, self.on_wrist_image, contract.IMAGE_QOS, raw=True))
         self.get_logger().info(f"configured: {card['name']} ({card['robot']}, {self.rate:g} Hz) from {bundle}")
         if card.get("gate", {}).get("name") == "preview":
             self.get_logger().warning(f"{card['name']} passed only the preview gate: a policy under development, "
@@ -159,8 +159,10 @@ class PolicyNode(LifecycleNode):
             self.timer = None
 
     # -- inputs -----------------------------------------------------------------------------------
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, raw: bytes) -> None:
+        """A serialized camera image (an oversized one refused unread); a fresh one may trigger a control step."""
         try:
+            msg = bounded_message(raw, Image)
             self.image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.image_shape), msg.header.stamp)
             self.problems.pop("image", None)
         except ValueError as error:
@@ -169,8 +171,9 @@ class PolicyNode(LifecycleNode):
         if self.timer is not None and time.monotonic() - self.last_step >= 0.8 / self.rate:
             self.step()
 
-    def on_wrist_image(self, msg: Image) -> None:
+    def on_wrist_image(self, raw: bytes) -> None:
         try:
+            msg = bounded_message(raw, Image)
             self.wrist_image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.wrist_shape))
             self.problems.pop("wrist image", None)
         except ValueError as error:
