@@ -33,7 +33,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robostral.bundle.card import read_card
 from robostral.ros import contract
 from robostral.ros.follower import TrajectoryFollower
-from robostral.ros.messages import MAX_JOINTS, image_msg, joint_state_msg, seconds, trajectory_msg
+from robostral.ros.messages import MAX_BYTES, MAX_JOINTS, image_msg, joint_state_msg, seconds, trajectory_msg
 from robostral.safety import (
     MAX_POINTS,
     Accepted,
@@ -78,6 +78,9 @@ def expected(text: str) -> tuple[str, str]:
     sent = text.split("\x00")[0]
     if sent == "":
         return "clear", ""
+    size = 8 + len(sent.encode("utf-8", "surrogatepass")) + 1  # encapsulation, length, the text and its NUL
+    if size > MAX_BYTES[String]:
+        return "refuse", f"a std_msgs/String of {size} bytes; at most {MAX_BYTES[String]} are read"
     try:
         return "command", check_instruction(sent)
     except ValueError as error:
