@@ -101,6 +101,10 @@ class Cell:
     def run(self, task: str):
         """A new scene of ``task``; its own instruction sent; the outcome."""
         self.instruction.publish(String(data=""))  # hold while the scene changes
+        # The policy's last chunk runs out and the supervisor's watchdog brakes it: only then is the scene
+        # replaced (a stop planned from the old scene's motion would otherwise pull the arm back there).
+        self.wait(lambda: self.messages.get("safety_supervisor", "active").split(":")[0] in ("idle", "holding"), 10,
+                  "the supervisor to hold the arm")
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=task)
         self.call(self.parameters, SetParameters.Request(parameters=[Parameter(name="task", value=value)]))
         seed = self.status.get("seed")
@@ -109,7 +113,7 @@ class Cell:
         # A new scene puts the arm home at once, a jump no real arm makes: the supervisor latches a fault on it,
         # and the demo, the cell's engineer here, resets it (a reset before it hears of the jump re-bases it
         # on the new scene instead). The pause lets the jump's joint states reach it first.
-        time.sleep(0.2)
+        time.sleep(0.5)
         self.call(self.release, Trigger.Request())
         text = self.status["scene_instruction"]
         print(f"{task}: {text!r}", flush=True)

@@ -77,11 +77,11 @@ class Bringup:
         try:
             for node in self.nodes:
                 self.start(node)
+            if self.graph.release_latch:  # before the policy is active: nothing commands the arm yet
+                self.release_latches()
             for node in self.nodes:
                 if node.spec.lifecycle:
                     self.activate(node)
-            if self.graph.release_latch:
-                self.release_latches()
             self.say(f"robostral up: {self.graph.name} graph running ({', '.join(n.spec.name for n in self.nodes)})"
                      "; Ctrl-C stops it")
             while not self.stopping:

@@ -13,6 +13,7 @@ import numpy as np
 
 from robostral.safety.kinematics import ToolKinematics
 from robostral.safety.limits import JointLimits, SafetyConfig
+from sim.robots import robot_spec
 
 # m: clipped tool points stay this far inside the workspace box, so that rounding (and the
 # curvature of the tool path between the supervisor's samples) never lands them on its border.
@@ -40,12 +41,12 @@ def clip_chunk(
     inside (to a ``REFINE``-th of the supervisor's sampling step), and the next segment starts there.
     Other joints (the gripper) keep their targets.
 
-    A tool point that is not inside the shrunk box already (``current`` on the border or outside) has to
-    come in: point 0 is kept when it is inside the shrunk box and the supervisor lets the way there go
-    (outside the box it does not check that way; on the border it checks it against the box), and the
-    path goes on from there. Otherwise the policy asked for no way in, and none is made up: the whole
-    chunk holds ``current`` clipped into the joint limits (outside the box the supervisor refuses even
-    that, and holds the arm itself, saying why).
+    A tool point that is not inside the shrunk box already (``current`` on the border or outside: an arm
+    pressing a block along the table sags below its command) has to come in, or every command after
+    would be refused. Point 0 is then the policy's target if it is inside the shrunk box, else that
+    target moved toward ``home`` (joint space) until it is; where the supervisor checks the way there
+    (from the border) and it leaves the box, point 0 is ``current`` moved toward ``home`` instead. The
+    path goes on from there.
     """
     current = np.asarray(current, dtype=np.float64)
     chunk = np.asarray(chunk, dtype=np.float64)
@@ -61,10 +62,10 @@ def clip_chunk(
         return targets
     previous, clipped = current, []
     if not path.inside(current):
-        way_in_checked = path.inside(current, path.outer)
-        if not (path.inside(targets[0]) and (not way_in_checked or path.clear(current, targets[0], path.outer))):
-            return np.tile(np.clip(current, limits.low, limits.high), (len(chunk), 1))
-        previous, targets = targets[0], targets[1:]
+        first = targets[0] if path.inside(targets[0]) else path.toward_home(targets[0])
+        if path.inside(current, path.outer) and not path.clear(current, first, path.outer):
+            first = path.toward_home(current)  # the supervisor checks the way in from the border: the shortest
+        previous, targets = first, targets[1:]
         clipped.append(previous)
     for target in targets:
         previous = path.reach(previous, target)
@@ -85,6 +86,7 @@ class _ArmPath:
         self.lowest, self.highest = limits.low, limits.high  # the commandable joint ranges
         self.kinematics = kinematics
         self.step = config.sample_step
+        self.home = np.asarray(robot_spec(config.robot).home, dtype=np.float64)  # inside the box: the way in
 
     def inside(self, positions: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Whether the tool point of each configuration (..., joints) is in ``box`` (default: the inner one)."""
@@ -131,6 +133,23 @@ class _ArmPath:
         last_inside = candidates[-1] if inside.all() else candidates[int(np.argmin(inside)) - 1]
         fraction = max(last_inside, self.in_range(start, target))
         return np.clip(self.at(start, target, np.array([fraction]))[0], self.lowest, self.highest)
+
+    def toward_home(self, positions: np.ndarray) -> np.ndarray:
+        """``positions`` moved toward ``home`` (arm joints only, in joint space) until the tool point is inside
+        the shrunk box: the first of ``REFINE`` steps of the way that is, refined ``REFINE`` times in the last."""
+        home = positions.copy()
+        home[self.arm] = self.home
+        steps = np.linspace(0.0, 1.0, REFINE + 1)
+        inside = self.inside(self.at(positions, home, steps))
+        if not inside.any():
+            raise ValueError(f"the robot's home pose is outside the workspace box {self.inner}")
+        first = int(np.argmax(inside))
+        if first:
+            finer = np.linspace(steps[first - 1], steps[first], REFINE + 1)
+            first_finer = int(np.argmax(self.inside(self.at(positions, home, finer))))
+            steps = finer
+            first = first_finer
+        return np.clip(self.at(positions, home, steps[first:first + 1])[0], self.lowest, self.highest)
 
     def in_range(self, start: np.ndarray, target: np.ndarray) -> float:
         """The fraction of the way from ``start`` to ``target`` (in range) from which every joint is in range."""
