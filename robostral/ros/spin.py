@@ -34,10 +34,11 @@ def run_node(make: Callable[[], Node | tuple[Node, ...]], argv: Sequence[str] | 
     made = make()
     node, *others = made if isinstance(made, tuple) else (made,)
     _schedule(node)  # before the other threads start: they inherit its scheduling
-    asides = [SingleThreadedExecutor() for _ in others]
-    for executor, other in zip(asides, others):
-        executor.add_node(other)
-        threading.Thread(target=executor.spin, name=f"spin-{other.get_name()}", daemon=True).start()
+    stopping = threading.Event()
+    asides = [threading.Thread(target=_spin_until, args=(other, stopping), name=f"spin-{other.get_name()}")
+              for other in others]
+    for thread in asides:
+        thread.start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -46,12 +47,22 @@ def run_node(make: Callable[[], Node | tuple[Node, ...]], argv: Sequence[str] | 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        for aside in asides:
-            aside.shutdown()
+        stopping.set()
+        for thread in asides:  # joined before anything is destroyed: a thread left in a wait aborts the process
+            thread.join()
         for each in (*others, node):
             each.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def _spin_until(node: Node, stopping: threading.Event) -> None:
+    """Spin ``node`` on an executor of its own until ``stopping`` is set (seen within WAKE_PERIOD)."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not stopping.is_set():
+        executor.spin_once(timeout_sec=WAKE_PERIOD)
+    executor.shutdown()
 
 
 def _schedule(node: Node) -> None:

@@ -35,6 +35,7 @@ STOP_GRACE = 5.0  # s between SIGTERM and SIGKILL at shutdown
 TRANSITION_TIMEOUT = 30.0  # s for a lifecycle transition (configure loads and verifies the bundle)
 ASK_PERIOD = 0.5  # s between get_state requests to a node that has not answered yet
 SPIN_SLICE = 0.1  # s: every wait looks at the stop request at least this often
+INSIST_AFTER = 0.5  # s: a second stop signal later than this after the first ends every node at once
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Bringup:
         self.say = say
         self.nodes = [NodeProcess(spec, node_command(spec, graph, overrides)) for spec in nodes]
         self.stopping = False
+        self.stop_asked = 0.0  # monotonic s of the first stop signal
         rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         self.client_node = rclpy.create_node("robostral_up")
 
@@ -199,13 +201,16 @@ class Bringup:
         self.say("robostral up: stopped")
 
     def _stop(self, signum, frame) -> None:
-        """The first signal asks every wait to end; a second one (the user insists) ends every node now."""
-        if self.stopping:
+        """The first signal asks every wait to end; another one later (the user insists) ends every node now.
+        One within INSIST_AFTER of the first is the same request delivered twice (to the process and its group)."""
+        now = time.monotonic()
+        if self.stopping and now - self.stop_asked > INSIST_AFTER:
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is None:
                     _signal_group(node.process, signal.SIGKILL)
             os._exit(128 + signum)
-        self.stopping = True
+        if not self.stopping:
+            self.stopping, self.stop_asked = True, now
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
