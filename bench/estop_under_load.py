@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import goal_lines, markdown, update_section  # noqa: E402
+from child import Child  # noqa: E402
+from report import goal_lines, markdown, publish  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/estop_under_load.py"
 DEFAULT_DOMAIN = 89  # ROS_DOMAIN_ID when none is set: away from the default 0 of other graphs
@@ -97,31 +96,6 @@ def run_flood(kind: str) -> int:
             while True:
                 publisher.publish(msg)
     return 0
-
-
-class Child:
-    """A child process in its own session, its output in ``log``; stopped with SIGINT."""
-
-    def __init__(self, command: list[str], log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in (output := self.log.read_text(errors="replace")):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.process.args[:4]}: no {text!r} in its output:\n{output[-3000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 class Engineer:
@@ -329,9 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *goal_lines(goals),
     ])
-    print(text)
-    if not args.no_write:
-        update_section("estop_under_load", COMMAND, "### E-stop under load\n\n" + text)
+    publish("estop_under_load", COMMAND, "E-stop under load", text, write=not args.no_write)
     return 0
 
 

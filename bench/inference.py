@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import goal_lines, update_section  # noqa: E402
+from report import goal_lines, publish  # noqa: E402
 
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
 from robostral.export.bundle import write_policy_onnx  # noqa: E402
@@ -186,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {op} | {us:.1f} | {us / profiled:.0%} |" for op, us in list(profile.items())[:8]],
     ]
     text = "\n".join(table)
-    print(text)
-    if not args.no_write:
-        update_section("inference", ".venv/bin/python bench/inference.py", "### Policy inference latency\n\n" + text)
+    publish("inference", ".venv/bin/python bench/inference.py", "Policy inference latency", text,
+            write=not args.no_write)
     return 0
 
 

@@ -33,8 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import goal_lines, update_section  # noqa: E402
-from ros_latency import DEFAULT_DOMAIN, INSTRUCTION, Child, observe, row  # noqa: E402
+from child import Child  # noqa: E402
+from report import goal_lines, publish  # noqa: E402
+from ros_latency import DEFAULT_DOMAIN, INSTRUCTION, observe, row  # noqa: E402
 
 from robostral.bundle.card import read_card  # noqa: E402
 from robostral.pendant import headless  # noqa: E402
@@ -212,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "of no client",
         *goal_lines(goals),
     ])
-    print(text)
-    if not args.no_write:
-        update_section("pendant_load", COMMAND, "### Teach pendant under load\n\n" + text)
+    publish("pendant_load", COMMAND, "Teach pendant under load", text, write=not args.no_write)
     return 0
 
 

@@ -43,6 +43,13 @@ def update_section(name: str, command: str, body: str) -> None:
     BENCHMARKS.write_text(text)
 
 
+def publish(name: str, command: str, title: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's result and, when ``write``, make it the section ``name`` of BENCHMARKS.md under ``title``."""
+    print(text)
+    if write:
+        update_section(name, command, f"### {title}\n\n{text}")
+
+
 def markdown(header: list[str], rows: list[list[str]]) -> str:
     """A markdown table."""
     lines = [header, ["---"] * len(header), *rows]

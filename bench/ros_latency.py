@@ -24,8 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import goal_lines, update_section  # noqa: E402
+from child import Child  # noqa: E402
+from report import goal_lines, publish  # noqa: E402
 
 from robostral.bundle.card import read_card  # noqa: E402
 
@@ -103,33 +102,6 @@ def run_floor(role: str, size: int, rate: float, priority: int, out: Path) -> in
         rclpy.spin(node)
     out.write_text(json.dumps(records))
     return 0
-
-
-class Child:
-    """A child process of the bench in its own session, its output in ``log``; stopped with SIGINT."""
-
-    def __init__(self, command: list[str], log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_for(self, text: str, timeout: float) -> str:
-        """The log, once it holds ``text``; RuntimeError when the process ends or time runs out first."""
-        deadline = time.monotonic() + timeout
-        while text not in (output := self.log.read_text(errors="replace")):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.process.args[:4]}: no {text!r} in its output:\n{output[-3000:]}")
-            time.sleep(0.1)
-        return output
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 def observe(ticks: int, pids: dict[str, int]) -> dict:
@@ -266,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         f" p99 {inference_p99:.2f} ms",
         *goal_lines(goals),
     ])
-    print(text)
-    if not args.no_write:
-        update_section("ros_latency", COMMAND, "### ROS 2 observation-to-command latency\n\n" + text)
+    publish("ros_latency", COMMAND, "ROS 2 observation-to-command latency", text, write=not args.no_write)
     return 0
 
 

@@ -24,26 +24,12 @@ from robostral.ros import contract
 from robostral.ros.security import (
     DEFAULT_DISCOVERY_RANGE,
     DISCOVERY_RANGE,
+    ENCLAVE_PROBE,
     NO_SECURITY,
     dds_security_status,
     default_discovery_range,
     fastdds_profile,
 )
-
-# A node asking for enclave /robostral/supervisor: prints whether it started or what refused it.
-SECURE_NODE = """
-import rclpy
-from rclpy.context import Context
-context = Context()
-try:
-    rclpy.init(args=["--ros-args", "--enclave", "/robostral/supervisor"], context=context)
-    rclpy.create_node("secure_node", context=context).destroy_node()
-    print("NODE STARTED")
-except Exception as error:
-    print(f"REFUSED: {error}")
-finally:
-    context.try_shutdown()
-"""
 
 # Publishes on the arm controller topic until killed (its domain and DDS settings come from the environment).
 PUBLISHER = """
@@ -82,7 +68,8 @@ def test_enforced_security_never_starts_an_open_node(tmp_path: Path, enclave: st
     env = {**ros_env(next_domain()), "ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_STRATEGY": "Enforce",
            "ROS_SECURITY_KEYSTORE": str(tmp_path)}
     env.pop("ROS_SECURITY_ENCLAVE_OVERRIDE", None)
-    result = subprocess.run([sys.executable, "-c", SECURE_NODE], env=env, cwd=ROOT, capture_output=True, text=True,
+    probe = ENCLAVE_PROBE.format(enclave="/robostral/supervisor")
+    result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True,
                             timeout=120, check=False)
     output = result.stdout + result.stderr
     assert "NODE STARTED" not in output, output

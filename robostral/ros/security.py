@@ -29,17 +29,18 @@ DEFAULT_DISCOVERY_RANGE = "LOCALHOST"
 LOOPBACK = "127.0.0.1"
 NO_SECURITY = "doesn't have the security libraries"  # rmw_fastrtps' error when Fast DDS lacks DDS-Security
 MAX_PEERS_PER_HOST = 32  # participants (processes) probed per initial peer, as rmw_fastrtps' LOCALHOST range does
-# Asked in a child process: rcl reads the security variables at init, and a refused node leaves rcl's error state set.
-_PROBE = """
+# Run in a child process: rcl reads the security variables at init, and a refused node leaves rcl's error state set.
+# It prints "NODE STARTED" or "REFUSED: <why>" for the enclave formatted in.
+ENCLAVE_PROBE = """
 import rclpy
 from rclpy.context import Context
 context = Context()
 try:
-    rclpy.init(args=["--ros-args", "--enclave", "/robostral/probe"], context=context)
+    rclpy.init(args=["--ros-args", "--enclave", "{enclave}"], context=context)
     rclpy.create_node("robostral_security_probe", context=context).destroy_node()
     print("NODE STARTED")
 except Exception as error:
-    print(f"REFUSED: {error}")
+    print(f"REFUSED: {{error}}")
 finally:
     context.try_shutdown()
 """
@@ -78,7 +79,8 @@ def dds_security_status(timeout: float = 60.0) -> SecurityStatus:
         env = {**os.environ, "ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_STRATEGY": "Enforce",
                "ROS_SECURITY_KEYSTORE": keystore, DISCOVERY_RANGE: DEFAULT_DISCOVERY_RANGE}
         env.pop("ROS_SECURITY_ENCLAVE_OVERRIDE", None)
-        result = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True,
+        probe = ENCLAVE_PROBE.format(enclave="/robostral/probe")
+        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                                 timeout=timeout, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith(("REFUSED", "NODE STARTED"))]
     detail = lines[-1] if lines else (result.stdout + result.stderr).strip()[-2000:]
