@@ -1,10 +1,11 @@
-"""`robostral up` sets the simulated cell's cameras from the bundle the policy node will load, named or default."""
+"""`robostral up`: the sim cell's cameras from the bundle the policy node loads, and one safety config for all."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import pytest
 import yaml
 
 from robostral.commands.up import parameter_overrides
@@ -44,3 +45,13 @@ def test_without_policy_the_parameter_files_bundle_decides(wrist_pipeline, tmp_p
     assert shipped == {"sim_driver.image_size": "96", "sim_driver.wrist_camera": "true"}
     assert yaml.safe_load((REPO / "launch/params/sim.yaml").read_text())["sim_driver"]["ros__parameters"][
         "wrist_camera"] is True  # what `ros2 launch` gives the shipped policy, which reads the wrist camera
+
+
+@pytest.mark.parametrize("graph", ["sim", "hardware"])
+def test_the_supervisor_and_the_policy_node_read_one_safety_config(graph):
+    """The margins and the workspace the supervisor enforces are the envelope the policy node clips into: one
+    `safety_config`, set for every node (/**), overridden by none."""
+    document = yaml.safe_load(load_graph(graph).parameters.read_text())
+    assert "safety_config" in document["/**"]["ros__parameters"]
+    for node, section in document.items():
+        assert node == "/**" or "safety_config" not in section["ros__parameters"], node

@@ -206,8 +206,9 @@ class PendantBridge(Node):
         """The planner for the supervisor's robot and safety config (asked of the supervisor once)."""
         with self._lock:
             if self._planner is None:
-                values = self._get_parameters(SUPERVISOR, ["robot", "config", "speed_override", "manual_mode"])
-                base = from_yaml(SafetyConfig, values["config"]) if values["config"] else SafetyConfig()
+                values = self._get_parameters(SUPERVISOR, ["robot", "safety_config", "speed_override", "manual_mode"])
+                path = values["safety_config"]
+                base = from_yaml(SafetyConfig, path) if path else SafetyConfig()
                 self._planner = Planner(dataclasses.replace(base, robot=values["robot"]))
                 self._override, self._manual = float(values["speed_override"]), bool(values["manual_mode"])
             return self._planner

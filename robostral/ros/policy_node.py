@@ -8,7 +8,7 @@ period old) and otherwise on the timer: it takes the latest image and joint stat
 runs the ONNX runtime with temporal ensembling, clips the targets into the envelope
 the safety supervisor enforces (``robostral.safety.envelope``: joint limits less the
 margin, the tool point inside the workspace box, from the same ``SafetyConfig``: the
-``safety_config`` parameter, the supervisor's ``config``) and publishes the ensembled
+``safety_config`` parameter, which the supervisor reads too) and publishes the ensembled
 action chunk as one ``JointTrajectory`` for the safety supervisor, its header stamped
 with the stamp of the camera image it was computed from (so that the image-to-command
 latency can be measured from outside, as bench/ros_latency.py does). When an input is
@@ -63,7 +63,7 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter("stale_timeout", 0.2)  # s: older inputs stop the policy
         self.declare_parameter("threads", 1)  # ONNX Runtime intra-op threads
         self.declare_parameter("rate", 0.0)  # Hz; 0 = the card's control rate
-        # YAML of robostral.safety.SafetyConfig, as the supervisor's `config`; '' = its defaults
+        # YAML of robostral.safety.SafetyConfig ('' = its defaults): the supervisor's, set once for both (/**)
         self.declare_parameter("safety_config", "")
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         self.runtime: PolicyRuntime | None = None

@@ -27,6 +27,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -72,7 +73,8 @@ class SafetySupervisor(Node):
     def __init__(self) -> None:
         super().__init__("safety_supervisor")
         self.declare_parameter("robot", DEFAULT_ROBOT)
-        self.declare_parameter("config", "")  # YAML of robostral.safety.SafetyConfig; '' = its defaults
+        # YAML of robostral.safety.SafetyConfig ('' = its defaults): launch/params sets it once for every node (/**)
+        self.declare_parameter("safety_config", "")
         self.declare_parameter("watchdog_timeout", SafetyConfig.watchdog_timeout)
         self.declare_parameter("speed_override", 1.0)  # 0..1
         self.declare_parameter("manual_mode", False)  # caps the tool speed (pendant jogging and teaching)
@@ -115,10 +117,14 @@ class SafetySupervisor(Node):
         self.publish_state()
 
     def load_config(self) -> SafetyConfig:
-        path = self.get_parameter("config").value
-        base = from_yaml(SafetyConfig, path) if path else SafetyConfig()
-        return replace(base, robot=self.get_parameter("robot").value,
-                       watchdog_timeout=float(self.get_parameter("watchdog_timeout").value))
+        """The safety config its parameters name; a bad one ends the process with the reason (nothing moves)."""
+        path = self.get_parameter("safety_config").value
+        try:
+            base = from_yaml(SafetyConfig, path) if path else SafetyConfig()
+            return replace(base, robot=self.get_parameter("robot").value,
+                           watchdog_timeout=float(self.get_parameter("watchdog_timeout").value))
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
+            raise SystemExit(f"safety_supervisor: safety_config {path!r} refused: {error}") from None
 
     # -- inputs -----------------------------------------------------------------------------------
     def on_joint_state(self, data: bytes) -> None:
@@ -237,7 +243,7 @@ class SafetySupervisor(Node):
                     return SetParametersResult(successful=False, reason=str(error))
                 with self.lock:
                     self.speed_override = value
-            elif parameter.name in ("robot", "config", "watchdog_timeout"):
+            elif parameter.name in ("robot", "safety_config", "watchdog_timeout"):
                 return SetParametersResult(successful=False, reason=f"{parameter.name} is fixed at start")
         return SetParametersResult(successful=True)
 
