@@ -31,6 +31,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
 from robostral.ros import contract
+from robostral.ros.messages import MAX_BYTES, subscribe_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPH_MARKER = "ROBOSTRAL_TEST_GRAPH"  # in the environment of every process one test started: finds them all
@@ -198,8 +199,13 @@ class Probe:
         self.thread.start()
 
     def record(self, topic: str, msg_type: type, qos: QoSProfile) -> Topic:
+        """Every message on ``topic`` within the graph's size limits (``MAX_BYTES``: what the nodes read too), so
+        that a test's own hostile flood of huge messages does not swamp the probe that watches the cell."""
         recording = Topic(topic)
-        self.node.create_subscription(msg_type, topic, recording.add, qos)
+        if msg_type in MAX_BYTES:
+            subscribe_bounded(self.node, msg_type, topic, recording.add, qos, refused=lambda reason: None)
+        else:
+            self.node.create_subscription(msg_type, topic, recording.add, qos)
         return recording
 
     def record_diagnostics(self) -> Topic:

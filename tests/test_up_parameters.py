@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 import pytest
+import rclpy
 import yaml
+from rclpy.context import Context
 
 from robostral.commands.up import parameter_overrides
 from robostral.ros.graph import Graph, load_graph
@@ -55,3 +57,20 @@ def test_the_supervisor_and_the_policy_node_read_one_safety_config(graph):
     assert "safety_config" in document["/**"]["ros__parameters"]
     for node, section in document.items():
         assert node == "/**" or "safety_config" not in section["ros__parameters"], node
+
+
+@pytest.mark.parametrize("graph", ["sim", "hardware"])
+def test_a_command_line_parameter_still_overrides_the_parameter_file(graph):
+    """`robostral up --param` is a -p after the graph's --params-file; rcl drops it when a /** section comes
+    first in the file, so the file keeps that section last."""
+    context = Context()
+    arguments = ["--ros-args", "-r", "__node:=pendant", "--params-file", str(load_graph(graph).parameters),
+                 "-p", "port:=1234"]
+    rclpy.init(args=arguments, context=context)
+    try:
+        node = rclpy.create_node("any_name", context=context)
+        assert node.declare_parameter("port", 8080).value == 1234
+        assert node.declare_parameter("safety_config", "unset").value == ""  # and the /** section applies
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
