@@ -18,6 +18,7 @@ from std_msgs.msg import String
 
 from robostral.cli import main as robostral
 from robostral.ros.instruct import received_instruction, string_from_cdr
+from robostral.ros.messages import MAX_BYTES
 from sim.language import CHARSET, MAX_LENGTH, SPLITS, TEMPLATES, check_instruction, paraphrases, phrasings
 
 
@@ -101,7 +102,9 @@ def test_the_topic_clears_with_an_empty_string_and_refuses_what_the_rules_refuse
     with pytest.raises(ValueError, match="the instruction is empty"):
         received_instruction(serialize_message(String(data="   ")))
     with pytest.raises(ValueError, match="at most 160 are allowed"):
-        received_instruction(serialize_message(String(data="reach " * 20_000)))
+        received_instruction(serialize_message(String(data="reach " * 30)))
+    with pytest.raises(ValueError, match=f"String of 120009 bytes; at most {MAX_BYTES[String]} are read"):
+        received_instruction(serialize_message(String(data="reach " * 20_000)))  # refused by its size, unread
 
 
 @pytest.mark.parametrize("junk", ["", "reach the red target\x07", "x" * 100_000])
