@@ -102,11 +102,15 @@ class _ArmPath:
 
     def clear_all(self, current: np.ndarray, targets: np.ndarray) -> bool:
         """Whether ``current`` and the whole way through ``targets`` (K, joints) are inside the inner box."""
-        starts = np.vstack([current, targets[:-1]])
-        configurations = [current[None]]
-        for start, target in zip(starts, targets):
-            configurations.append(self.at(start, target, self.samples(start, target)))
-        return bool(self.inside(np.vstack(configurations)).all())
+        arm = np.vstack([current, targets])[:, self.arm]  # the samples of every segment at once: one batch
+        deltas = np.diff(arm, axis=0)
+        counts = np.maximum(1, np.ceil(np.max(np.abs(deltas), axis=1) / self.step)).astype(np.int64)
+        segment = np.repeat(np.arange(len(counts)), counts)
+        k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1  # 1..count per segment
+        samples = arm[segment] + (k / counts[segment])[:, None] * deltas[segment]
+        points = self.kinematics.tool_points(np.vstack([arm[:1], samples]))
+        low, high = self.inner
+        return bool(np.all((points >= low) & (points <= high)))
 
     def clear(self, start: np.ndarray, target: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
         """Whether the tool point stays in ``box`` (default: the inner one) all the way from ``start`` to ``target``."""

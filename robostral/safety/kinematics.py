@@ -15,6 +15,8 @@ import numpy as np
 from robostral.safety.urdf import UrdfJoint, read_joints, urdf_path
 from sim.robots import robot_spec
 
+_EYE3, _EYE4 = np.eye(3), np.eye(4)
+
 
 @dataclass(frozen=True)
 class ToolKinematics:
@@ -52,7 +54,7 @@ class ToolKinematics:
     def tool_points(self, positions: np.ndarray) -> np.ndarray:
         """Tool points (n, 3), metres, base frame, of joint positions (n, len(joint_names))."""
         positions = np.atleast_2d(np.asarray(positions, dtype=np.float64))
-        transform = np.broadcast_to(np.eye(4), (len(positions), 4, 4))
+        transform = np.broadcast_to(_EYE4, (len(positions), 4, 4))
         moving = iter(positions.T)
         for joint, (origin, axis, skew, skew2) in zip(self.chain, self._frames):
             transform = transform @ origin
@@ -95,7 +97,7 @@ def _skews(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _motion(kind: str, axis: np.ndarray, skew: np.ndarray, skew2: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """The child link frame in the joint frame (n, 4, 4) for joint positions (n,) of a ``kind`` joint."""
-    transform = np.tile(np.eye(4), (len(positions), 1, 1))
+    transform = np.broadcast_to(_EYE4, (len(positions), 4, 4)).copy()
     if kind == "prismatic":
         transform[:, :3, 3] = positions[:, None] * axis
     else:
@@ -107,4 +109,4 @@ def _rotation(skew: np.ndarray, skew2: np.ndarray, angles: np.ndarray) -> np.nda
     """Rotations (n, 3, 3) by ``angles`` (n,) about the axis whose K and K @ K these are (Rodrigues' formula)."""
     sin = np.sin(angles)[:, None, None]
     cos = np.cos(angles)[:, None, None]
-    return np.eye(3) + sin * skew + (1.0 - cos) * skew2
+    return _EYE3 + sin * skew + (1.0 - cos) * skew2
