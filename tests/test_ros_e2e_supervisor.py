@@ -9,6 +9,7 @@ would. The simulator runs without randomization, so an arm at rest reads zero ve
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_an_instruction_drives_the_arm_through_policy_supervisor_and_controller(
     done = time.monotonic()
     # the tiny policy does not finish the task: `instruct` says so after its timeout, with the policy's latency
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"'{INSTRUCTION}': NOT done after 4.0 s" in result.stdout
+    assert re.search(rf"'{INSTRUCTION}': NOT done after 4\.\d s", result.stdout), result.stdout  # 4.0 s, or a hair more
     assert "policy latency: end_to_end_p50_ms" in result.stdout
     wait_for_diagnostic(cell.diagnostics, "sim_driver", f"instruction={INSTRUCTION}", after=sent)
     wait_for_diagnostic(cell.diagnostics, "policy_node", f"commanding: {INSTRUCTION}", after=sent)
