@@ -186,6 +186,12 @@ def test_the_sim_driver_refuses_a_trajectory_it_cannot_follow_and_keeps_stepping
     assert sim.node.process.poll() is None
     moved = [np.abs(np.array(msg.position) - before).max() for _, msg in sim.joint_states.since(sent)]
     assert max(moved) < STILL
+    # a new scene forgets what was refused in the last one
+    _, status = wait_for_diagnostic(sim.diagnostics, "sim_driver", "seed=", after=sent)
+    seed = int(dict((kv.key, kv.value) for kv in status.values)["seed"])
+    assert sim.probe.call(contract.SIM_RESET, Trigger, timeout=STARTUP).success
+    _, status = wait_for_diagnostic(sim.diagnostics, "sim_driver", f"seed={seed + 1} ", after=sent)
+    assert "trajectory refused" not in status.message
 
 
 def test_the_sim_driver_refuses_junk_instructions_and_takes_the_next_good_one(at_home):

@@ -95,6 +95,7 @@ class SimDriver(Node):
             self.env = self.make_env()
         observation, info = self.env.reset(seed=self.seed)
         self.follower.hold(self.env.robot.home)
+        self.problems.pop("trajectory", None)  # what was refused is no part of the new scene (an instruction is)
         self.steps, self.success, self.goal_problem = 0, bool(info["is_success"]), ""
         if self.instruction:
             self.set_goal(self.instruction)
