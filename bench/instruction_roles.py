@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "token states pooled as named; with `order_rank`, the mean and the order vector's coordinates along "
             "the directions a swap of the named objects moves it, as the network reads them), read on the "
             "held-out wordings it never saw. This bounds what the policy's linear language layers can read; what "
-            "fine-tunes did with it is in README.md (stages six to eight).\n\n"
+            "fine-tunes did with it is in docs/shipped-policy.md (stages six to eight).\n\n"
         )
         update_section("instruction_roles", command, heading + body)
         print("wrote BENCHMARKS.md")
