@@ -236,3 +236,15 @@ def test_six_hundred_rejected_commands_do_not_creep_and_the_next_valid_one_is_ac
     with cell.probe.every(PERIOD, lambda: cell.command.publish(cell.sweep())):
         cell.state.wait_for(lambda m: m.data.startswith("active"), timeout=3, after=resumed, what="active again")
         wait_until(lambda: moved(cell.truth(resumed)) > 10 * STILL, 5, "the arm moving again")
+
+
+def test_a_bad_safety_config_stops_the_supervisor_with_the_reason(tmp_path):
+    """Its own parameters are what the supervisor trusts: one it cannot read ends it, saying why, before it commands."""
+    broken = tmp_path / "safety.yaml"
+    broken.write_text("position_margin: -1\n")
+    for path, reason in ((tmp_path / "missing.yaml", "No such file"), (broken, "position_margin must be")):
+        supervisor = RosProcess.node("supervisor", {"safety_config": str(path)}, next_domain(), tmp_path / "log")
+        assert supervisor.process.wait(timeout=60) != 0
+        assert f"safety_supervisor: safety_config '{path}' refused:" in supervisor.output()
+        assert reason in supervisor.output() and "Traceback" not in supervisor.output()
+        supervisor.stop()
