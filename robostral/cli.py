@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 
 from robostral.commands import collect as collect_command
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not faulthandler.is_enabled() and sys.__stderr__ is not None:
+        faulthandler.enable(sys.__stderr__)  # a crash in native code (DDS, PyBullet, ONNX Runtime) prints the stack
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

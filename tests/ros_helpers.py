@@ -39,8 +39,25 @@ _domains, _markers = itertools.count(), itertools.count()
 
 
 def next_domain() -> int:
-    """A ROS_DOMAIN_ID for one graph of this test process (spread by pid so that parallel runs differ), 40..101."""
-    return 40 + ((os.getpid() % 12) * 5 + next(_domains)) % 62
+    """A ROS_DOMAIN_ID for one graph of this test process (spread by pid so that parallel runs differ), 40..101.
+
+    Its Fast DDS shared-memory ports are cleared first: the 62 domains are reused over a run, and a port
+    segment left behind by a node a test SIGKILLed mid-write can crash the next participant that opens
+    it (eProsima/Fast-DDS#6501: a segfault in create_participant, seen once as ``robostral instruct``
+    exiting -11). Nothing of this process runs on the domain when it is handed out.
+    """
+    domain = 40 + ((os.getpid() % 12) * 5 + next(_domains)) % 62
+    forget_shared_memory(domain)
+    return domain
+
+
+def forget_shared_memory(domain: int, shm: Path = Path("/dev/shm")) -> None:
+    """Unlink the Fast DDS shared-memory port segments of ``domain`` (its ports are 7400 + 250 * domain + 0..249)."""
+    first = 7400 + 250 * domain
+    for port in range(first, first + 250):
+        for name in (f"fastdds_port{port}", f"fastdds_port{port}_el", f"sem.fastdds_port{port}_mutex"):
+            with contextlib.suppress(FileNotFoundError):
+                (shm / name).unlink()
 
 
 def ros_env(domain: int) -> dict[str, str]:

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = instruct(args.text, args.timeout)  # ValueError (exit 2) before publishing, for junk
     verdict = "done" if outcome.success else "NOT done"
-    print(f"{outcome.instruction!r}: {verdict} after {outcome.seconds:.1f} s ({outcome.detail})")
+    print(f"{outcome.instruction!r}: {verdict} after {outcome.seconds:.1f} s ({outcome.detail})", flush=True)
     latency = {k: v for k, v in outcome.policy.items() if k.endswith("_ms")}
     if latency:
         print("policy latency: " + ", ".join(f"{k} {v}" for k, v in sorted(latency.items())))
