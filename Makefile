@@ -27,7 +27,7 @@ encoders: setup
 		[ ! -f "$$bundle/card.yaml" ] || \
 		{ [ -f "$$bundle/encoder.onnx" ] && \
 		  grep -q "$$(sha256sum "$$bundle/encoder.onnx" | cut -d' ' -f1)" "$$bundle/card.yaml"; } || \
-		$(PY) -m robostral.language.export "$$bundle" || exit 1; \
+		$(PY) -m robostral.export.encoder "$$bundle" || exit 1; \
 	done
 
 demo: encoders
@@ -35,6 +35,7 @@ demo: encoders
 
 test: encoders
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow"
 
 test-slow: setup
@@ -42,6 +43,7 @@ test-slow: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/sim_throughput.py

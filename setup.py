@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+import yaml
 from setuptools import find_packages, setup
+
+# The ROS 2 node executables -> their robostral.ros module: listed once, in launch/graph.yaml.
+EXECUTABLES = yaml.safe_load(Path(__file__).with_name("launch").joinpath("graph.yaml").read_text())["executables"]
 
 setup(
     name="robostral",
@@ -13,6 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["robostral", "robostral.*", "sim", "sim.*"]),
+    package_data={"robostral.pendant.web": ["static/*"]},  # the pendant's page, served by its web app
     install_requires=[
         "numpy>=1.26",
         "pybullet>=3.2.6",
@@ -42,11 +47,7 @@ setup(
     entry_points={
         "console_scripts": [
             "robostral=robostral.cli:main",
-            "robostral-recorder=robostral.ros.recorder:main",
-            "robostral-sim-driver=robostral.ros.sim_driver:main",
-            "robostral-policy-node=robostral.ros.policy_node:main",
-            "robostral-safety-supervisor=robostral.ros.supervisor:main",
-            "robostral-pendant=robostral.ros.pendant_node:main",
+            *(f"{exe}=robostral.ros.{module}:main" for exe, module in EXECUTABLES.items()),
         ]
     },
 )

@@ -37,8 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from child import Child  # noqa: E402
-from report import goal_lines, markdown, publish  # noqa: E402
+from robostral.benchmarks.child import Child  # noqa: E402
+from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
+from robostral.markdown import table  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/estop_under_load.py"
 DEFAULT_DOMAIN = 89  # ROS_DOMAIN_ID when none is set: away from the default 0 of other graphs
@@ -295,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{load:.2f} at start. Latency: the e-stop request to its response at the client. Time to rest: the press "
         f"to the first joint state (by the sim driver's stamp) with every joint under {AT_REST:g} rad/s.",
         "",
-        markdown(["condition", "presses", "latency p50 (ms)", "p99 (ms)", "max (ms)", "time to rest p50 (ms)",
-                  "max (ms)"], rows),
+        table(["condition", "presses", "latency p50 (ms)", "p99 (ms)", "max (ms)", "time to rest p50 (ms)",
+               "max (ms)"], rows),
         "",
         "Under the command flood every refusal holds the arm, and spoofed states latch a fault at once: in both the "
         "arm is mostly at rest already when the e-stop is pressed.",

@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section, verdict  # noqa: E402
-
+from robostral.benchmarks.publish import update_section, verdict  # noqa: E402
 from robostral.stats import wilson_interval  # noqa: E402
 from sim.robots import ROBOTS  # noqa: E402
 from sim.rollout import EpisodeResult, make_env, run_expert_episode  # noqa: E402

@@ -29,8 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import goal_lines, publish  # noqa: E402
-
+from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
 from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
 from robostral.export.bundle import write_policy_onnx  # noqa: E402
 from robostral.language.runtime import session_options  # noqa: E402
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     flops = counter.get_total_flops()
 
     contenders = {"ONNX Runtime fp32": policy_session(args.bundle / "policy.onnx", THREADS)}
-    if POLICY_INT8_FILE in card["files"]:
+    if POLICY_INT8_FILE in card.files:
         contenders["ONNX Runtime int8"] = policy_session(args.bundle / POLICY_INT8_FILE, THREADS)
     contenders[f"ONNX Runtime fp32, {NODE_THREADS} thread (policy node)"] = policy_session(
         args.bundle / "policy.onnx", NODE_THREADS)

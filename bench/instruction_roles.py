@@ -29,8 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
-
+from robostral.benchmarks.publish import update_section  # noqa: E402
 from robostral.language import EMBEDDING_DIM, POOLINGS  # noqa: E402
 from robostral.language.minilm import MiniLMEncoder  # noqa: E402
 from robostral.training.instructions import order_roles  # noqa: E402
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             "token states pooled as named; with `order_rank`, the mean and the order vector's coordinates along "
             "the directions a swap of the named objects moves it, as the network reads them), read on the "
             "held-out wordings it never saw. This bounds what the policy's linear language layers can read; what "
-            "fine-tunes did with it is in docs/shipped-policy.md (stages six to eight).\n\n"
+            "fine-tunes did with it is in policies/robostral-s-panda/README.md (stages six to eight).\n\n"
         )
         update_section("instruction_roles", command, heading + body)
         print("wrote BENCHMARKS.md")

@@ -1,20 +1,20 @@
 """Teach pendant load: the control loop's latency with no pendant client and with two Chromium clients, side by side.
 
 One run, one graph: `robostral up --sim --task reach` with the bundle and the instruction of
-bench/ros_latency.py, the pendant in it (own port and database), one DDS domain on loopback.
-Three phases in turn, ``--rounds`` times: no client; two headless Chromium browsers (Debian's,
-driven by Playwright) logged in on the Run screen but drawing nothing (app.js's render and
-showFrame made no-ops: the websocket load alone, what serving the pendant costs); the same two
-drawing the Run screen (camera, joints, safety, program), as an operator sees it. In every
-phase the control loop's latency is measured as bench/ros_latency.py does (its ``observe``:
-camera image stamp -> trajectory publish in the policy node, ``--ticks`` control ticks), with
-the CPU time of the policy node, the pendant node and all the browsers' processes. A counter
-in each page (``robostral.pendant.headless.LIVE_COUNTER``) counts what its websocket delivers:
-state messages (the joint state, 20 Hz) and camera frames (JPEG). Out of their phases the
-pages sit on about:blank (websocket closed, browser running). The browsers run as an
-operator's would, without the right to raise their priority: as root, Chromium moves its
-display threads to nice -8, ahead of every normally scheduled process (the control path's nodes
-run on SCHED_FIFO, robostral/ros/realtime.py). Writes its section of BENCHMARKS.md.
+bench/ros_latency.py, the pendant in it (own port and database), one DDS domain on loopback. Three
+phases in turn, ``--rounds`` times: no client; two headless Chromium browsers (Debian's, driven by
+Playwright) logged in on the Run screen but drawing nothing (app.js's render and showFrame made
+no-ops: the websocket load alone, what serving the pendant costs); the same two drawing the Run
+screen (camera, joints, safety, program), as an operator sees it. In every phase the control loop's
+latency is measured as bench/ros_latency.py does (``robostral.benchmarks.control_latency.observe``:
+camera image stamp -> trajectory publish in the policy node, ``--ticks`` control ticks), with the
+CPU time of the policy node, the pendant node and all the browsers' processes. A counter in each
+page (``tests/pendant_browser.py (LIVE_COUNTER)``) counts what its websocket delivers: state
+messages (the joint state, 20 Hz) and camera frames (JPEG). Out of their phases the pages sit on
+about:blank (websocket closed, browser running). The browsers run as an operator's would, without
+the right to raise their priority: as root, Chromium moves its display threads to nice -8, ahead of
+every normally scheduled process (the control path's nodes run on SCHED_FIFO,
+robostral/ros/realtime.py). Writes its section of BENCHMARKS.md.
 
     .venv/bin/python bench/pendant_load.py [--bundle policies/robostral-s-panda] [--ticks 1000] [--rounds 2]
 """
@@ -33,12 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from child import Child  # noqa: E402
-from report import goal_lines, publish  # noqa: E402
-from ros_latency import DEFAULT_DOMAIN, INSTRUCTION, observe, row  # noqa: E402
-
+from robostral.benchmarks.child import Child  # noqa: E402
+from robostral.benchmarks.control_latency import DEFAULT_DOMAIN, INSTRUCTION, observe, row  # noqa: E402
+from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
 from robostral.bundle.card import read_card  # noqa: E402
-from robostral.pendant import headless  # noqa: E402
+from tests import pendant_browser as headless  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/pendant_load.py"
 CLIENTS = 2
@@ -104,7 +103,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
     """Start the cell and the browsers; alternate the phases; per phase the latencies, CPU shares and page counters."""
     from playwright.sync_api import sync_playwright
 
-    size = int(read_card(args.bundle)["inputs"]["image"]["shape"][1])
+    size = read_card(args.bundle).image_size
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     up = [sys.executable, "-m", "robostral.cli", "up", "--sim", "--policy", str(args.bundle.resolve()),
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(DEFAULT_DOMAIN))
-    rate = float(read_card(args.bundle)["control_hz"])
+    rate = float(read_card(args.bundle).control_hz)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as temporary:
         result = measure(args, Path(temporary))

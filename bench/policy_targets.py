@@ -10,20 +10,19 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import update_section  # noqa: E402
-
-from robostral.bundle.card import read_card  # noqa: E402
+from robostral.benchmarks.publish import update_section  # noqa: E402
+from robostral.bundle.card import Card, read_card  # noqa: E402
 from robostral.bundle.gate import at_least, judge  # noqa: E402
 
 # The targets of the shipped default policy (issue: Robostral-S), each (what, value, goal, met).
 PICK_PLACE, MEAN, HELDOUT, NAMED, CHAINS = 0.95, 0.90, 0.85, 0.95, 4.0
 
 
-def targets(card: dict) -> list[tuple[str, str, str, bool]]:
+def targets(card: Card) -> list[tuple[str, str, str, bool]]:
     """Each target with the measured value, the goal and whether it is met."""
-    evaluation = card["evaluation"]
+    evaluation = card.evaluation
     tasks = evaluation["tasks"]
     heldout = [t["heldout_success_rate"] for t in tasks.values() if t.get("heldout_success_rate") is not None]
     named = [t["distractor_choice_rate"] for t in tasks.values() if t.get("distractor_choice_rate") is not None]
@@ -40,12 +39,12 @@ def targets(card: dict) -> list[tuple[str, str, str, bool]]:
     return out
 
 
-def body(card: dict, bundle: Path) -> str:
-    evaluation, training = card["evaluation"], card["training"]
+def body(card: Card, bundle: Path) -> str:
+    evaluation, training = card.evaluation, card.training
     lines = [
         "### Robostral-S: the shipped policy against its targets",
         "",
-        f"Bundle `{bundle}` ({card['network']['trainable_parameters']:,} trainable parameters), evaluated by "
+        f"Bundle `{bundle}` ({card.trainable_parameters:,} trainable parameters), evaluated by "
         f"`{evaluation['command']}` ({evaluation['runtime']}, randomization on, seeds from {evaluation['seed']:,}).",
         "",
         "| task | success | 95% CI | episodes | mean length | held-out phrasings | named first |",
@@ -60,10 +59,9 @@ def body(card: dict, bundle: Path) -> str:
     lines += [f"| {what} | {value} | {goal} | {'met' if met else '**NOT met**'} |"
               for what, value, goal, met in targets(card)]
     verdict = judge(card)
-    gate = card["gate"]
     lines += [
         "",
-        f"- gate in the card: **{gate.get('name', 'production')}** ({'passed' if verdict.passed else 'FAILED'}); "
+        f"- gate in the card: **{card.gate_name or 'production'}** ({'passed' if verdict.passed else 'FAILED'}); "
         "production would need the lower 95% bound of every task at least 0.90",
         f"- training: `{training.get('command') or '?'}`, {training['steps']:,} steps of batch "
         f"{training.get('batch_size', '?')} on {training.get('device', 'cpu')} in {training['wall_time_s'] / 60:.0f} "
@@ -91,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     card = read_card(args.bundle)
-    if not card.get("evaluation"):
+    if not card.evaluation:
         print(f"{args.bundle}: no evaluation in the card; run `robostral eval --policy {args.bundle}` first",
               file=sys.stderr)
         return 2

@@ -26,33 +26,19 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from child import Child  # noqa: E402
-from report import goal_lines, publish  # noqa: E402
-
+from robostral.benchmarks.child import Child  # noqa: E402
+from robostral.benchmarks.control_latency import DEFAULT_DOMAIN, INSTRUCTION, observe, row, stamp_ns  # noqa: E402
+from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
 from robostral.bundle.card import read_card  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/ros_latency.py"
 FLOOR_TOPIC = "/bench/floor/image_raw"
-DEFAULT_DOMAIN = 88  # ROS_DOMAIN_ID when none is set: away from the default 0 of other graphs
-WARMUP = 40  # commands before the measured ticks start (the first inferences warm caches up)
-INSTRUCTION = "reach the green target"
-
-
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
 
 def policy_priority() -> int:
@@ -104,72 +90,11 @@ def run_floor(role: str, size: int, rate: float, priority: int, out: Path) -> in
     return 0
 
 
-def observe(ticks: int, pids: dict[str, int]) -> dict:
-    """Watch the running cell: image stamps, commands (stamp -> publish time), CPU; until ``ticks`` images."""
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import Image
-    from std_msgs.msg import String
-    from trajectory_msgs.msg import JointTrajectory
-
-    from robostral.ros import contract
-    from robostral.ros.messages import diagnostic_values
-
-    rclpy.init()
-    node = rclpy.create_node("bench_ros_latency")
-    images: list[int] = []
-    commands: dict[int, int] = {}  # image stamp -> first publish time (ns since the epoch)
-    policy: dict[str, str] = {}
-
-    def on_command(msg: JointTrajectory, info) -> None:
-        commands.setdefault(stamp_ns(msg.header.stamp), info["source_timestamp"])
-
-    def on_diagnostics(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == "policy_node":
-                policy.update(diagnostic_values(status))
-
-    node.create_subscription(Image, contract.CAMERA_IMAGE, lambda m: images.append(stamp_ns(m.header.stamp)),
-                             contract.IMAGE_QOS)
-    node.create_subscription(JointTrajectory, contract.POLICY_TRAJECTORY, on_command, contract.POLICY_TRAJECTORY_QOS)
-    node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, on_diagnostics, contract.DIAGNOSTICS_QOS)
-    node.create_publisher(String, contract.INSTRUCTION, contract.LATCHED_QOS).publish(String(data=INSTRUCTION))
-    deadline = time.monotonic() + 60
-    while len(commands) < WARMUP:
-        rclpy.spin_once(node, timeout_sec=0.1)
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the policy node sent {len(commands)} commands in 60 s; is the cell running?")
-    start, first, cpu = time.time_ns(), len(images), {name: cpu_seconds(pid) for name, pid in pids.items()}
-    shown = time.monotonic()
-    while (seen := len(images) - first) < ticks:
-        rclpy.spin_once(node, timeout_sec=0.1)
-        if time.monotonic() - shown > 10:
-            print(f"  {seen}/{ticks} ticks", file=sys.stderr, flush=True)
-            shown = time.monotonic()
-    end = time.time_ns()
-    cpu = {name: (cpu_seconds(pid) - cpu[name]) / ((end - start) / 1e9) for name, pid in pids.items()}
-    drained = time.monotonic() + 0.5  # the commands for the last images of the window
-    while time.monotonic() < drained:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    node.destroy_node()
-    rclpy.shutdown()
-    window = {s for s in images if start <= s < end} | {s for s in commands if start <= s < end}
-    return {"start": start, "end": end, "latency_ms": [(commands[s] - s) / 1e6 if s in commands else None
-                                                       for s in sorted(window)], "cpu": cpu, "policy": policy}
-
-
 def floor_latencies(folder: Path, start: int, end: int) -> list[float | None]:
     """Floor latency (ms) of every image the floor published in [start, end); None for one never received."""
     published = [s for s in json.loads((folder / "publish.json").read_text()) if start <= s < end]
     received = {stamp: at for stamp, at in json.loads((folder / "subscribe.json").read_text())}
     return [(received[s] - s) / 1e6 if s in received else None for s in published]
-
-
-def row(name: str, latencies: list[float | None], period_ms: float, cpu: float) -> tuple:
-    values = np.array([v for v in latencies if v is not None])
-    missed = sum(v is None or v > period_ms for v in latencies)
-    p50, p99 = np.percentile(values, [50, 99])
-    return name, len(latencies), float(p50), float(p99), float(values.max()), missed, 100 * cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(DEFAULT_DOMAIN))
     card = read_card(args.bundle)
-    size, rate = int(card["inputs"]["image"]["shape"][1]), float(card["control_hz"])
+    size, rate = card.image_size, float(card.control_hz)
     load, priority = os.getloadavg()[0], policy_priority()
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)

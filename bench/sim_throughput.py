@@ -30,9 +30,9 @@ import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import markdown, update_section, verdict  # noqa: E402
-
 import sim  # noqa: E402,F401  (registers robostral/*)
+from robostral.benchmarks.publish import update_section, verdict  # noqa: E402
+from robostral.markdown import table  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/sim_throughput.py"
 CONTROL_HZ = 20
@@ -126,12 +126,12 @@ def physics_section(ours: Contender, theirs: Contender, steps: int, rounds: int)
     ratio = statistics.median(a / b for a, b in zip(ours.rates, theirs.rates))  # paired by round
     physics = [f"{OUR_PHYSICS_HZ} Hz x {OUR_PHYSICS_HZ // CONTROL_HZ}", f"500 Hz x {PANDA_GYM_SUBSTEPS}"]
     rows = [[c.name, f"{CONTROL_HZ} Hz", p, *c.cells()] for c, p in zip((ours, theirs), physics)]
-    table = markdown(["contender", "control", "physics x substeps", "steps/s (median)", "min - max"], rows)
+    contenders = table(["contender", "control", "physics x substeps", "steps/s (median)", "min - max"], rows)
     return (
         f"**(a) Env steps per second, no camera**: {steps} random actions x {rounds} interleaved rounds. "
         f"Same control rate: panda-gym's `n_substeps` raised from 20 (25 Hz) to {PANDA_GYM_SUBSTEPS}; "
         "its reward and goal bookkeeping are part of its step.\n\n"
-        f"{table}\n\n"
+        f"{contenders}\n\n"
         f"ours / panda-gym: **{ratio:.2f}x** (median of per-round ratios); "
         f"goal >= {RATIO_GOAL:.1f}x: **{verdict(ratio >= RATIO_GOAL)}**\n"
     )
@@ -149,7 +149,7 @@ def camera_section(pairs: list[tuple[Contender, Contender]], steps: int, rounds:
     return (
         f"**(b) Env steps with the {IMAGE_SIZE}x{IMAGE_SIZE} front camera** (TinyRenderer), {CONTROL_HZ} Hz control: "
         f"{steps} random actions x {rounds} interleaved rounds; goal >= {CAMERA_GOAL_FPS} frames/s per process.\n\n"
-        f"{markdown([*header, 'goal'], rows)}\n"
+        f"{table([*header, 'goal'], rows)}\n"
     )
 
 

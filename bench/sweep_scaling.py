@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from report import markdown, update_section, verdict  # noqa: E402
-
+from robostral.benchmarks.publish import update_section, verdict  # noqa: E402
 from robostral.evaluation.rollouts import evaluate_episodes  # noqa: E402
+from robostral.markdown import table  # noqa: E402
 from robostral.runtime import PolicyRuntime  # noqa: E402
 from robostral.sweep.cell import THREADS, run_cell  # noqa: E402
 from robostral.sweep.engine import SweepOptions, run_sweep  # noqa: E402
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{rounds} interleaved round(s), median. Ray's figures include starting its worker processes and "
         f"unpacking the bundle in each; Ray's own start before the first cell ({statistics.median(startup):.1f} s, "
         "median) is not counted.\n\n"
-        f"{markdown(['how', 'episodes/s', 'min - max', 'vs serial'], rows)}\n\n"
+        f"{table(['how', 'episodes/s', 'min - max', 'vs serial'], rows)}\n\n"
         f"Parallel efficiency at 2 workers: **{efficiency:.0%}** (goal >= {EFFICIENCY_GOAL:.0%}: "
         f"**{verdict(efficiency >= EFFICIENCY_GOAL)}**)\n"
     )
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     batching = (
         f"**(b) Inside one cell** (push, {BATCH} envs, {len(seeds)} episodes, the same seeds both ways, 1 thread, "
         f"{rounds} interleaved round(s), median):\n\n"
-        f"{markdown(['inference', 'episodes/s', 'inference ms per env step', 'time in ONNX Runtime'], inference_rows)}"
+        f"{table(['inference', 'episodes/s', 'inference ms per env step', 'time in ONNX Runtime'], inference_rows)}"
         f"\n\nbatched / per env: inference **{inference_gain:.2f}x** faster per env step (goal: batched faster: "
         f"**{verdict(inference_gain > 1)}**); the whole cell {cell_gain:.2f}x, since inference is "
         f"{share:.0%} of a cell's time.\n"

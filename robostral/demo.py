@@ -28,6 +28,7 @@ from std_srvs.srv import Trigger
 from robostral.ros import contract
 from robostral.ros.instruct import instruct
 from robostral.ros.messages import diagnostic_values
+from robostral.ros.policy_node import CONFIGURE_FAILED
 from sim.tasks import TASKS
 
 DEFAULT_POLICY = "policies/robostral-s-panda"
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cell = Cell(node)
         results = [cell.run(task) for task in tasks]
+    except RuntimeError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
     finally:
         node.destroy_node()
         rclpy.shutdown()
@@ -94,16 +98,24 @@ class Cell:
                 self.status.update(diagnostic_values(entry))
 
     def ready(self) -> bool:
-        """The driver reports and the policy node is past configure (active: waiting or commanding)."""
+        """The driver reports, the policy node is past configure (active: waiting or commanding) and the
+        supervisor's start latch is released (`up` does both, slowly on a busy machine); RuntimeError if the
+        policy node refused its bundle: a demo without a policy shows nothing."""
         policy = self.messages.get("policy_node", "")
-        return bool(self.status) and policy not in ("", "unconfigured", "configured")
+        if policy.startswith(CONFIGURE_FAILED):
+            raise RuntimeError(f"the policy node did not configure: {policy}")
+        return bool(self.status) and policy not in ("", "unconfigured", "configured") and self.supervisor_free()
+
+    def supervisor_free(self) -> bool:
+        """The supervisor lets commands through or holds the arm: neither latched nor e-stopped."""
+        return self.messages.get("safety_supervisor", "").split(":")[0] in ("idle", "active", "holding")
 
     def run(self, task: str):
         """A new scene of ``task``; its own instruction sent; the outcome."""
         self.instruction.publish(String(data=""))  # hold while the scene changes
         # The policy's last chunk runs out and the supervisor's watchdog brakes it: only then is the scene
         # replaced (a stop planned from the old scene's motion would otherwise pull the arm back there).
-        self.wait(lambda: self.messages.get("safety_supervisor", "active").split(":")[0] in ("idle", "holding"), 10,
+        self.wait(lambda: self.messages.get("safety_supervisor", "").split(":")[0] in ("idle", "holding"), 10,
                   "the supervisor to hold the arm")
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=task)
         self.call(self.parameters, SetParameters.Request(parameters=[Parameter(name="task", value=value)]))

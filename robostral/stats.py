@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,13 @@ def success_summary(successes: int, n: int) -> dict:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a success rate (95% for z=1.96); (0, 1) when n is 0."""
+    """Wilson score interval of a success rate (95% for z=1.96); (0, 1) when n is 0.
+
+    The bounds always hold the rate ``successes / n`` itself (low is exactly 0.0 at no success,
+    high exactly 1.0 at all successes): in exact arithmetic they do, but the floating-point
+    formula can land a hair inside it (100 of 100 gave a high of 0.9999999999999999), which
+    would make an error bar negative.
+    """
     if n <= 0:
         return 0.0, 1.0
     if not 0 <= successes <= n:
@@ -28,7 +34,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+
+
+def error_bars(summaries: Sequence[Mapping[str, float]]) -> tuple[list[float], list[float]]:
+    """How far each summary's interval reaches below and above its rate (``success_summary``'s keys), as
+    matplotlib's ``yerr`` takes them; never negative, which matplotlib refuses."""
+    below = [max(0.0, s["success_rate"] - s["ci_low"]) for s in summaries]
+    above = [max(0.0, s["ci_high"] - s["success_rate"]) for s in summaries]
+    return below, above
 
 
 def mcnemar_exact(b: int, c: int) -> float:

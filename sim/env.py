@@ -22,6 +22,7 @@ from gymnasium import spaces
 from sim.camera import Camera, CameraConfig, WristCamera
 from sim.config import from_dict
 from sim.language import CHARSET, MAX_LENGTH, SPLITS, colours_in
+from sim.proprio import proprio_state
 from sim.randomization import RandomizationConfig
 from sim.robots import DEFAULT_ROBOT, Robot, robot_spec
 from sim.simulation import Simulation
@@ -190,7 +191,7 @@ class RobotTaskEnv(gym.Env):
     def observe(self) -> dict[str, Any]:
         """The observation of the scene as it is now (renders the cameras)."""
         q, qd = self.robot.joint_state()
-        proprio = np.concatenate([q[:-1], qd[:-1], q[-1:]]).astype(np.float32)
+        proprio = proprio_state(q, qd)
         space = self.observation_space["proprio"]
         observation: dict[str, Any] = {}
         if self.camera is not None:

@@ -85,7 +85,7 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Pipeline:
-    from robostral.collect import CollectConfig, collect
+    from robostral.data.collect import CollectConfig, collect
     from robostral.export.bundle import export_bundle
     from robostral.training.checkpoint import latest_checkpoint
     from robostral.training.trainer import train
@@ -104,7 +104,7 @@ def pipeline(tmp_path_factory) -> Pipeline:
 def wrist_pipeline(pipeline, tmp_path_factory) -> Pipeline:
     """The pipeline's scenes recorded with the wrist camera too, and its run grown by a wrist tower
     (``--init-from`` its last checkpoint), trained 20 steps and exported."""
-    from robostral.collect import CollectConfig, collect
+    from robostral.data.collect import CollectConfig, collect
     from robostral.export.bundle import export_bundle
     from robostral.training.checkpoint import latest_checkpoint
     from robostral.training.trainer import train

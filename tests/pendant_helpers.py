@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argon2
 
-from robostral.pendant.auth import AuthPolicy, User
-from robostral.pendant.roles import Role
+from robostral.pendant.access.auth import AuthPolicy, User
+from robostral.pendant.access.roles import Role
 from robostral.pendant.service import Pendant
 
 # argon2's cheapest profile: the tests hash dozens of passwords; the default profile takes ~0.4 s each.

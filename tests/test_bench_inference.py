@@ -43,7 +43,7 @@ def test_inference_bench_reports_all_contenders(pipeline):
 def test_the_bench_needs_only_the_bundle(pipeline, tmp_path):
     bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
     card = read_card(bundle)
-    card["training"]["checkpoint"] = str(tmp_path / "gone")  # runs are git-ignored: a fresh clone has none
+    card.training["checkpoint"] = str(tmp_path / "gone")  # runs are git-ignored: a fresh clone has none
     write_card(bundle, card)
     result = run_bench(bundle)
     assert result.returncode == 0, result.stderr

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import pendant_browser
 import pytest
 from ros_helpers import ROOT, RosProcess, next_domain
 
-from robostral.pendant import headless
-
 pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-if not Path(headless.CHROMIUM).exists():
-    pytest.skip(f"no {headless.CHROMIUM}: `make setup` installs Debian's chromium", allow_module_level=True)
+if not Path(pendant_browser.CHROMIUM).exists():
+    pytest.skip(f"no {pendant_browser.CHROMIUM}: `make setup` installs Debian's chromium", allow_module_level=True)
 
 
 def test_pendant_load_quick_run_prints_latency_and_client_rates_side_by_side(pipeline, tmp_path):
@@ -27,7 +27,9 @@ def test_pendant_load_quick_run_prints_latency_and_client_rates_side_by_side(pip
     output = bench.output()
     for phase in ("no pendant client", "2 Chromium clients, drawing off (websocket only)",
                   "2 Chromium clients on the Run screen"):
-        assert f"| {phase} | 30 | " in output
+        ticks = re.search(rf"\| {re.escape(phase)} \| (\d+) \| ", output)
+        assert ticks and 30 <= int(ticks[1]) <= 32, output[-3000:]  # the 30 counted, and a command whose image
+        # the bench's own best-effort subscription missed
     assert "| 2 Chromium clients on the Run screen: client 2 | " in output
     assert "control loop p99 within 10% of no client" in output
     assert (benchmarks.read_text() if benchmarks.exists() else None) == before

@@ -21,7 +21,7 @@ def test_policy_targets_reports_each_target_from_the_card(pipeline, tmp_path):
 
     task = {"ci_low": 0.9, "ci_high": 0.99, "episodes": 200, "mean_length": 50.0, "distractor_choice_rate": 0.97}
     card = read_card(bundle)
-    card["evaluation"] = {
+    card.evaluation = {
         "tasks": {"pick_place": {**task, "success_rate": 0.96, "heldout_success_rate": 0.80},
                   "reach": {**task, "success_rate": 0.99, "heldout_success_rate": 0.70,
                             "distractor_choice_rate": None}},
@@ -39,16 +39,16 @@ def test_policy_targets_reports_each_target_from_the_card(pipeline, tmp_path):
     assert "gate in the card: **production** (passed)" in result.stdout
     assert "started from" not in result.stdout  # a run from scratch
 
-    card["training"]["initialized_from"] = {"checkpoint": "runs/a/step-0085000", "command": "robostral train --x",
-                                            "steps": 85_000, "elapsed_s": 6000.0}
+    card.training["initialized_from"] = {"checkpoint": "runs/a/step-0085000", "command": "robostral train --x",
+                                         "steps": 85_000, "elapsed_s": 6000.0}
     write_card(bundle, card)
     result = subprocess.run(script, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    minutes = round(100 + card["training"]["wall_time_s"] / 60)
+    minutes = round(100 + card.training["wall_time_s"] / 60)
     assert f"started from `runs/a/step-0085000` (85,000 steps in 100 min, by `robostral train --x`): 85,060 steps " \
            f"in {minutes} min in all" in result.stdout
 
-    card["training"]["initialized_from"] = {"bundle": "policies/a", "command": "robostral train --y",
-                                            "steps": 85_000, "elapsed_s": 6000.0}
+    card.training["initialized_from"] = {"bundle": "policies/a", "command": "robostral train --y",
+                                         "steps": 85_000, "elapsed_s": 6000.0}
     write_card(bundle, card)
     result = subprocess.run(script, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "started from `policies/a` (85,000 steps in 100 min, by `robostral train --y`)" in result.stdout

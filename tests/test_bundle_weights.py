@@ -13,13 +13,12 @@ import yaml
 from conftest import copy_bundle, tiny_train_config
 from safetensors.torch import load_file
 
-from robostral.bundle.card import CARD_FILE, POLICY_FILE, BundleError, read_card, sha256_file, write_card
+from robostral.bundle.card import CARD_FILE, ENCODER_FILE, POLICY_FILE, BundleError, read_card, sha256_file, write_card
 from robostral.cli import main
 from robostral.export.bundle import export_bundle
+from robostral.export.encoder import export_encoder
+from robostral.export.encoder import main as export_encoder_main
 from robostral.language import EMBEDDING_DIM, POOLINGS
-from robostral.language.export import export_encoder
-from robostral.language.export import main as export_encoder_main
-from robostral.language.runtime import ENCODER_FILE
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.policy import PolicyRuntime
 from robostral.training.bundle_weights import BundleWeightsError, policy_from_bundle
@@ -55,8 +54,8 @@ def test_a_bundle_gives_back_the_weights_of_the_checkpoint_it_was_exported_from(
 def test_the_shipped_bundle_gives_back_its_network():
     model = policy_from_bundle(SHIPPED)  # checked against policy.onnx within the export's tolerance, or refused
     card = read_card(SHIPPED)
-    assert model.num_trainable_parameters() == card["network"]["trainable_parameters"]
-    assert model.config.joint_names == card["joint_names"]
+    assert model.num_trainable_parameters() == card.trainable_parameters
+    assert model.config.joint_names == card.joint_names
     assert model.config.wrist_camera
 
 
@@ -68,8 +67,8 @@ def test_a_run_started_from_a_bundle_starts_where_the_bundle_left_off(pipeline, 
     assert first_train_loss(tmp_path / "run") < 0.9 * first_train_loss(pipeline.run)  # not a start from scratch
     source_card = read_card(pipeline.bundle)
     prior = read_state(latest_checkpoint(tmp_path / "run"))["prior"]
-    assert prior == {"bundle": str(pipeline.bundle), "command": source_card["training"]["command"],
-                     "steps": 60, "elapsed_s": source_card["training"]["wall_time_s"]}
+    assert prior == {"bundle": str(pipeline.bundle), "command": source_card.training["command"],
+                     "steps": 60, "elapsed_s": source_card.training["wall_time_s"]}
 
 
 def test_train_from_a_bundle_takes_its_network_from_the_card_changed_where_the_config_says(wrist_pipeline, tmp_path,
@@ -78,7 +77,7 @@ def test_train_from_a_bundle_takes_its_network_from_the_card_changed_where_the_c
     (tmp_path / "bare.yaml").write_text(settings)
     flags = ["--dataset", str(wrist_pipeline.dataset), "--init-from", str(wrist_pipeline.bundle)]
     assert main(["train", "--config", str(tmp_path / "bare.yaml"), "--out", str(tmp_path / "run"), *flags]) == 0
-    network = read_card(wrist_pipeline.bundle)["network"]
+    network = read_card(wrist_pipeline.bundle).network
     trained = yaml.safe_load((latest_checkpoint(tmp_path / "run") / "config.yaml").read_text())["policy"]
     assert {key: trained[key] for key in network if key != "trainable_parameters"} == {
         key: value for key, value in network.items() if key != "trainable_parameters"}
@@ -104,11 +103,11 @@ def test_a_card_without_its_network_is_refused_with_the_reason(pipeline, tmp_pat
     card = yaml.safe_load((bundle / CARD_FILE).read_text())
     del card["network"]
     (bundle / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
-    with pytest.raises(BundleWeightsError, match="no network section"):
+    with pytest.raises(BundleError, match="an incomplete card, it has no network"):
         policy_from_bundle(bundle)
     out = tmp_path / "run"
     code = main(["train", "--dataset", str(pipeline.dataset), "--out", str(out), "--init-from", str(bundle)])
-    assert code == 2 and "no network section" in capsys.readouterr().err and not out.exists()
+    assert code == 2 and "it has no network" in capsys.readouterr().err and not out.exists()
 
 
 def test_a_card_whose_pooling_does_not_fit_its_language_width_is_refused(pipeline, tmp_path):
@@ -161,7 +160,7 @@ def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pi
     assert main(["train", "--config", str(config), *flags]) == 0
     checkpoint = latest_checkpoint(run)
     policy = yaml.safe_load((checkpoint / "config.yaml").read_text())["policy"]
-    network = read_card(pipeline.bundle)["network"]
+    network = read_card(pipeline.bundle).network
     assert policy["language_pooling"] == "mean+order" and policy["language_dim"] == POOLINGS["mean+order"]
     assert list(policy["channels"]) == network["channels"]  # everything else is the bundle's network
     film = load_file(checkpoint / "model.safetensors")["blocks.0.film.weight"]
@@ -169,8 +168,7 @@ def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pi
 
     bundle = tmp_path / "bundle"
     card = export_bundle(checkpoint, bundle, "robostral export (test)")
-    assert card["encoder"]["pooling"] == "mean+order"
-    assert card["inputs"]["language"]["shape"] == ["batch", POOLINGS["mean+order"]]
+    assert card.encoder_pooling == "mean+order" and card.language_dim == POOLINGS["mean+order"]
     runtime = PolicyRuntime(bundle, threads=1)
     language = runtime.embed("stack the red cube on the blue cube")[None]
     assert language.shape == (1, POOLINGS["mean+order"])
@@ -182,11 +180,11 @@ def test_a_bundle_fine_tuned_to_mean_order_pooling_trains_exports_and_deploys(pi
 
     (bundle / ENCODER_FILE).unlink()  # `make encoders`: the encoder comes back from the card alone, bit for bit
     export_encoder_main([str(bundle)])
-    assert sha256_file(bundle / ENCODER_FILE) == card["files"][ENCODER_FILE]
+    assert sha256_file(bundle / ENCODER_FILE) == card.files[ENCODER_FILE]
 
     mismatched = copy_bundle(bundle, tmp_path / "mismatched")  # an encoder of the other pooling, hashes updated
     (mismatched / ENCODER_FILE).unlink()
-    card["files"][ENCODER_FILE] = export_encoder(mismatched, "mean")[ENCODER_FILE]
+    card.files[ENCODER_FILE] = export_encoder(mismatched, "mean")[ENCODER_FILE]
     write_card(mismatched, card)
     with pytest.raises(ValueError, match="its encoder gives 384-float embeddings, its policy takes 768"):
         PolicyRuntime(mismatched, threads=1)
@@ -200,7 +198,7 @@ def test_a_policy_reading_only_the_order_vectors_roles_ignores_the_rest_of_it(pi
     flags = ["--dataset", str(pipeline.dataset), "--init-from", str(pipeline.bundle), "--out", str(run)]
     assert main(["train", "--config", str(config), *flags]) == 0
     card = export_bundle(latest_checkpoint(run), bundle, "robostral export (test)")
-    assert card["network"]["order_rank"] == 4
+    assert card.network["order_rank"] == 4
 
     model = policy_from_bundle(bundle)  # the projection is read back from the graph, within parity
     projection = model.order_projection

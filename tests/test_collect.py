@@ -16,8 +16,8 @@ import pytest
 from conftest import robostral_cli
 
 from robostral.cli import main
-from robostral.collect import CollectConfig, collect
 from robostral.data import load_dataset
+from robostral.data.collect import CollectConfig, collect
 from sim.rollout import make_env, record_expert_episode, run_expert_episode
 
 SMALL = CollectConfig(out="", tasks=("reach", "push"), episodes=2, workers=2, image_size=32)

@@ -16,7 +16,6 @@ from std_msgs.msg import String
 from robostral.cli import main
 from robostral.data import load_dataset
 from robostral.recording import BagConfig, BagWriter
-from robostral.recording.from_bag import BagConversionError, FromBagConfig, from_bag, joint_names
 from robostral.ros.contract import (
     ARM_TRAJECTORY,
     CAMERA_IMAGE,
@@ -25,6 +24,7 @@ from robostral.ros.contract import (
     JOINT_STATES,
     WRIST_CAMERA_IMAGE,
 )
+from robostral.ros.from_bag import BagConversionError, FromBagConfig, from_bag, joint_names
 from robostral.ros.messages import image_msg, joint_state_msg, trajectory_msg
 from robostral.training.batches import ACTION, IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import latest_checkpoint

@@ -6,6 +6,7 @@ test that lets eval write the card works on a copy.
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import replace
 
@@ -22,6 +23,7 @@ from robostral.cli import main
 from robostral.data.layout import EPISODES_PATH
 from robostral.evaluation import EVAL_SEED_BASE, EvalConfig, evaluate, evaluate_episodes
 from robostral.evaluation.outcome import FAILURES
+from robostral.figures import FigureWarning
 from robostral.runtime import PolicyRuntime
 from robostral.stats import wilson_interval
 
@@ -114,8 +116,8 @@ def test_each_chain_link_is_reported_alone(evaluated):
 
 
 def test_the_card_records_the_evaluation_and_still_loads(evaluated):
-    card = yaml.safe_load((evaluated["bundle"] / "card.yaml").read_text())
-    evaluation = card["evaluation"]
+    card = read_card(evaluated["bundle"])
+    evaluation = card.evaluation
     pick_place = evaluation["tasks"]["pick_place"]
     assert set(pick_place) == {"success_rate", "ci_low", "ci_high", "episodes", "mean_length",
                                "heldout_success_rate", "distractor_choice_rate"}
@@ -140,6 +142,24 @@ def test_worker_processes_give_the_episodes_one_process_gives(pipeline, tmp_path
     one = evaluate(config, progress=False)
     two = evaluate(replace(config, workers=2, out=tmp_path / "two"), progress=False)
     assert one["episodes"] == two["episodes"] and two["workers"] == 2
+
+
+def test_a_chart_that_fails_to_draw_loses_nothing_but_the_chart(pipeline, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+
+    def broken(report, path):
+        assert json.loads((out / "report.json").read_text())["tasks"]  # the numbers are already on disk
+        raise ValueError("'yerr' must not contain negative values")
+
+    # robostral.evaluation.evaluate the module, not the function the package exports under that name
+    monkeypatch.setattr(importlib.import_module("robostral.evaluation.evaluate"), "plot_report", broken)
+    config = EvalConfig(bundle=pipeline.bundle, tasks=("reach",), episodes=2, heldout_episodes=0, chains=0,
+                        videos=1, batch_size=2, out=out)
+    with pytest.warns(FigureWarning, match="the chart of .* could not be made .*must not contain negative values"):
+        report = evaluate(config, progress=False)
+    assert report["chart"] is None and report["videos"] == ["videos/reach.mp4"]
+    assert json.loads((out / "report.json").read_text()) == report
+    assert "(No chart: it could not be drawn.)" in (out / "report.md").read_text()
 
 
 def test_bad_input_is_refused_with_a_clear_error(pipeline, tmp_path, capsys):
@@ -185,7 +205,7 @@ def test_evaluation_seeds_a_training_dataset_used_are_refused(pipeline, tmp_path
     pq.write_table(pa.table({"sim_task": [sim_task] * 3, "seed": [5, 6, 7]}), dataset / EPISODES_PATH)
     bundle = copy_bundle(pipeline.bundle, tmp_path / "bundle")
     card = read_card(bundle)
-    card["training"]["dataset"] = str(dataset)
+    card.training["dataset"] = str(dataset)
     write_card(bundle, card)
     config = EvalConfig(bundle=bundle, episodes=2, seed=6, videos=0, out=tmp_path / "out", **options)
     if refused:

@@ -13,9 +13,10 @@ from safetensors.torch import load_file, save_file
 
 from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
 from robostral.bundle.gate import GATES
+from robostral.bundle.model_card import render_model_card
 from robostral.cli import main
-from robostral.collect import CollectConfig, collect
 from robostral.data import load_dataset
+from robostral.data.collect import CollectConfig, collect
 from robostral.export.bundle import ExportError, export_bundle
 from robostral.language.runtime import InstructionEncoder
 from robostral.policies.robostral_s.modeling import RobostralS
@@ -46,7 +47,7 @@ def onnx_actions(graph, inputs) -> np.ndarray:
 
 
 def test_onnx_matches_torch_on_every_dataset_frame(pipeline):
-    parity = read_card(pipeline.bundle)["export"]["parity"]
+    parity = read_card(pipeline.bundle).export["parity"]
     assert parity["max_abs"] <= parity["tolerance"] == 1e-4
     assert parity["frames"] == 64 and parity["dataset"] == str(pipeline.dataset)
 
@@ -61,34 +62,35 @@ def test_onnx_matches_torch_on_every_dataset_frame(pipeline):
 def test_card_describes_the_bundle(pipeline):
     card = read_card(pipeline.bundle)
     data = load_dataset(pipeline.dataset)
-    files = sorted(p.name for p in pipeline.bundle.iterdir() if p.name != "card.yaml")
+    files = sorted(p.name for p in pipeline.bundle.iterdir() if p.name not in ("card.yaml", "README.md"))
     assert files == ["encoder.onnx", POLICY_FILE, POLICY_INT8_FILE, "tokenizer.json"]
-    assert card["files"] == {name: sha256_file(pipeline.bundle / name) for name in files}
+    assert card.files == {name: sha256_file(pipeline.bundle / name) for name in files}
+    assert (pipeline.bundle / "README.md").read_text() == render_model_card(card)  # the card for people
 
-    assert card["robot"] == data.robot == "panda"
-    assert card["joint_names"] == data.joint_names and len(card["joint_names"]) == 8
-    assert all(len(card["joint_limits"][key]) == 8 for key in ("lower", "upper", "velocity"))
-    assert card["control_hz"] == data.fps and card["chunk_size"] == 5
-    assert card["training"]["dataset_hash"] == data.hash()
-    assert (card["training"]["steps"], card["training"]["dataset_frames"]) == (60, data.num_frames)
-    assert card["export"]["command"] == "robostral export (tests/conftest.py pipeline)"
-    assert card["evaluation"] is None and card["gate"] == GATES["production"]
-    assert 0 < card["network"]["trainable_parameters"] < 15_000_000
+    assert card.robot == data.robot == "panda"
+    assert card.joint_names == data.joint_names and len(card.joint_names) == 8
+    assert all(len(limits) == 8 for limits in vars(card.joint_limits).values())
+    assert card.control_hz == data.fps and card.chunk_size == 5
+    assert card.training["dataset_hash"] == data.hash()
+    assert (card.training["steps"], card.training["dataset_frames"]) == (60, data.num_frames)
+    assert card.export["command"] == "robostral export (tests/conftest.py pipeline)"
+    assert card.evaluation is None and card.gate == GATES["production"]
+    assert 0 < card.trainable_parameters < 15_000_000
 
     session = ort.InferenceSession(str(pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])
-    declared = {**card["inputs"], **card["outputs"]}
+    declared = {**card.inputs, **card.outputs}
     for value in [*session.get_inputs(), *session.get_outputs()]:
         shape = declared[value.name]["shape"]
         assert isinstance(value.shape[0], str) and shape[0] == "batch"  # the batch dimension is dynamic
         assert value.shape[1:] == shape[1:], value.name
         assert value.type == f"tensor({declared[value.name]['dtype'].replace('float32', 'float')})"
-    assert card["outputs"]["actions"]["shape"] == ["batch", 5, 8]
+    assert card.outputs["actions"]["shape"] == ["batch", 5, 8]
 
 
 def test_int8_variant_reports_its_parity_and_speed(pipeline):
     card = read_card(pipeline.bundle)
-    reported = card["export"]["parity"]["int8_max_abs"]  # on frames the calibration did not see
-    speed = card["export"]["latency_batch1"]
+    reported = card.export["parity"]["int8_max_abs"]  # on frames the calibration did not see
+    speed = card.export["latency_batch1"]
     for variant in ("fp32_ms", "int8_ms"):
         assert 0 < speed[variant]["p50"] <= speed[variant]["p99"]
 
@@ -106,11 +108,11 @@ def test_a_network_grown_by_fine_keypoints_exports_with_parity_and_its_lineage(p
     train(config)
     card = export_bundle(latest_checkpoint(tmp_path / "run"), tmp_path / "bundle", "robostral export (test)")
 
-    assert card["export"]["parity"]["max_abs"] <= 1e-4
-    assert card["network"]["fine_keypoints"] == 4
-    assert card["training"]["steps"] == 10
-    assert card["training"]["initialized_from"]["checkpoint"] == str(source)
-    assert card["training"]["initialized_from"]["steps"] == 60
+    assert card.export["parity"]["max_abs"] <= 1e-4
+    assert card.network["fine_keypoints"] == 4
+    assert card.training["steps"] == 10
+    assert card.training["initialized_from"]["checkpoint"] == str(source)
+    assert card.training["initialized_from"]["steps"] == 60
     inputs = dataset_inputs(pipeline.dataset, tmp_path / "bundle")
     expected = torch_actions(latest_checkpoint(tmp_path / "run"), inputs)
     assert np.abs(onnx_actions(tmp_path / "bundle" / POLICY_FILE, inputs) - expected).max() <= 1e-4

@@ -14,15 +14,16 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from cards import make_card
 
 import robostral
-from robostral.bundle.card import CARD_FILE, FORMAT
+from robostral.bundle.card import ENCODER_FILE, TOKENIZER_FILE, write_card
+from robostral.export.encoder import PARITY_TOLERANCE, check_parity, export_encoder
+from robostral.export.encoder import main as export_main
 from robostral.export.onnx_graph import OPSET
 from robostral.language import EMBEDDING_DIM, POOLINGS
-from robostral.language.export import PARITY_TOLERANCE, check_parity, export_encoder
-from robostral.language.export import main as export_main
 from robostral.language.minilm import PACKAGE_DIR, MiniLMEncoder
-from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
+from robostral.language.runtime import InstructionEncoder
 from robostral.language.tokenizer import MAX_TOKENS, tokenize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def test_export_is_byte_for_byte_deterministic(exported, tmp_path):
     first, hashes = exported
     env = {**OFFLINE, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "robostral.language.export", str(tmp_path)],
+        [sys.executable, "-m", "robostral.export.encoder", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=300, check=True,
     )
     assert set(hashes) == {ENCODER_FILE, TOKENIZER_FILE}
@@ -280,7 +281,7 @@ def test_mean_order_pooling_keeps_the_mean_and_tells_which_colour_comes_first(to
 
 
 def test_export_takes_the_pooling_its_bundle_card_names(order_encoder, tmp_path, capsys):
-    (tmp_path / CARD_FILE).write_text(f"format: {FORMAT}\nencoder:\n  pooling: mean+order\n")
+    write_card(tmp_path, make_card(encoder={"pooling": "mean+order"}))
     export_main([str(tmp_path)])  # as `make encoders` runs it on every committed bundle
     runtime = InstructionEncoder(tmp_path)
     assert runtime.dim == POOLINGS["mean+order"]
@@ -288,7 +289,7 @@ def test_export_takes_the_pooling_its_bundle_card_names(order_encoder, tmp_path,
                                atol=PARITY_TOLERANCE)
     assert str(tmp_path / ENCODER_FILE) in capsys.readouterr().out
 
-    (tmp_path / CARD_FILE).write_text(f"format: {FORMAT}\nencoder:\n  pooling: max\n")
+    write_card(tmp_path, make_card(encoder={"pooling": "max"}))
     with pytest.raises(SystemExit):
         export_main([str(tmp_path)])
     assert "unknown instruction pooling 'max'" in capsys.readouterr().err

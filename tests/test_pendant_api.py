@@ -26,7 +26,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from websockets.sync.client import connect
 
-from robostral.pendant.motion import HEARTBEAT_TIMEOUT
+from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT
 from robostral.ros import contract
 
 PASSWORD = "correct horse battery"

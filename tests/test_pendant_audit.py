@@ -11,9 +11,9 @@ from datetime import datetime
 import pytest
 from pendant_helpers import FakeClock
 
-from robostral.pendant.audit import CSV_COLUMNS, MAX_TALLIES_PER_WINDOW, TALLY_WINDOW_S, Action, AuditLog
+from robostral.pendant.access.audit import CSV_COLUMNS, MAX_TALLIES_PER_WINDOW, TALLY_WINDOW_S, Action, AuditLog
+from robostral.pendant.access.store import Store
 from robostral.pendant.errors import BadRequest
-from robostral.pendant.store import Store
 
 
 @pytest.fixture

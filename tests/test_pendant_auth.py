@@ -10,10 +10,10 @@ import pytest
 from pendant_helpers import CHEAP, PASSWORD, FakeClock, open_pendant, with_users
 
 from robostral.commands import pendant as pendant_command
-from robostral.pendant.audit import Action
-from robostral.pendant.auth import Auth, AuthPolicy, check_csrf, cookie_params
+from robostral.pendant.access.audit import Action
+from robostral.pendant.access.auth import Auth, AuthPolicy, check_csrf, cookie_params
+from robostral.pendant.access.roles import REQUIRED_ROLE, Permission, Role, allowed, require
 from robostral.pendant.errors import BadRequest, Conflict, Forbidden, RateLimited, Unauthorized
-from robostral.pendant.roles import REQUIRED_ROLE, Permission, Role, allowed, require
 from robostral.pendant.service import Pendant
 
 CLIENT = "127.0.0.1"

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pendant_browser
 import pytest
 from ros_helpers import ROOT, Probe, Topic, free_port, robostral_up, stamp_seconds, wait_until
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from robostral.pendant import headless
-from robostral.pendant.motion import HEARTBEAT_TIMEOUT
+from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT
 from robostral.ros import contract
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-if not Path(headless.CHROMIUM).exists():
-    pytest.skip(f"no {headless.CHROMIUM}: `make setup` installs Debian's chromium", allow_module_level=True)
+if not Path(pendant_browser.CHROMIUM).exists():
+    pytest.skip(f"no {pendant_browser.CHROMIUM}: `make setup` installs Debian's chromium", allow_module_level=True)
 expect = playwright_api.expect
 
 PASSWORD = "correct horse battery"
@@ -67,7 +67,7 @@ def cell(tmp_path_factory, pipeline):
                  "--param", f"pendant.policies_dir={root / 'policies'}"]
     with robostral_up(arguments, root / "up.log") as (_, probe):
         base = f"http://127.0.0.1:{port}"
-        headless.wait_for_pendant(base)
+        pendant_browser.wait_for_pendant(base)
         yield Cell(probe, base, probe.record(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS),
                    probe.record(contract.PENDANT_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS))
 
@@ -75,7 +75,7 @@ def cell(tmp_path_factory, pipeline):
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as playwright:
-        chromium = headless.launch(playwright)
+        chromium = pendant_browser.launch(playwright)
         yield chromium
         chromium.close()
 
@@ -84,7 +84,7 @@ def browser():
 def page(cell, browser):
     """The admin's page, shared by the tests in file order."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = headless.open_page(browser, cell.base, counter=True)
+    page = pendant_browser.open_page(browser, cell.base, counter=True)
     page.set_default_timeout(10_000)
     yield page
     page.context.close()
@@ -158,7 +158,7 @@ def test_log_out_and_log_in(page):
     page.get_by_test_id("login-password").fill("not the password")
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("message")).to_have_text("wrong user name or password")
-    headless.log_in(page, "ada", PASSWORD)
+    pendant_browser.log_in(page, "ada", PASSWORD)
     expect(page.get_by_test_id("message")).to_be_hidden()
     expect(page.get_by_test_id("connection")).to_have_text("live")
     expect(page.get_by_test_id("run-resume")).to_be_disabled()  # nothing paused
@@ -172,7 +172,7 @@ def test_log_out_and_log_in(page):
 def test_the_live_view_keeps_up_with_the_joint_state_and_the_camera(page):
     page.evaluate("() => window.__resetLive()")
     time.sleep(5)
-    rates = headless.live_rates(page.evaluate(headless.READ_COUNTER))
+    rates = pendant_browser.live_rates(page.evaluate(pendant_browser.READ_COUNTER))
     # sent at 20 Hz and 10 fps on a fixed schedule: 100 +- 1 states and 50 +- 1 frames in 5 s
     assert rates["state_hz"] >= 19.6 and rates["camera_fps"] >= 9.6, rates
 
@@ -193,7 +193,7 @@ def test_a_nan_joint_state_shows_as_unusable_without_page_errors_or_lost_updates
             expect(page.get_by_test_id("joint-0")).to_have_text("—")
             page.evaluate("() => window.__resetLive()")
             time.sleep(3)
-            rates = headless.live_rates(page.evaluate(headless.READ_COUNTER))
+            rates = pendant_browser.live_rates(page.evaluate(pendant_browser.READ_COUNTER))
         expect(page.get_by_test_id("joints-invalid")).to_be_hidden()
         expect(page.get_by_test_id("joint-0")).to_contain_text("°")
     finally:
@@ -302,9 +302,9 @@ def test_an_operator_added_by_the_admin_is_refused_a_reset(page, cell, browser):
     page.get_by_test_id("user-role").select_option("operator")
     page.get_by_test_id("user-add").click()
     expect(page.get_by_test_id("user-otto-role")).to_have_value("operator")
-    operator = headless.open_page(browser, cell.base)
+    operator = pendant_browser.open_page(browser, cell.base)
     try:
-        headless.log_in(operator, "otto", PASSWORD)
+        pendant_browser.log_in(operator, "otto", PASSWORD)
         expect(operator.get_by_test_id("safety-state")).to_have_text("estopped")
         expect(operator.get_by_test_id("reset")).to_be_disabled()
         expect(operator.get_by_test_id("tab-audit")).to_be_hidden()
@@ -327,7 +327,7 @@ def test_anonymous_requests_get_401_and_the_login_screen(cell, browser):
     assert httpx.get(f"{cell.base}/api/state").status_code == 401
     assert httpx.post(f"{cell.base}/api/jog", json={"mode": "joint", "axis": 0, "direction": 1, "step": 1},
                       headers={"Origin": cell.base}).status_code == 401
-    anonymous = headless.open_page(browser, cell.base)
+    anonymous = pendant_browser.open_page(browser, cell.base)
     try:
         expect(anonymous.get_by_test_id("login-form")).to_be_visible()
         assert anonymous.request.get("/api/state").status == 401
@@ -337,7 +337,7 @@ def test_anonymous_requests_get_401_and_the_login_screen(cell, browser):
 
 def test_the_estop_stops_the_arm_from_the_login_screen(page, cell, browser):
     states = cell.probe.record(contract.SUPERVISOR_STATE, String, contract.LATCHED_QOS)
-    anonymous = headless.open_page(browser, cell.base)
+    anonymous = pendant_browser.open_page(browser, cell.base)
     try:
         expect(anonymous.get_by_test_id("login-form")).to_be_visible()
         pressed = time.monotonic()

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from robostral.pendant.errors import BadRequest, Unsafe
-from robostral.pendant.ik import Unreachable, quaternion, rotation_matrix, rotation_vector
-from robostral.pendant.jog import JogCommand, parse_step, step_rows
-from robostral.pendant.motion import HEARTBEAT_TIMEOUT, HeldMotion, MotionStreamer
-from robostral.pendant.paths import time_path
-from robostral.pendant.planner import Planner
-from robostral.pendant.programs import Move, Program, ProgramDocument, Waypoint
+from robostral.pendant.motion.ik import Unreachable, quaternion, rotation_matrix, rotation_vector
+from robostral.pendant.motion.jog import JogCommand, parse_step, step_rows
+from robostral.pendant.motion.paths import time_path
+from robostral.pendant.motion.planner import Planner
+from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT, HeldMotion, MotionStreamer
+from robostral.pendant.programs.document import Move, Program, ProgramDocument, Waypoint
 from robostral.safety import SafetyConfig
 
 HOME = np.array((0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785, 0.04))  # the Panda's home, gripper open

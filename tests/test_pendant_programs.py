@@ -12,12 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pendant_helpers import FakeClock, open_pendant, with_users
 
-from robostral.pendant.audit import Action, AuditLog
-from robostral.pendant.auth import User
+from robostral.pendant.access.audit import Action, AuditLog
+from robostral.pendant.access.auth import User
+from robostral.pendant.access.roles import Role
+from robostral.pendant.access.store import Store
 from robostral.pendant.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unsafe
-from robostral.pendant.library import ProgramVersion
-from robostral.pendant.planner import Planner
-from robostral.pendant.programs import (
+from robostral.pendant.motion.planner import Planner
+from robostral.pendant.motion.runner import ProgramRunner
+from robostral.pendant.programs.document import (
     MAX_DOCUMENT_BYTES,
     Gripper,
     Move,
@@ -30,9 +32,7 @@ from robostral.pendant.programs import (
     program_from_json,
     program_to_json,
 )
-from robostral.pendant.roles import Role
-from robostral.pendant.runner import ProgramRunner
-from robostral.pendant.store import Store
+from robostral.pendant.programs.library import ProgramVersion
 from robostral.safety import SafetyConfig
 
 HOME = Waypoint("home", {"joint1": 0.0, "joint2": -0.5, "joint3": 1.25})

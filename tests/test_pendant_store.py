@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from robostral.pendant.store import SCHEMA_VERSION, Store
+from robostral.pendant.access.store import SCHEMA_VERSION, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ def test_threads_write_through_their_own_connections(tmp_path):
 
 KILLED_WRITER = """
 import sys, time
-from robostral.pendant.store import Store
+from robostral.pendant.access.store import Store
 store = Store(sys.argv[1])
 conn = store.connection()
 conn.execute("PRAGMA cache_size = 8")  # a tiny cache: uncommitted pages spill into the WAL file
@@ -120,7 +120,7 @@ def test_a_writer_killed_mid_transaction_leaves_the_previous_state(tmp_path):
 
 
 def test_a_file_of_schema_version_1_is_migrated_keeping_its_rows(tmp_path):
-    from robostral.pendant.store import MIGRATIONS
+    from robostral.pendant.access.store import MIGRATIONS
 
     path = tmp_path / "pendant.db"
     with sqlite3.connect(path) as conn:  # what a pendant before the audit tallies wrote

@@ -11,9 +11,10 @@ import pytest
 from conftest import copy_bundle
 
 from robostral.bundle.card import read_card, sha256_file, write_card
+from robostral.bundle.model_card import write_model_card
+from robostral.bundle.promote import PromotionRefused, promote
 from robostral.bundle.verify import TRUSTED_KEYS_ENV
 from robostral.cli import main
-from robostral.promote import PromotionRefused, promote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,13 +38,14 @@ def evaluated(pipeline, target: Path, episodes: int = 200, **ci_low: float) -> P
     """A copy of the bundle whose card carries evaluation results with the given lower Wilson bounds."""
     bundle = copy_bundle(pipeline.bundle, target)
     card = read_card(bundle)
-    card["evaluation"] = {
+    card.evaluation = {
         "tasks": {
             task: {"success_rate": low + 0.03, "ci_low": low, "ci_high": min(1.0, low + 0.05), "episodes": episodes}
             for task, low in ci_low.items()
         }
     }
     write_card(bundle, card)
+    write_model_card(bundle)  # as `robostral eval` does when it records its results
     return bundle
 
 
@@ -150,7 +152,7 @@ def test_the_preview_gate_wants_every_task_done_sometimes_and_a_quarter_on_avera
     def preview(name: str, **ci_low: float) -> Path:
         bundle = evaluated(pipeline, tmp_path / name, **ci_low)  # success_rate = ci_low + 0.03
         card = read_card(bundle)
-        card["gate"] = GATES["preview"]
+        card.gate = GATES["preview"]
         write_card(bundle, card)
         return bundle
 
@@ -167,14 +169,14 @@ def test_the_preview_gate_wants_every_task_done_sometimes_and_a_quarter_on_avera
 
 @pytest.mark.parametrize(("stack", "passed"), [(0.75, True), (0.745, False)])
 def test_a_mean_on_its_floor_meets_it_despite_float_rounding(stack, passed):
-    from robostral.bundle.gate import judge
+    from robostral.bundle.gate import judge_evaluation
 
     rates = {"reach": 0.995, "push": 0.885, "pick_place": 0.97, "stack": stack}  # 90% of 800 episodes, or 719
     gate = {"name": "test", "metric": "success_rate", "min": 0.05, "mean_min": 0.90, "min_episodes": 100}
-    card = {"gate": gate, "evaluation": {"tasks": {t: {"success_rate": r, "episodes": 200} for t, r in rates.items()}}}
+    evaluation = {"tasks": {t: {"success_rate": r, "episodes": 200} for t, r in rates.items()}}
     if passed:
         assert sum(rates.values()) / 4 < 0.90  # the float mean: a plain comparison would refuse it
-    verdict = judge(card)
+    verdict = judge_evaluation(gate, evaluation)
     assert verdict.passed == passed
     assert f"mean success_rate over the tasks {sum(rates.values()) / 4:.3f} {'>=' if passed else '<'} 0.90" \
         in verdict.reasons[-1]
@@ -233,7 +235,7 @@ def test_list_shows_robot_figures_gate_and_verification(pipeline, site_keys, tmp
 
     alpha = evaluated(pipeline, tmp_path / "a", reach=0.97, pick_place=0.93)
     card = read_card(alpha)
-    card["evaluation"].update(mean_success_rate=0.95, chains={"episodes": 20, "length": 5, "average_completed": 4.35})
+    card.evaluation.update(mean_success_rate=0.95, chains={"episodes": 20, "length": 5, "average_completed": 4.35})
     write_card(alpha, card)
     promote(alpha, "alpha", policies)
     promote(evaluated(pipeline, tmp_path / "b", reach=0.91, pick_place=0.95), "beta", policies)

@@ -86,8 +86,8 @@ def cell(pipeline, tmp_path_factory):
         cell = Cell(graph, probe, probe.record_diagnostics(),
                     probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
                     probe.record(contract.ARM_TRAJECTORY, JointTrajectory, contract.CONTROLLER_QOS),
-                    list(card["joint_names"]), card["inputs"]["image"]["shape"][1],
-                    CommandedMotion(card["joint_names"]))
+                    list(card.joint_names), card.image_size,
+                    CommandedMotion(card.joint_names))
         probe.node.create_subscription(JointTrajectory, contract.ARM_TRAJECTORY, cell.follow, contract.CONTROLLER_QOS)
         images = probe.publisher(contract.CAMERA_IMAGE, Image, contract.IMAGE_QOS)
         joint_states = probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS, subscribers=2)

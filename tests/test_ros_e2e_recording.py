@@ -28,7 +28,7 @@ RATE = 20  # Hz, the sim's control rate
 
 
 def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline, tmp_path, capsys):
-    image_size = read_card(pipeline.bundle)["inputs"]["image"]["shape"][1]
+    image_size = read_card(pipeline.bundle).image_size
     recording = tmp_path / "recording"
     arguments = ["--sim", "--policy", str(pipeline.bundle), "--task", "reach", "--record",
                  "--param", f"sim_driver.image_size={image_size}", "--param", f"recorder.output={recording}"]
@@ -52,7 +52,9 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(pipeline,
 
     dataset = tmp_path / "dataset"
     # --max-gap above the default: a camera stall of the loaded test machine must not split an instruction's episode
-    assert main(["dataset", "from-bag", str(recording), "--out", str(dataset), "--robot", "panda",
+    (run,) = recording.iterdir()  # one folder per run, named as rosbag2 names them
+    assert run.name.startswith("robostral_")
+    assert main(["dataset", "from-bag", str(run), "--out", str(dataset), "--robot", "panda",
                  "--max-gap", "3"]) == 0
     assert "added 2 episodes" in capsys.readouterr().out
     data = load_dataset(dataset)

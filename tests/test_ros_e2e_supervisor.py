@@ -65,7 +65,7 @@ class Cell:
 
 @pytest.fixture(scope="module")
 def cell(pipeline, tmp_path_factory):
-    image_size = read_card(pipeline.bundle)["inputs"]["image"]["shape"][1]
+    image_size = read_card(pipeline.bundle).image_size
     arguments = ["--sim", "--policy", str(pipeline.bundle), "--task", "reach",
                  "--param", f"sim_driver.image_size={image_size}", "--param", "sim_driver.randomization_level=0.0"]
     with robostral_up(arguments, tmp_path_factory.mktemp("ros_cell") / "up.log") as (graph, probe):

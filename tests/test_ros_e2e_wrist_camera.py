@@ -37,7 +37,7 @@ def test_the_simulated_cell_shows_a_wrist_bundle_its_wrist_camera_and_the_policy
 
 def test_a_stale_wrist_camera_stops_the_commands_and_the_policy_node_says_why(wrist_pipeline, tmp_path):
     card = read_card(wrist_pipeline.bundle)
-    names, size = list(card["joint_names"]), card["inputs"]["wrist_image"]["shape"][1]
+    names, size = list(card.joint_names), card.wrist_shape[0]
     with robostral_up(["--hardware", "--policy", str(wrist_pipeline.bundle)], tmp_path / "up.log") as (_, probe):
         diagnostics = probe.record_diagnostics()
         commands = probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)

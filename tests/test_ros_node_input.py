@@ -231,7 +231,7 @@ class Policy:
 
 @pytest.fixture(scope="module")
 def policy(pipeline, tmp_path_factory):
-    size = read_card(pipeline.bundle)["inputs"]["image"]["shape"][1]
+    size = read_card(pipeline.bundle).image_size
     domain = next_domain()
     log = tmp_path_factory.mktemp("policy_node") / "node.log"
     # stale_timeout: a node that lags this far behind its inputs commands nothing (see the envelope test)
@@ -357,7 +357,8 @@ def test_a_bad_safety_config_fails_the_policy_nodes_configure_with_the_reason(po
         assert not policy.probe.call("/misconfigured_policy/change_state", ChangeState, request,
                                      timeout=STARTUP).success
         wait_for_diagnostic(policy.diagnostics, "policy_node",
-                            "safety envelope refused: SafetyConfig: unknown key(s) workspace_box", after=started)
+                            f"safety envelope refused: {config}: SafetyConfig: unknown key(s) workspace_box",
+                            after=started)
         assert node.process.poll() is None
     finally:
         assert node.stop() == 0

@@ -83,27 +83,30 @@ def publisher():
         process.wait()
 
 
-def start_recorder(env: dict, output: Path) -> subprocess.Popen:
+def start_recorder(env: dict, recordings: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "robostral.ros.recorder", "--ros-args", "-p", f"output:={output}",
+        [sys.executable, "-m", "robostral.ros.recorder", "--ros-args", "-p", f"output:={recordings}",
          "-p", "max_file_seconds:=1.0", "-p", "flush_seconds:=0.2"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-def wait_for_messages(process: subprocess.Popen, output: Path, joint_states: int, timeout: float = 30.0) -> None:
-    """Until the recording on disk (read while it is written) holds ``joint_states`` joint states and a 2nd file."""
+def wait_for_messages(process: subprocess.Popen, recordings: Path, joint_states: int, timeout: float = 30.0) -> Path:
+    """The run's folder under ``recordings``, once the recording on disk (read while it is written) holds
+    ``joint_states`` joint states and a 2nd file."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
+        runs = list(recordings.glob("robostral_*"))
         try:
+            assert len(runs) <= 1, runs
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the file being written ends early, by design
-                recording = read_bag(output)
+                recording = read_bag(runs[0])
             if len(recording.messages.get("/joint_states", [])) >= joint_states and len(recording.truncated) == 1 \
-                    and (output / f"{output.name}_1.mcap").exists():
-                return
-        except RecordingError:  # no file yet
+                    and (runs[0] / f"{runs[0].name}_1.mcap").exists():
+                return runs[0]
+        except (IndexError, RecordingError):  # no folder or no file yet
             pass
         time.sleep(0.2)
     raise AssertionError(f"the recorder recorded too little in {timeout} s")
@@ -111,9 +114,8 @@ def wait_for_messages(process: subprocess.Popen, output: Path, joint_states: int
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stopped_recorder_leaves_a_finished_recording_of_every_topic(publisher, tmp_path, stop):
-    output = tmp_path / "run"
-    recorder = start_recorder(publisher, output)
-    wait_for_messages(recorder, output, joint_states=60)
+    recorder = start_recorder(publisher, tmp_path / "recordings")
+    output = wait_for_messages(recorder, tmp_path / "recordings", joint_states=60)
     recorder.send_signal(stop)
     log, _ = recorder.communicate(timeout=15)
     assert recorder.returncode == 0, log
@@ -148,9 +150,8 @@ def test_a_stopped_recorder_leaves_a_finished_recording_of_every_topic(publisher
 
 
 def test_sigkill_leaves_every_finished_chunk_readable(publisher, tmp_path):
-    output = tmp_path / "run"
-    recorder = start_recorder(publisher, output)
-    wait_for_messages(recorder, output, joint_states=60)
+    recorder = start_recorder(publisher, tmp_path / "recordings")
+    output = wait_for_messages(recorder, tmp_path / "recordings", joint_states=60)
     recorder.kill()
     recorder.communicate(timeout=15)
 

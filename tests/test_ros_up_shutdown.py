@@ -18,7 +18,7 @@ BOUND = 20.0  # s: the nodes' grace period (5 s) and their SIGKILL, with room fo
 
 
 def up_command(pipeline, folder) -> list[str]:
-    image_size = read_card(pipeline.bundle)["inputs"]["image"]["shape"][1]
+    image_size = read_card(pipeline.bundle).image_size
     return [sys.executable, "-m", "robostral.cli", "up", "--sim", "--policy", str(pipeline.bundle), "--task", "reach",
             "--param", f"sim_driver.image_size={image_size}", "--param", "pendant.port=0",
             "--param", f"pendant.db={folder / 'pendant.db'}"]

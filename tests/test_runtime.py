@@ -101,15 +101,15 @@ TAMPERINGS = {
     "flipped byte in policy_int8.onnx": (lambda b: flip_byte(b / "policy_int8.onnx"), "policy_int8.onnx has sha256"),
     "tokenizer.json deleted": (lambda b: (b / "tokenizer.json").unlink(), "tokenizer.json is missing"),
     "card edited: another hash": (
-        lambda b: edit_card(b, lambda c: c["files"].update({"policy.onnx": "0" * 64})),
+        lambda b: edit_card(b, lambda c: c.files.update({"policy.onnx": "0" * 64})),
         "policy.onnx has sha256 .* the card says 0000",
     ),
     "card edited: tokenizer dropped with its file": (
-        lambda b: (edit_card(b, lambda c: c["files"].pop("tokenizer.json")), (b / "tokenizer.json").unlink()),
+        lambda b: (edit_card(b, lambda c: c.files.pop("tokenizer.json")), (b / "tokenizer.json").unlink()),
         "incomplete, the card lists no tokenizer.json",
     ),
     "card edited: a path outside the bundle": (
-        lambda b: edit_card(b, lambda c: c["files"].update({"../card.yaml": "0" * 64})),
+        lambda b: edit_card(b, lambda c: c.files.update({"../card.yaml": "0" * 64})),
         "the card lists '../card.yaml', not a file name inside the bundle",
     ),
     "card.yaml deleted": (lambda b: (b / "card.yaml").unlink(), "no card.yaml; not a policy bundle"),
@@ -141,7 +141,7 @@ def test_trusted_keys_refuse_unsigned_and_foreign_bundles(pipeline, keys, tmp_pa
         PolicyRuntime(signed_copy(pipeline, tmp_path / "foreign", keys["other"][0]), trusted_keys=trusted)
 
     edited = signed_copy(pipeline, tmp_path / "edited", keys["site"][0])
-    edit_card(edited, lambda card: card.update(evaluation={"tasks": {"reach": {"ci_low": 1.0, "episodes": 999}}}))
+    edit_card(edited, lambda card: setattr(card, "evaluation", {"tasks": {"reach": {"ci_low": 1.0, "episodes": 999}}}))
     with pytest.raises(BundleError, match="does not match any trusted key"):
         PolicyRuntime(edited, trusted_keys=trusted)
 
@@ -300,7 +300,7 @@ def test_the_ensembled_chunk_averages_every_stored_plan_for_each_future_step(run
 
 
 def test_the_card_shapes_are_what_the_runtime_takes(runtime, pipeline):
-    card = yaml.safe_load((pipeline.bundle / "card.yaml").read_text())
+    card = yaml.safe_load((pipeline.bundle / "card.yaml").read_text())  # the file, as any reader of it sees it
     assert runtime.image_shape == tuple(card["inputs"]["image"]["shape"][1:]) == (32, 32, 3)
     assert (runtime.state_dim, runtime.chunk_size, runtime.action_dim) == (15, 5, 8)
     assert runtime.control_hz == 20.0

@@ -70,10 +70,10 @@ def test_config_loads_from_yaml_with_a_nested_workspace(tmp_path):
         ({"watchdog_timeout": 0}, r"SafetyConfig.watchdog_timeout must be a finite number > 0, got 0"),
         ({"manual_tool_speed": float("nan")}, "SafetyConfig.manual_tool_speed must be a finite number > 0"),
         ({"position_margin": -0.1}, r"SafetyConfig.position_margin must be a finite number >= 0, got -0.1"),
-        ({"sample_step": "fine"}, "SafetyConfig.sample_step must be a finite number > 0, got 'fine'"),
+        ({"sample_step": "fine"}, "SafetyConfig.sample_step must be float, got 'fine'"),
         ({"stop_deceleration": 1.5}, r"stop_deceleration must be in \(0, 1\], got 1.5"),
         ({"workspace": {"low": [0, 0, 1], "high": [1, 1, 1]}}, "WorkspaceBox.low must be finite and below high"),
-        ({"workspace": {"low": [0, 0]}}, r"WorkspaceBox.low and high must be 3 numbers \(x, y, z\)"),
+        ({"workspace": {"low": [0, 0]}}, r"WorkspaceBox.low must be tuple\[float, float, float\], got \[0, 0\]"),
     ],
 )
 def test_bad_config_values_are_named(values, message):

@@ -27,8 +27,8 @@ def test_a_worker_unpacks_a_bundle_once_and_keeps_no_folder(pipeline, private_te
     assert list(private_temp.iterdir()) == []  # nothing left for a killed worker to leak
     assert cell.runtime_from_payload(payload) is runtime  # later cells reuse it
     deployed = PolicyRuntime(pipeline.bundle)
-    image = np.random.default_rng(0).integers(0, 256, (2, *deployed.card["inputs"]["image"]["shape"][1:]), np.uint8)
-    state = np.zeros((2, deployed.card["inputs"]["state"]["shape"][1]), np.float32)
+    image = np.random.default_rng(0).integers(0, 256, (2, *deployed.card.image_shape), np.uint8)
+    state = np.zeros((2, deployed.card.state_dim), np.float32)
     language = runtime.encoder.encode_batch(["reach the red target", "reach the red target"])
     np.testing.assert_array_equal(runtime.predict_chunks(image, state, language),
                                   deployed.predict_chunks(image, state, language))

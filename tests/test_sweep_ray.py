@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def sweep_file(pipeline, tmp_path_factory) -> Path:
     """Two versions x reach x 3 light levels x 1 seed: 6 cells of EPISODES episodes."""
     root = tmp_path_factory.mktemp("sweep")
     v2 = copy_bundle(pipeline.bundle, root / "tiny-v2")
-    write_card(v2, {**read_card(v2), "name": "tiny-v2"})
+    write_card(v2, replace(read_card(v2), name="tiny-v2"))
     path = root / "sweep.yaml"
     path.write_text(f"name: loopback\npolicies: [{pipeline.bundle}, {v2}]\ntasks: [reach]\nseeds: [3]\n"
                     f"episodes: {EPISODES}\nbatch_size: 2\naxes:\n  light_direction: [0.0, 0.6, 1.2]\n")

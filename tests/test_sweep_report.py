@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from robostral.bundle.gate import GATES
-from robostral.stats import mcnemar_exact, wilson_interval
+from robostral.stats import wilson_interval
 from robostral.sweep.report import write_report
 from robostral.sweep.store import AXIS_PREFIX, write_cell, write_plan
 
@@ -71,28 +71,6 @@ def report(out: Path) -> tuple[dict, str]:
 def section(markdown: str, title: str) -> str:
     """The text of one '## title' section of the report."""
     return markdown.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
-
-
-# --- McNemar -------------------------------------------------------------------------------------------------------
-
-
-def test_mcnemar_exact_known_values():
-    assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
-    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
-    assert mcnemar_exact(2, 8) == pytest.approx(2 * (1 + 10 + 45) / 1024)
-    assert mcnemar_exact(5, 5) == 1.0
-    assert mcnemar_exact(0, 0) == 1.0
-    assert mcnemar_exact(1, 0) == 1.0  # one discordant pair: p = 2 * 1/2, capped at 1
-    for b, c in ((0, 10), (2, 8), (3, 17), (40, 70)):
-        assert mcnemar_exact(b, c) == mcnemar_exact(c, b)
-    assert mcnemar_exact(400, 520) < 0.001 < mcnemar_exact(400, 450)
-
-
-@pytest.mark.parametrize("b, c, error", [(-1, 3, ValueError), (3, -2, ValueError), (1.5, 2, TypeError),
-                                         (True, 2, TypeError), ("3", 2, TypeError), (2, None, TypeError)])
-def test_mcnemar_exact_refuses_bad_counts(b, c, error):
-    with pytest.raises(error):
-        mcnemar_exact(b, c)
 
 
 # --- rates, axes, heat map ---------------------------------------------------------------------------------------
@@ -332,3 +310,33 @@ def test_failure_reasons_are_counted_per_task_and_worst_cell(tmp_path):
     assert f"| stack | 25.0% | {low:.1%} to {high:.1%} | 8 | dropped by the goal 4, never lifted 2 |" in per_task
     assert "| push | 33.3% |" in per_task and "| 6 | not recorded 4 |" in per_task
     assert "dropped by the goal 3, never lifted 1 |" in section(markdown, "The 10 worst cells")
+
+
+# --- robustness ----------------------------------------------------------------------------------------------------
+
+
+def test_all_or_nothing_levels_draw_their_error_bars(tmp_path):
+    # 100 of 100 once gave a Wilson upper bound below the rate: a negative error bar that matplotlib refused
+    make_sweep(tmp_path, [policy("policies/a")], [{"light": 0.2}, {"light": 0.8}],
+               lambda label, task, point, seed: successes(100 * point, 100))
+    summary, _ = report(tmp_path)
+    low, high = summary["axes"]["light"]["policies"]["policies/a"]["all"]
+    assert (low["ci_low"], high["ci_high"]) == (0.0, 1.0)
+    assert (tmp_path / summary["figures"]["axes"]["light"]).is_file()
+
+
+def test_a_figure_that_fails_to_draw_loses_nothing_but_the_figure(tmp_path, monkeypatch):
+    from robostral.figures import FigureWarning
+    from robostral.sweep import report as sweep_report
+
+    def broken(summary, out):
+        raise ValueError("'yerr' must not contain negative values")
+
+    monkeypatch.setattr(sweep_report, "draw_figures", broken)
+    make_sweep(tmp_path, [policy("policies/a")], [{"light": 0.2}, {"light": 0.8}],
+               lambda label, task, point, seed: successes(3, 10))
+    with pytest.warns(FigureWarning, match="must not contain negative values"):
+        summary, markdown = report(tmp_path)
+    assert summary["figures"] is None and summary["tasks"]["policies/a"]["reach"]["episodes"] == 20
+    assert "No figure: success against light could not be drawn" in markdown
+    assert "<img" not in (tmp_path / "report.html").read_text()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -79,7 +80,7 @@ def test_planning_is_deterministic_and_keys_follow_what_decides_results(pipeline
 
 def test_two_versions_share_episode_seeds_so_results_pair_up(pipeline, tmp_path):
     v2 = copy_bundle(pipeline.bundle, tmp_path / "v2")
-    write_card(v2, {**read_card(v2), "name": "tiny-v2"})
+    write_card(v2, replace(read_card(v2), name="tiny-v2"))
     text = GOOD.format(bundle=pipeline.bundle).replace(f"policies: [{pipeline.bundle}]",
                                                        f"policies: [{pipeline.bundle}, {v2}]")
     cells = plan_cells(load_sweep(write(tmp_path, text)))
@@ -91,7 +92,7 @@ def test_two_versions_share_episode_seeds_so_results_pair_up(pipeline, tmp_path)
 
 def test_each_bundle_runs_only_on_the_robot_it_drives(pipeline, tmp_path):
     xarm = copy_bundle(pipeline.bundle, tmp_path / "xarm")
-    write_card(xarm, {**read_card(xarm), "robot": "xarm6", "name": "tiny-xarm6"})  # planning reads only the card
+    write_card(xarm, replace(read_card(xarm), robot="xarm6", name="tiny-xarm6"))  # planning reads only the card
     text = (f"name: x\npolicies: [{pipeline.bundle}, {xarm}]\nrobots: [panda, xarm6]\ntasks: [reach]\n"
             "seeds: [0, 1]\nepisodes: 2\n")
     cells = plan_cells(load_sweep(write(tmp_path, text)))

@@ -336,7 +336,7 @@ def test_every_committed_training_config_loads(config, monkeypatch):
     loaded = build_config(build_parser().parse_args(["train", "--config", f"configs/{config}"]))
     assert loaded.dataset.startswith("datasets/") and loaded.out.startswith("runs/train/")
     if loaded.init_from.startswith("policies/"):  # a bundle: its card's network, changed where the config says
-        network = read_card(REPO / loaded.init_from)["network"]
+        network = read_card(REPO / loaded.init_from).network
         changes = yaml_mapping(REPO / "configs" / config, "TrainConfig").get("policy") or {}
         expected = PolicyOptions(**dataclasses.asdict(PolicyOptions.of_network(network)) | changes)
         assert dataclasses.asdict(loaded.policy) == dataclasses.asdict(expected)

@@ -36,8 +36,9 @@ def frames(wrist_pipeline) -> dict[str, np.ndarray]:
 
 def test_the_bundle_declares_and_takes_the_wrist_image_with_parity(wrist_pipeline, runtime, frames):
     card = read_card(wrist_pipeline.bundle)
-    assert card["inputs"]["wrist_image"] == {"dtype": "uint8", "shape": ["batch", 32, 32, 3], "camera": "wrist, RGB"}
-    assert card["network"]["wrist_camera"] is True and card["export"]["parity"]["max_abs"] <= 1e-4
+    assert card.inputs["wrist_image"] == {"dtype": "uint8", "shape": ["batch", 32, 32, 3], "camera": "wrist, RGB"}
+    assert card.wrist_shape == (32, 32, 3) and card.network["wrist_camera"] is True
+    assert card.export["parity"]["max_abs"] <= 1e-4
     session = ort.InferenceSession(str(wrist_pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image", "state", "language", "wrist_image"]
     assert runtime.wrist_shape == (32, 32, 3)

@@ -4,27 +4,167 @@ The card is the bundle's contract with every runtime: input and output names and
 shapes, the robot's joints and limits, the control rate and chunk size. A
 runtime recomputes each listed file's sha256 and refuses the bundle on any
 mismatch; a signature (``card.sig``) over the card's bytes covers the files too.
-This module imports neither torch nor onnx: deployments read cards.
+``Card`` is the parsed card, every top-level key typed and checked on reading;
+what code derives from it (image size, wrist camera, pooling, gate) is a named
+property, so no caller looks keys up. This module imports neither torch nor onnx:
+deployments read cards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sim.config import from_dict
+
 CARD_FILE = "card.yaml"
 SIGNATURE_FILE = "card.sig"
 POLICY_FILE = "policy.onnx"
 POLICY_INT8_FILE = "policy_int8.onnx"
+ENCODER_FILE = "encoder.onnx"  # the instruction encoder (robostral.language)
+TOKENIZER_FILE = "tokenizer.json"
 FORMAT = "robostral-policy-bundle/1"
+POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
+WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
+OPTIONAL_KEYS = ("lineage", "failure_analysis", "limitations", "license")  # left out of the file when None
 
 
 class BundleError(ValueError):
     """A bundle that must not run: missing, tampered, incomplete or inconsistent."""
+
+
+@dataclass
+class JointLimits:
+    """Per joint, in ``joint_names`` order: position bounds (rad, or the gripper's units) and speed (per s)."""
+
+    lower: list[float]
+    upper: list[float]
+    velocity: list[float]
+
+
+@dataclass
+class Card:
+    """A bundle's ``card.yaml``, its keys in the file's order.
+
+    ``robostral export`` writes every key up to ``files`` (``evaluation`` None until
+    ``robostral eval`` fills it in); the optional keys after it are filled in by
+    whoever trained the bundle, for the model card (see ``robostral.bundle.model_card``).
+    """
+
+    format: str
+    name: str
+    policy: str  # the architecture, e.g. robostral-s
+    robot: str
+    joint_names: list[str]
+    joint_limits: JointLimits
+    control_hz: float
+    chunk_size: int  # actions per predicted chunk
+    inputs: dict[str, dict[str, Any]]  # graph input name -> dtype, shape (batch first) and notes
+    outputs: dict[str, dict[str, Any]]
+    encoder: dict[str, Any]  # the instruction encoder: files, model, pooling
+    network: dict[str, Any]  # the network's settings and its trainable_parameters
+    training: dict[str, Any]  # dataset, command, steps, wall time of the last training stage
+    export: dict[str, Any]  # command, ONNX parity, batch-1 latency, versions
+    evaluation: dict[str, Any] | None  # what `robostral eval` recorded (robostral.evaluation.evaluate.card_evaluation)
+    gate: dict[str, Any] | None  # the gate `robostral policies promote` judges (robostral.bundle.gate)
+    files: dict[str, str]  # file name -> sha256
+    lineage: list[dict[str, Any]] | None = None
+    failure_analysis: list[dict[str, Any]] | None = None
+    limitations: list[str] | None = None
+    license: str | None = None  # the model card's; the project's when None
+
+    def __post_init__(self) -> None:
+        """Refuse what the types cannot say: another format, an input without its shape, limits for other joints."""
+        if self.format != FORMAT:
+            raise ValueError(f"expected format {FORMAT!r}, got {self.format!r}")
+        unshaped = [name for name in POLICY_INPUTS if len(self.inputs.get(name, {}).get("shape") or ()) < 2]
+        if unshaped:
+            raise ValueError(f"inputs has no (batch, ...) shape for {', '.join(unshaped)}")
+        for key, values in dataclasses.asdict(self.joint_limits).items():
+            if len(values) != len(self.joint_names):
+                raise ValueError(f"joint_limits.{key} has {len(values)} values for {len(self.joint_names)} joints")
+
+    @classmethod
+    def from_dict(cls, values: Any, source: str | os.PathLike = "") -> Card:
+        """The card holding ``values`` (a parsed ``card.yaml``); BundleError naming ``source`` and the bad key."""
+        found = values.get("format") if isinstance(values, dict) else values
+        if found != FORMAT:
+            raise BundleError(f"{source}: expected format {FORMAT!r}, got {found!r}")
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise BundleError(f"{source}: an incomplete card, it has no {', '.join(missing)}")
+        try:
+            return from_dict(cls, values)
+        except ValueError as error:  # sim.config.ConfigError names the key and type; __post_init__ what disagrees
+            raise BundleError(f"{source}: {error}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card as ``card.yaml`` holds it: every key in order, the optional ones only when set."""
+        values = dataclasses.asdict(self)
+        return {key: value for key, value in values.items() if value is not None or key not in OPTIONAL_KEYS}
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """(H, W, 3) of the front camera's image."""
+        return tuple(int(n) for n in self.inputs["image"]["shape"][1:])
+
+    @property
+    def image_size(self) -> int:
+        """The side in pixels of the square camera images the policy reads."""
+        return self.image_shape[0]
+
+    @property
+    def wrist_shape(self) -> tuple[int, ...] | None:
+        """(H, W, 3) of the wrist camera's image, for a bundle that takes one besides the front's; else None."""
+        return tuple(int(n) for n in self.inputs[WRIST_INPUT]["shape"][1:]) if self.wrist_camera else None
+
+    @property
+    def wrist_camera(self) -> bool:
+        return WRIST_INPUT in self.inputs
+
+    @property
+    def state_dim(self) -> int:
+        return int(self.inputs["state"]["shape"][1])
+
+    @property
+    def language_dim(self) -> int:
+        """The width of the instruction embedding the policy takes (the encoder's output)."""
+        return int(self.inputs["language"]["shape"][1])
+
+    @property
+    def action_dim(self) -> int:
+        """One joint target per joint of the robot."""
+        return len(self.joint_names)
+
+    @property
+    def encoder_pooling(self) -> str:
+        """How the encoder pools token states: ``mean`` in cards that predate the key."""
+        return self.encoder.get("pooling", "mean")
+
+    @property
+    def network_settings(self) -> dict[str, Any]:
+        """The network's settings, without the parameter count export measured: what rebuilds it."""
+        return {key: value for key, value in self.network.items() if key != "trainable_parameters"}
+
+    @property
+    def trainable_parameters(self) -> int | None:
+        return self.network.get("trainable_parameters")
+
+    @property
+    def gate_name(self) -> str | None:
+        """``production``, ``preview``, or None for a card without a gate."""
+        return (self.gate or {}).get("name")
+
+    @property
+    def dataset(self) -> str | None:
+        """The training dataset's folder, as training saw it."""
+        return self.training.get("dataset")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -35,37 +175,33 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def read_card(bundle: str | os.PathLike) -> dict[str, Any]:
-    """The parsed card of a bundle directory; BundleError if it is missing or not a card."""
+def read_card(bundle: str | os.PathLike) -> Card:
+    """The card of a bundle directory; BundleError if it is missing, not a card, or a key is missing or ill-typed."""
     path = Path(bundle) / CARD_FILE
     if not path.is_file():
         raise BundleError(f"{bundle}: no {CARD_FILE}; not a policy bundle")
     try:
-        card = yaml.safe_load(path.read_text())
+        values = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise BundleError(f"{path}: not valid YAML ({error})") from None
-    found = card.get("format") if isinstance(card, dict) else card
-    if found != FORMAT:
-        raise BundleError(f"{path}: expected format {FORMAT!r}, got {found!r}")
-    return card
+    return Card.from_dict(values, source=path)
 
 
-def write_card(bundle: str | os.PathLike, card: dict[str, Any]) -> Path:
+def write_card(bundle: str | os.PathLike, card: Card) -> Path:
     """Write ``card.yaml`` atomically (a half-written card would refuse to load, never half-load)."""
     path = Path(bundle) / CARD_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(card, sort_keys=False, width=120))
+    tmp.write_text(yaml.safe_dump(card.as_dict(), sort_keys=False, width=120))
     os.replace(tmp, path)
     return path
 
 
-def verify_files(bundle: str | os.PathLike, card: dict[str, Any]) -> None:
+def verify_files(bundle: str | os.PathLike, card: Card) -> None:
     """Recompute the sha256 of every file the card lists; BundleError naming the first problem."""
-    files = card.get("files")
-    if not isinstance(files, dict) or not files:
+    if not card.files:
         raise BundleError(f"{bundle}: the card lists no files and hashes")
-    for name, expected in files.items():
-        if not isinstance(name, str) or Path(name).name != name or name in (".", "..", CARD_FILE, SIGNATURE_FILE):
+    for name, expected in card.files.items():
+        if Path(name).name != name or name in (".", "..", CARD_FILE, SIGNATURE_FILE):
             raise BundleError(f"{bundle}: the card lists {name!r}, not a file name inside the bundle")
         path = Path(bundle) / name
         if not path.is_file():
@@ -73,6 +209,6 @@ def verify_files(bundle: str | os.PathLike, card: dict[str, Any]) -> None:
         actual = sha256_file(path)
         if actual != expected:
             raise BundleError(
-                f"{bundle}: {name} has sha256 {actual[:16]}..., the card says {str(expected)[:16]}...: "
+                f"{bundle}: {name} has sha256 {actual[:16]}..., the card says {expected[:16]}...: "
                 "tampered or corrupt"
             )

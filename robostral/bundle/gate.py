@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from robostral.bundle.card import Card
+
 GATES: dict[str, dict] = {
     "production": {"name": "production", "metric": "ci_low", "min": 0.90, "min_episodes": 100},
     "preview": {"name": "preview", "metric": "success_rate", "min": 0.05, "mean_min": 0.25, "min_episodes": 100},
@@ -39,9 +41,13 @@ class GateVerdict:
     reasons: list[str]  # one line per task: why it passed or failed
 
 
-def judge(card: dict) -> GateVerdict:
+def judge(card: Card) -> GateVerdict:
     """The verdict of the card's gate on the card's evaluation results."""
-    gate, evaluation = card.get("gate"), card.get("evaluation")
+    return judge_evaluation(card.gate, card.evaluation)
+
+
+def judge_evaluation(gate: dict | None, evaluation: dict | None) -> GateVerdict:
+    """The verdict of ``gate`` (a card's ``gate``) on ``evaluation`` (results shaped as a card's ``evaluation``)."""
     if not gate:
         return GateVerdict(False, ["the card has no gate"])
     if not evaluation or not evaluation.get("tasks"):

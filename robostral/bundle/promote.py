@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from robostral.bundle.card import CARD_FILE, SIGNATURE_FILE, BundleError, read_card
+from robostral.bundle.card import CARD_FILE, SIGNATURE_FILE, BundleError, Card, read_card
 from robostral.bundle.gate import judge
+from robostral.bundle.model_card import write_model_card
 from robostral.bundle.verify import verify_bundle
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -61,9 +62,10 @@ def promote(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
     try:
-        for file in [CARD_FILE, *card["files"], *([SIGNATURE_FILE] if (bundle / SIGNATURE_FILE).is_file() else [])]:
+        for file in [CARD_FILE, *card.files, *([SIGNATURE_FILE] if (bundle / SIGNATURE_FILE).is_file() else [])]:
             shutil.copy2(bundle / file, staging / file)
         _judged_card(staging, trusted_keys)  # what lands is what was judged, even if the source changed meanwhile
+        write_model_card(staging)
         staging.chmod(0o755)  # mkdtemp made it private
         _swap_into_place(staging, target)
     except OSError as error:  # a full disk, say
@@ -73,7 +75,7 @@ def promote(
     return target
 
 
-def _judged_card(bundle: Path, trusted_keys) -> dict:
+def _judged_card(bundle: Path, trusted_keys) -> Card:
     try:
         card = verify_bundle(bundle, trusted_keys).card
     except BundleError as error:
@@ -124,14 +126,14 @@ def _entry(folder: Path, trusted_keys) -> PolicyEntry:
         except BundleError:
             return PolicyEntry(folder.name, "?", "no readable card", "?", problem)
     verdict = judge(card)
-    gate = "pass" if verdict.passed else "FAIL" if card.get("evaluation") else "not evaluated"
-    gate += f" ({(card.get('gate') or {}).get('name', 'production')})"
-    return PolicyEntry(folder.name, str(card.get("robot", "?")), evaluation_summary(card), gate, problem)
+    gate = "pass" if verdict.passed else "FAIL" if card.evaluation else "not evaluated"
+    gate += f" ({card.gate_name or 'production'})"
+    return PolicyEntry(folder.name, card.robot, evaluation_summary(card), gate, problem)
 
 
-def evaluation_summary(card: dict) -> str:
+def evaluation_summary(card: Card) -> str:
     """The mean success, ``task success (ci_low..ci_high, n)`` per task and the chains result, or "not evaluated"."""
-    evaluation = card.get("evaluation") or {}
+    evaluation = card.evaluation or {}
     tasks = evaluation.get("tasks") or {}
     if not tasks:
         return "not evaluated"

@@ -12,8 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from robostral.bundle.card import POLICY_FILE, BundleError, read_card, verify_files
-from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
+from robostral.bundle.card import ENCODER_FILE, POLICY_FILE, TOKENIZER_FILE, BundleError, Card, read_card, verify_files
 
 TRUSTED_KEYS_ENV = "ROBOSTRAL_TRUSTED_KEYS"
 REQUIRED_FILES = (POLICY_FILE, ENCODER_FILE, TOKENIZER_FILE)  # what every runtime loads
@@ -21,7 +20,7 @@ REQUIRED_FILES = (POLICY_FILE, ENCODER_FILE, TOKENIZER_FILE)  # what every runti
 
 @dataclass(frozen=True)
 class VerifiedBundle:
-    card: dict
+    card: Card
     trusted_keys: int  # how many trusted keys the signature was checked against; 0 = hashes only
 
 
@@ -48,7 +47,7 @@ def verify_bundle(
 
         verify_signature(bundle, load_public_keys(keys))
     verify_files(bundle, card)
-    unlisted = [name for name in required if name not in card["files"]]
+    unlisted = [name for name in required if name not in card.files]
     if unlisted:
         raise BundleError(f"{bundle}: incomplete, the card lists no {', '.join(unlisted)}")
     return VerifiedBundle(card, len(keys))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robostral.collect import CollectConfig, collect
 from robostral.commands.arguments import field_default, positive_int
+from robostral.data.collect import CollectConfig, collect
 from sim import ENV_IDS
 from sim.robots import ROBOTS
 

@@ -3,7 +3,7 @@
 The recording is a folder of MCAP files in the rosbag2 layout (from `robostral-recorder`
 or `ros2 bag record -s mcap`) with the camera, joint states, instruction and controller
 commands; the episodes are appended to DATASET (created if needed) in the layout
-`robostral collect` writes. See robostral/recording/from_bag.py for how frames are made.
+`robostral collect` writes. See robostral/ros/from_bag.py for how frames are made.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def from_bag_command(args: argparse.Namespace) -> int:
-    from robostral.recording.from_bag import FromBagConfig, from_bag  # mcap is imported only when converting
+    from robostral.ros.from_bag import FromBagConfig, from_bag  # mcap is imported only when converting
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ends early")  # reported below, once per file

@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{args.checkpoint}: neither a checkpoint nor a training run with checkpoints")
     command = "robostral " + shlex.join(sys.argv[1:])
     card = export_bundle(checkpoint, args.out, command, dataset=args.dataset, int8=args.int8, **given(args, "gate"))
-    parity = card["export"]["parity"]
-    speed = card["export"]["latency_batch1"]
+    parity, speed = card.export["parity"], card.export["latency_batch1"]
     print(
         f"bundle {args.out}: parity max abs {parity['max_abs']:.2e} over {parity['frames']} frames, "
         f"batch-1 p50 {speed['fp32_ms']['p50']:.2f} ms"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from robostral.promote import POLICIES_DIR
+from robostral.bundle.promote import POLICIES_DIR
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -86,7 +86,7 @@ def verify_command(args: argparse.Namespace) -> int:
     except BundleError as error:
         print(f"FAILED: {error}", file=sys.stderr)
         return 1
-    files = len(verified.card["files"])
+    files = len(verified.card.files)
     if verified.trusted_keys:
         print(f"ok: {args.bundle}: {files} files match their sha256; signed by a trusted key")
     else:
@@ -95,7 +95,7 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    from robostral.promote import PromotionRefused, promote
+    from robostral.bundle.promote import PromotionRefused, promote
 
     try:
         target = promote(args.bundle, args.name, args.policies_dir, args.trusted_key, replace=args.replace)
@@ -107,7 +107,7 @@ def promote_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from robostral.promote import format_table, list_policies
+    from robostral.bundle.promote import format_table, list_policies
 
     entries = list_policies(args.policies_dir, args.trusted_key)
     print(format_table(entries) if entries else f"no policy bundles in {args.policies_dir}")

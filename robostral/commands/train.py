@@ -45,10 +45,10 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     """
     values = {**(yaml_mapping(args.config, TrainConfig.__name__) if args.config else {}), **given(args, *OVERRIDES)}
     bundle = Path(values.get("init_from") or "")
-    network = read_card(bundle).get("network") if (bundle / CARD_FILE).is_file() else None
-    if isinstance(network, dict):  # a card without one is refused by the trainer
+    if (bundle / CARD_FILE).is_file():
+        network = read_card(bundle).network
         values["policy"] = dataclasses.asdict(PolicyOptions.of_network(network)) | (values.get("policy") or {})
-    config = from_dict(TrainConfig, values)
+    config = from_dict(TrainConfig, values, source=args.config or "")  # a bad key or type names the file
     if args.chunk_size is not None:
         config.policy.chunk_size = args.chunk_size
     if not config.dataset:

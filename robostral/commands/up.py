@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from robostral.bundle.card import BundleError, read_card
+from robostral.bundle.card import BundleError, Card, read_card
 from robostral.ros.graph import Graph, load_graph
 from robostral.ros.security import default_discovery_range
 
@@ -41,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
 def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str]:
     """NODE.NAME -> value over the parameter file: --param, --policy, --task, and the cameras the bundle reads."""
-    from robostral.runtime.session import WRIST_INPUT
-
     overrides = dict(_override(text) for text in args.param)
     if args.policy:
         card = read_card(args.policy)  # refuses a folder that is not a bundle before anything starts
@@ -51,14 +49,14 @@ def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str
         card = _default_card(graph, overrides)
     if card is not None:
         # The simulated cell renders what the bundle takes (a real cell's cameras are set up to match).
-        overrides.setdefault("sim_driver.image_size", str(card["inputs"]["image"]["shape"][1]))
-        overrides.setdefault("sim_driver.wrist_camera", str(WRIST_INPUT in card["inputs"]).lower())
+        overrides.setdefault("sim_driver.image_size", str(card.image_size))
+        overrides.setdefault("sim_driver.wrist_camera", str(card.wrist_camera).lower())
     if args.task:
         overrides["sim_driver.task"] = args.task
     return overrides
 
 
-def _default_card(graph: Graph, overrides: dict[str, str]) -> dict | None:
+def _default_card(graph: Graph, overrides: dict[str, str]) -> Card | None:
     """The card of the bundle the policy node will load without --policy, or None if it cannot be read."""
     bundle = overrides.get("policy_node.bundle") or graph.parameter("policy_node", "bundle")
     try:

@@ -17,14 +17,11 @@ does not depend on the number of workers.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import queue
 import shlex
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +32,7 @@ from tqdm import tqdm
 import sim
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
+from robostral.workers import WorkerDied, WorkerPool
 from sim.robots import DEFAULT_ROBOT, ROBOTS
 from sim.rollout import make_env, record_expert_episode
 from sim.tasks import TASKS
@@ -241,78 +239,42 @@ def _record_run(provenance: dict, config: CollectConfig) -> None:
 def _run(config: CollectConfig, plan: SeedPlan, jobs: deque, writer: DatasetWriter, report: CollectReport,
          progress: bool) -> None:
     """Hand ``jobs`` to worker processes, write results in job order, draw replacements for failures."""
-    context = mp.get_context("spawn")
-    job_queue, results = context.Queue(), context.Queue()
-    workers = [context.Process(target=_worker, args=(config, job_queue, results, os.getpid()), daemon=True)
-               for _ in range(min(config.workers, len(jobs)))]
-    for worker in workers:
-        worker.start()
     bar = tqdm(total=len(jobs), desc=f"collect {config.robot}", unit="ep", disable=not progress, smoothing=0.1)
-    window, sent, order, arrived = 4 * len(workers), 0, deque(), {}
+    pool = WorkerPool(_expert_runner, (config,), min(config.workers, len(jobs)), "collection")
     try:
-        while jobs or order:
-            while jobs and len(order) < window:
-                job_queue.put((sent, *jobs[0]))
-                order.append((sent, *jobs.popleft()))
-                sent += 1
-            number, task, seed = order[0]
-            while number not in arrived:
-                try:
-                    done, outcome = results.get(timeout=1.0)
-                    arrived[done] = outcome
-                except queue.Empty:
-                    _check_alive(workers)
-            order.popleft()
-            outcome = arrived.pop(number)
-            if isinstance(outcome, str):
-                raise RuntimeError(f"worker failed on {task} seed {seed}:\n{outcome}")
-            if isinstance(outcome, Episode):
-                writer.add(outcome)
-                report.kept += 1
-                report.frames += outcome.length
-                bar.update()
-                if writer.pending >= config.flush_every:
-                    writer.flush()
-            else:
-                writer.provenance["discarded"].setdefault(task, []).append(seed)
-                report.discarded += 1
-                replacement = plan.replace(task, seed)
-                if replacement is not None:
-                    jobs.append((task, replacement))
-            bar.set_postfix(kept=report.kept, discarded=report.discarded)
+        with pool:
+            for (task, seed), episode in pool.run(jobs):
+                if episode is not None:
+                    writer.add(episode)
+                    report.kept += 1
+                    report.frames += episode.length
+                    bar.update()
+                    if writer.pending >= config.flush_every:
+                        writer.flush()
+                else:
+                    writer.provenance["discarded"].setdefault(task, []).append(seed)
+                    report.discarded += 1
+                    replacement = plan.replace(task, seed)
+                    if replacement is not None:
+                        jobs.append((task, replacement))
+                bar.set_postfix(kept=report.kept, discarded=report.discarded)
+    except WorkerDied as error:
+        raise WorkerDied(f"{error}; re-run to resume") from None
     finally:
         bar.close()
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.join()
 
 
-def _check_alive(workers: list) -> None:
-    for worker in workers:
-        if not worker.is_alive():
-            raise RuntimeError(f"a collection worker died (exit code {worker.exitcode}); re-run to resume")
-
-
-def _worker(config: CollectConfig, jobs, results, parent: int) -> None:
-    """Run expert episodes for jobs (number, task, seed); each worker keeps one env per task."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    results.cancel_join_thread()  # if the parent is gone, exit without waiting to deliver results
+def _expert_runner(config: CollectConfig):
+    """In a worker: run an expert episode per job (task, seed), keeping one env per task."""
     envs = {}
-    while True:
-        try:
-            number, task, seed = jobs.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:  # the parent was killed: do not outlive it
-                return
-            continue
-        try:
-            if task not in envs:
-                envs[task] = make_env(task, config.robot, **config.env_kwargs)
-            recorded = record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps)
-            results.put((number, _episode(task, recorded)))
-        except Exception:
-            results.put((number, traceback.format_exc()))
+
+    def run(job: tuple[str, int], tick) -> Episode | None:
+        task, seed = job
+        if task not in envs:
+            envs[task] = make_env(task, config.robot, **config.env_kwargs)
+        return _episode(task, record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps))
+
+    return run
 
 
 def _episode(task: str, recorded) -> Episode | None:

@@ -12,20 +12,18 @@ the wording differs, a paired comparison.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import queue
-import signal
 import time
-import traceback
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from robostral.bundle.card import SIGNATURE_FILE, read_card, write_card
-from robostral.bundle.gate import judge
+from robostral.bundle.card import SIGNATURE_FILE, Card, read_card, write_card
+from robostral.bundle.gate import judge_evaluation
+from robostral.bundle.model_card import write_model_card
 from robostral.data.layout import EPISODES_PATH
 from robostral.evaluation.report import (
     plot_report,
@@ -35,8 +33,10 @@ from robostral.evaluation.report import (
     write_markdown,
 )
 from robostral.evaluation.rollouts import ChainResult, evaluate_chain_links, evaluate_chains, evaluate_episodes
+from robostral.figures import draw_or_warn
 from robostral.runtime import PolicyRuntime
 from robostral.video import label, mosaic, write_video
+from robostral.workers import WorkerPool
 from sim.randomization import RandomizationConfig
 from sim.tasks import TASKS
 from sim.tasks.chain import CHAIN_LENGTH
@@ -113,24 +113,31 @@ class Job:
 
 
 def evaluate(config: EvalConfig, progress: bool = True) -> dict:
-    """Run the whole evaluation, write report.json, report.md, the chart and the videos; return the report."""
+    """Run the whole evaluation, write report.json, then the videos, the chart and report.md; return the report.
+
+    A video or the chart that cannot be made is a warning (FigureWarning), and the report says it is missing.
+    """
     start = time.monotonic()
     card = read_card(config.bundle)
-    robot = config.robot or card["robot"]
-    if robot != card["robot"]:
-        raise ValueError(f"{config.bundle} drives a {card['robot']}; it cannot be evaluated on a {robot}")
+    robot = config.robot or card.robot
+    if robot != card.robot:
+        raise ValueError(f"{config.bundle} drives a {card.robot}; it cannot be evaluated on a {robot}")
     _check_seeds_unseen(card, config)
-    out = Path(config.out or Path("runs/eval") / card.get("name", Path(config.bundle).name))
+    out = Path(config.out or Path("runs/eval") / card.name)
     jobs = _jobs(config)
     results = _run_jobs(config, robot, jobs, progress)
     report = _report(config, card, robot, results)
     report["wall_time_s"] = round(time.monotonic() - start, 1)
     report["out"] = str(out)
     out.mkdir(parents=True, exist_ok=True)
-    report["videos"] = [str(p.relative_to(out)) for p in _write_videos(results, out / "videos")]
-    report["chart"] = str(plot_report(report, out / "success.png").relative_to(out))
-    report["gate"] = asdict(judge({**card, "evaluation": card_evaluation(report)}))  # the card's gate
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["videos"], report["chart"] = [], None  # below, once made
+    report["gate"] = asdict(judge_evaluation(card.gate, card_evaluation(report)))  # the card's gate
+    _write_json(report, out)  # the numbers first: a video or chart that fails below cannot lose the run
+    videos = draw_or_warn(f"the videos of {out}", lambda: _write_videos(results, out / "videos")) or []
+    report["videos"] = [str(p.relative_to(out)) for p in videos]
+    chart = draw_or_warn(f"the chart of {out}", lambda: plot_report(report, out / "success.png"))
+    report["chart"] = str(chart.relative_to(out)) if chart else None
+    _write_json(report, out)  # now with the videos and the chart
     write_markdown(report, out / "report.md")
     return report
 
@@ -159,8 +166,9 @@ def card_evaluation(report: dict) -> dict:
 def record_in_card(bundle: Path, report: dict) -> bool:
     """Write the evaluation summary into the bundle's card; True if that made its signature stale."""
     card = read_card(bundle)
-    card["evaluation"] = card_evaluation(report)
+    card.evaluation = card_evaluation(report)
     write_card(bundle, card)
+    write_model_card(bundle)
     return (Path(bundle) / SIGNATURE_FILE).is_file()
 
 
@@ -181,9 +189,9 @@ def _jobs(config: EvalConfig) -> list[Job]:
     return jobs
 
 
-def _check_seeds_unseen(card: dict, config: EvalConfig) -> None:
+def _check_seeds_unseen(card: Card, config: EvalConfig) -> None:
     """Refuse evaluation seeds the training dataset used for the same task (checked when it is on this machine)."""
-    dataset = (card.get("training") or {}).get("dataset")
+    dataset = card.dataset
     path = Path(dataset) / EPISODES_PATH if dataset else None
     if path is None or not path.is_file():
         return
@@ -223,61 +231,23 @@ def _split(job: Job, parts: int) -> list[Job]:
 
 
 def _run_in_workers(config: EvalConfig, robot: str, shares: list[Job], bar: tqdm) -> list[list]:
-    context = mp.get_context("spawn")
-    todo, results = context.Queue(), context.Queue()
-    for number, share in enumerate(shares):
-        todo.put((number, share))
-    for _ in range(config.workers):
-        todo.put(None)  # one stop sign per worker
     threads = max(1, (os.cpu_count() or 1) // config.workers)
-    args = (config.bundle, config.int8, threads, robot, config.batch_size, todo, results)
-    workers = [context.Process(target=_worker, args=args, daemon=True) for _ in range(config.workers)]
-    for worker in workers:
-        worker.start()
-    done: dict[int, list] = {}
-    try:
-        while len(done) < len(shares):
-            try:
-                message = results.get(timeout=1.0)
-            except queue.Empty:
-                # A worker that ran out of shares exits with 0 while others still work: only a non-zero
-                # exit, or every worker gone with results still missing, means work was lost.
-                crashed = [w for w in workers if not w.is_alive() and w.exitcode != 0]
-                if crashed or not any(w.is_alive() for w in workers) and results.empty():
-                    code = crashed[0].exitcode if crashed else 0
-                    raise RuntimeError(f"an evaluation worker died (exit code {code})") from None
-                continue
-            if message[0] == "tick":
-                bar.update()
-            elif message[0] == "error":
-                raise RuntimeError(f"an evaluation worker failed:\n{message[2]}")
-            else:
-                done[message[1]] = message[2]
-    finally:
-        for worker in workers:
-            worker.terminate()
-            worker.join()
-    return [done[i] for i in range(len(shares))]
+    args = (config.bundle, config.int8, threads, robot, config.batch_size)
+    with WorkerPool(_policy_runner, args, config.workers, "evaluation") as pool:
+        return [results for _, results in pool.run(deque(shares), on_tick=bar.update)]
 
 
-def _worker(bundle, int8: bool, threads: int, robot: str, batch_size: int, todo, results) -> None:
-    """Load the bundle once, then run shares until none are left."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    number = None
-    try:
-        runtime = PolicyRuntime(bundle, threads=threads, int8=int8)
-        while (item := todo.get()) is not None:
-            number, share = item
-            results.put(("done", number, share.run(runtime, robot, batch_size, lambda: results.put(("tick",)))))
-    except Exception:
-        results.put(("error", number, traceback.format_exc()))
+def _policy_runner(bundle, int8: bool, threads: int, robot: str, batch_size: int):
+    """In a worker: load the bundle once; each job is a share of episodes run with it."""
+    runtime = PolicyRuntime(bundle, threads=threads, int8=int8)
+    return lambda share, tick: share.run(runtime, robot, batch_size, tick)
 
 
 def _last_seed(config: EvalConfig) -> int:
     return config.seed + max(config.episodes, config.heldout_count, config.chain_count, config.chain_links) - 1
 
 
-def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, list]) -> dict:
+def _report(config: EvalConfig, card: Card, robot: str, results: dict[tuple, list]) -> dict:
     tasks = {task: task_summary(results[("episodes", task, "train")], results.get(("episodes", task, "heldout"), []))
              for task in config.tasks}
     rates = [t["success_rate"] for t in tasks.values()]
@@ -285,7 +255,7 @@ def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, lis
     return {
         "format": REPORT_FORMAT,
         "bundle": str(Path(config.bundle).resolve()),
-        "bundle_name": card.get("name", Path(config.bundle).name),
+        "bundle_name": card.name,
         "robot": robot,
         "int8": config.int8,
         "command": config.command,
@@ -305,6 +275,10 @@ def _report(config: EvalConfig, card: dict, robot: str, results: dict[tuple, lis
         if config.chain_links else None,
         "episodes": {"/".join(key): [r.as_dict() for r in runs] for key, runs in results.items()},
     }
+
+
+def _write_json(report: dict, out: Path) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _write_videos(results: dict[tuple, list], folder: Path) -> list[Path]:

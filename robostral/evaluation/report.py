@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from robostral.evaluation.outcome import FAILURES, count_failures  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult, LinkResult  # noqa: E402
-from robostral.stats import success_summary, wilson_interval  # noqa: E402
+from robostral.markdown import rate_text, table  # noqa: E402
+from robostral.stats import error_bars, success_summary, wilson_interval  # noqa: E402
 from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
 
 
@@ -80,6 +81,9 @@ def task_summary(train: Sequence[EpisodeResult], heldout: Sequence[EpisodeResult
 
 def write_markdown(report: dict, path: Path) -> Path:
     """A readable table of the report, with the chart and videos linked."""
+    tasks = [[task, _percent(t), str(t["episodes"]), _number(t["mean_length"]),
+              _percent(t["heldout"]) + f" of {t['heldout']['episodes']}" if t["heldout"] else "-",
+              _choice(t["distractor"])] for task, t in report["tasks"].items()]
     lines = [
         f"# Evaluation of `{report['bundle_name']}` on {report['robot']}",
         "",
@@ -87,18 +91,10 @@ def write_markdown(report: dict, path: Path) -> Path:
         f"Seeds {report['seeds']['first']} to {report['seeds']['last']}, randomization on; "
         f"runtime: ONNX Runtime ({'int8' if report['int8'] else 'fp32'}).",
         "",
-        "| task | success (95% CI) | episodes | mean length | held-out phrasings (95% CI) | named object chosen |",
-        "| --- | --- | ---: | ---: | --- | --- |",
+        table(["task", "success (95% CI)", "episodes", "mean length", "held-out phrasings (95% CI)",
+               "named object chosen"], tasks, right=(2, 3)),
+        "",
     ]
-    for task, t in report["tasks"].items():
-        held = t["heldout"]
-        choice = t["distractor"]
-        lines.append(
-            f"| {task} | {_percent(t)} | {t['episodes']} | {_number(t['mean_length'])} | "
-            f"{_percent(held) + ' of ' + str(held['episodes']) if held else '-'} | "
-            f"{_choice(choice)} |"
-        )
-    lines.append("")
     if report["mean_success_rate"] is not None:
         lines.append(f"Mean success over the tasks: {report['mean_success_rate']:.1%}.")
     chains = report["chains"]
@@ -109,15 +105,16 @@ def write_markdown(report: dict, path: Path) -> Path:
     links = report.get("chain_links")
     if links:
         lines += ["", "Each chain link alone, the expert completing the links before it:", "",
-                  "| link | success (95% CI) | episodes | expert lead-in failed |", "| ---: | --- | ---: | ---: |"]
-        lines += [f"| {link} | {_percent(block)} | {block['episodes']} | {block['lead_in_failed']} |"
-                  for link, block in links.items()]
+                  table(["link", "success (95% CI)", "episodes", "expert lead-in failed"],
+                        [[link, _percent(block), str(block["episodes"]), str(block["lead_in_failed"])]
+                         for link, block in links.items()], right=(0, 2, 3))]
     lines += _failure_table(report)
     gate = report.get("gate")
     if gate:
         lines += ["", f"Gate: **{'PASS' if gate['passed'] else 'FAIL'}**", ""]
         lines += [f"- {reason}" for reason in gate["reasons"]]
-    lines += ["", f"![success per task]({report['chart']})", ""]
+    chart = report["chart"]
+    lines += ["", f"![success per task]({chart})" if chart else "(No chart: it could not be drawn.)", ""]
     lines += [f"- [{Path(video).stem}]({video})" for video in report["videos"]]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -147,12 +144,12 @@ def _failure_table(report: dict) -> list[str]:
         train, heldout = (counts.get(reason, 0) if counts is not None else None for counts in pair)
         return str(train) if heldout is None else f"{train} / {heldout}"
 
-    lines = ["", "Why the failed episodes failed (train / held-out phrasings; see `robostral/evaluation/outcome.py`):",
-             "", f"| | failed | {' | '.join(reasons)} |", "| --- | ---: |" + " ---: |" * len(reasons)]
-    for name, pair in rows.items():
-        failed = " / ".join(str(sum(counts.values())) for counts in pair if counts is not None)
-        lines.append(f"| {name} | {failed} | {' | '.join(cell(pair, reason) for reason in reasons)} |")
-    return lines
+    def failed(pair: tuple) -> str:
+        return " / ".join(str(sum(counts.values())) for counts in pair if counts is not None)
+
+    return ["", "Why the failed episodes failed (train / held-out phrasings; see `robostral/evaluation/outcome.py`):",
+            "", table(["", "failed", *reasons], [[name, failed(pair), *(cell(pair, reason) for reason in reasons)]
+                                                for name, pair in rows.items()], right=range(1, 2 + len(reasons)))]
 
 
 def plot_report(report: dict, path: Path) -> Path:
@@ -166,8 +163,7 @@ def plot_report(report: dict, path: Path) -> Path:
         xs = [i + offset for i, b in enumerate(blocks) if b]
         shown = [b for b in blocks if b]
         rates = [b["success_rate"] for b in shown]
-        errors = [[r - b["ci_low"] for r, b in zip(rates, shown)], [b["ci_high"] - r for r, b in zip(rates, shown)]]
-        left.bar(xs, rates, width, yerr=errors, capsize=4, label=name)
+        left.bar(xs, rates, width, yerr=error_bars(shown), capsize=4, label=name)
     left.set_xticks(range(len(tasks)), tasks)
     left.set_ylim(0, 1.05)
     left.set_ylabel("success rate (95% Wilson CI)")
@@ -223,9 +219,7 @@ def _plot_failures(axes, report: dict) -> None:
 
 
 def _percent(block: dict) -> str:
-    if block["success_rate"] is None:
-        return "- (no episodes)"
-    return f"{block['success_rate']:.1%} ({block['ci_low']:.1%} to {block['ci_high']:.1%})"
+    return "- (no episodes)" if block["success_rate"] is None else rate_text(block)
 
 
 def _number(value: float | None) -> str:

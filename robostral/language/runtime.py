@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from robostral.bundle.card import ENCODER_FILE, TOKENIZER_FILE
 from robostral.language import POOLINGS
 from robostral.language.tokenizer import check_instructions, load_tokenizer, tokenize
 
-ENCODER_FILE = "encoder.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "embedding"
 

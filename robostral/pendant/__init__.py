@@ -1,5 +1,14 @@
-"""The teach pendant's core: users, sessions, roles, programs and the audit log on one SQLite file.
+"""The teach pendant: users and roles, programs, jogging and running them, and its web app.
 
-Plain Python, no web framework: the HTTP server and the ROS 2 bridge call these objects
-directly and map ``errors.PendantError`` to its ``status``. Start with ``service.Pendant.open``.
+Layered, each package importing only those above it in this list:
+
+- ``errors``, ``json_input``: the refusals (``PendantError``, each with its HTTP ``status``) and input checks;
+- ``access``: the SQLite store, roles, the audit log, users and sessions (who may do what);
+- ``programs``: programs as values with their JSON document format, and the program library;
+- ``motion``: kinematics, jogs, timed paths, the planner, streaming motions, the program runner;
+- ``service.Pendant`` (the database's parts on one clock) and ``policies`` (the bundles on offer);
+- ``web``: the Starlette app, one routes module per screen, the live websocket, the page.
+
+Plain Python, no ROS: the cell is a protocol (``web.cell.PendantCell``) that the ROS 2 node
+(``ros.pendant_bridge.PendantBridge``) implements and passes in. Start with ``service.Pendant.open``.
 """

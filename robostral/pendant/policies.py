@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from robostral.bundle.promote import NAME, list_policies
 from robostral.pendant.errors import Conflict, NotFound
-from robostral.promote import NAME, list_policies
 
 
 def bundles(policies_dir: str | Path) -> list[dict]:

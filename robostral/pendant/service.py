@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from robostral.pendant.audit import AuditLog
-from robostral.pendant.auth import Auth, AuthPolicy
-from robostral.pendant.library import ProgramLibrary
-from robostral.pendant.store import SYSTEM_CLOCK, Clock, Store
+from robostral.pendant.access.audit import AuditLog
+from robostral.pendant.access.auth import Auth, AuthPolicy
+from robostral.pendant.access.store import SYSTEM_CLOCK, Clock, Store
+from robostral.pendant.programs.library import ProgramLibrary
 
 
 @dataclasses.dataclass(frozen=True)

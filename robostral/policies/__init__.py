@@ -1,1 +1,1 @@
-"""Policies, one folder each: configuration apart from modeling (LeRobot's layout)."""
+"""Policies, one folder each: configuration apart from modeling (LeRobot's layout); ``factory`` builds them by name."""

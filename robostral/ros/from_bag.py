@@ -47,6 +47,7 @@ from robostral.ros.contract import (
     WRIST_CAMERA_IMAGE,
 )
 from robostral.ros.messages import image_from_msg, joint_state_from_msg, trajectory_from_msg
+from sim.proprio import proprio_state
 from sim.robots import DEFAULT_ROBOT, RobotSpec, robot_spec
 
 DATASET_TOPICS = (JOINT_STATES, CAMERA_IMAGE, INSTRUCTION, ARM_TRAJECTORY, GRIPPER_TRAJECTORY)  # what frames need
@@ -232,7 +233,7 @@ def _joint_states(messages: list[BagMessage], spec: RobotSpec) -> tuple[np.ndarr
             raise BagConversionError(f"{JOINT_STATES}: {error} (joints {', '.join(bag_message.message.name)}); "
                                      f"is the recording of a {spec.name}?") from None
         stamps.append(_stamp(bag_message.message))
-        states.append(np.concatenate([position[:-1], velocity[:-1], position[-1:]]))
+        states.append(proprio_state(position, velocity))
     return np.array(stamps, dtype=np.int64), np.array(states, dtype=np.float32)
 
 

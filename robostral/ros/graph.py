@@ -20,7 +20,7 @@ GRAPH_FILE = LAUNCH_DIR / "graph.yaml"
 class NodeSpec:
     name: str
     executable: str  # console entry point, what `ros2 run robostral <executable>` starts
-    module: str  # robostral.ros.<module>, what `robostral up` starts with this Python
+    module: str  # robostral.ros.<module>, what `robostral up` starts with this Python (from `executables`)
     lifecycle: bool = False  # driven through configure and activate after start
     optional: bool = False  # started only when asked for (the recorder)
     latches: bool = False  # starts latched after any (re)start until an engineer's reset (the safety supervisor)
@@ -43,15 +43,22 @@ class Graph:
         return (document.get(node) or {}).get("ros__parameters", {}).get(name)
 
 
+EXECUTABLES = "executables"  # the file's map of node executable -> robostral.ros module, not a graph
+
+
 def load_graph(name: str, path: Path = GRAPH_FILE) -> Graph:
     """The graph ``name`` (sim or hardware); ValueError naming what is wrong in the file."""
     document = yaml.safe_load(path.read_text())
-    if not isinstance(document, dict) or name not in document:
-        known = ", ".join(document) if isinstance(document, dict) else "none"
-        raise ValueError(f"{path}: no graph {name!r} (graphs: {known})")
+    graphs = [key for key in document if key != EXECUTABLES] if isinstance(document, dict) else []
+    if name not in graphs:
+        raise ValueError(f"{path}: no graph {name!r} (graphs: {', '.join(graphs) or 'none'})")
     entry = document[name]
     try:
-        nodes = tuple(NodeSpec(**node) for node in entry["nodes"])
+        modules = document[EXECUTABLES]
+        unknown = [node["executable"] for node in entry["nodes"] if node["executable"] not in modules]
+        if unknown:
+            raise ValueError(f"{path}: graph {name!r} runs {', '.join(unknown)}, not listed in {EXECUTABLES}")
+        nodes = tuple(NodeSpec(**node, module=modules[node["executable"]]) for node in entry["nodes"])
         parameters = (path.parent / entry["parameters"]).resolve()
         release_latch = entry.get("release_latch", False)
     except (KeyError, TypeError, AttributeError) as error:

@@ -1,7 +1,7 @@
 """pendant: the teach pendant's server, one process that is a ROS 2 node and the web server.
 
-The node (``robostral.pendant.bridge``) spins in a background thread; uvicorn serves the Starlette
-app (``robostral.pendant.app``) in the main thread at http://``host``:``port`` (127.0.0.1:8080 by
+The node (``robostral.ros.pendant_bridge``) spins in a background thread; uvicorn serves the Starlette
+app (``robostral.pendant.web.app``) in the main thread at http://``host``:``port`` (127.0.0.1:8080 by
 default). Parameters: ``db`` (the SQLite file of users, programs and the audit log), ``host``,
 ``port``, ``policies_dir`` (the bundles offered on the Policies screen). SIGINT/SIGTERM stop the
 server, the runner (the arm holds) and the node.
@@ -17,11 +17,11 @@ import rclpy
 import uvicorn
 from rclpy.executors import SingleThreadedExecutor
 
-from robostral.pendant.app import create_app
-from robostral.pendant.bridge import PendantBridge
-from robostral.pendant.runner import ProgramRunner
+from robostral.pendant.motion.runner import ProgramRunner
 from robostral.pendant.service import Pendant
-from robostral.pendant.web import Site
+from robostral.pendant.web.app import create_app
+from robostral.pendant.web.http import Site
+from robostral.ros.pendant_bridge import PendantBridge
 
 GRACEFUL_SHUTDOWN = 2.0  # s for open connections to finish at shutdown
 

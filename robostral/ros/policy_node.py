@@ -35,7 +35,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from robostral.bundle.card import BundleError
+from robostral.bundle.card import BundleError, Card
 from robostral.ros import contract
 from robostral.ros.instruct import received_instruction
 from robostral.ros.latency import LatencyWindow
@@ -52,8 +52,12 @@ from robostral.runtime import PolicyRuntime
 from robostral.safety import SafetyConfig, tool_kinematics
 from robostral.safety.envelope import clip_chunk
 from sim.config import from_yaml
+from sim.proprio import proprio_state
 
 REPORT_PERIOD = 1.0  # s between routine diagnostics
+# What the node reports when configure fails (the demo and tests read it): the bundle or its envelope refused.
+BUNDLE_REFUSED, ENVELOPE_REFUSED = "bundle refused", "safety envelope refused"
+CONFIGURE_FAILED = (BUNDLE_REFUSED, ENVELOPE_REFUSED)
 
 
 class PolicyNode(LifecycleNode):
@@ -79,18 +83,17 @@ class PolicyNode(LifecycleNode):
             runtime = PolicyRuntime(bundle, threads=int(self.get_parameter("threads").value))
         except (BundleError, FileNotFoundError, ValueError) as error:
             self.get_logger().error(f"configure failed: bundle {bundle} refused: {error}")
-            self.report("error", f"bundle refused: {error}", force=True)
+            self.report("error", f"{BUNDLE_REFUSED}: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
         card = runtime.card
         try:
             self.load_envelope(card)
         except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
             self.get_logger().error(f"configure failed: safety envelope: {error}")
-            self.report("error", f"safety envelope refused: {error}", force=True)
+            self.report("error", f"{ENVELOPE_REFUSED}: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
         self.runtime = runtime
-        self.joint_names = list(card["joint_names"])
-        self.arm_joints = len(self.joint_names) - 1
+        self.joint_names = list(card.joint_names)
         self.rate = float(self.get_parameter("rate").value) or self.runtime.control_hz
         self.stale_timeout = float(self.get_parameter("stale_timeout").value)  # read once, not every step
         self.last_step = 0.0  # monotonic s of the last control step
@@ -113,20 +116,20 @@ class PolicyNode(LifecycleNode):
         if self.runtime.wrist_shape is not None:
             self.subscriptions_.append(self.create_subscription(
                 Image, contract.WRIST_CAMERA_IMAGE, self.on_wrist_image, contract.IMAGE_QOS, raw=True))
-        self.get_logger().info(f"configured: {card['name']} ({card['robot']}, {self.rate:g} Hz) from {bundle}")
-        if card.get("gate", {}).get("name") == "preview":
-            self.get_logger().warning(f"{card['name']} passed only the preview gate: a policy under development, "
+        self.get_logger().info(f"configured: {card.name} ({card.robot}, {self.rate:g} Hz) from {bundle}")
+        if card.gate_name == "preview":
+            self.get_logger().warning(f"{card.name} passed only the preview gate: a policy under development, "
                                       "not for a cell that runs unattended")
         self.report("ok", "configured", force=True)
         return TransitionCallbackReturn.SUCCESS
 
-    def load_envelope(self, card: dict) -> None:
+    def load_envelope(self, card: Card) -> None:
         """The supervisor's ``SafetyConfig`` for the card's robot, its limits and tool kinematics."""
         path = self.get_parameter("safety_config").value
-        config = replace(from_yaml(SafetyConfig, path) if path else SafetyConfig(), robot=card["robot"])
+        config = replace(from_yaml(SafetyConfig, path) if path else SafetyConfig(), robot=card.robot)
         limits = config.joint_limits()
-        if list(limits.names) != list(card["joint_names"]):
-            raise ValueError(f"the card's joints {card['joint_names']} are not {config.robot}'s {list(limits.names)}")
+        if list(limits.names) != card.joint_names:
+            raise ValueError(f"the card's joints {card.joint_names} are not {config.robot}'s {list(limits.names)}")
         self.safety, self.limits, self.kinematics = config, limits, tool_kinematics(config.robot)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -184,8 +187,7 @@ class PolicyNode(LifecycleNode):
         try:
             msg = bounded_message(raw, JointState)
             positions, velocities = joint_state_from_msg(msg, self.joint_names)
-            proprio = np.concatenate([positions[: self.arm_joints], velocities[: self.arm_joints], positions[-1:]])
-            self.joints = (seconds(msg.header.stamp), proprio.astype(np.float32), positions)
+            self.joints = (seconds(msg.header.stamp), proprio_state(positions, velocities), positions)
             self.problems.pop("joints", None)
         except ValueError as error:
             self.problems["joints"] = f"joint state dropped: {error}"

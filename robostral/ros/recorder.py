@@ -7,9 +7,10 @@ arrive) and takes the serialized CDR bytes as they are, so recording costs no
 deserialization. SIGINT or SIGTERM finishes the current file; a killed recorder leaves
 every finished chunk readable, and chunks are finished at least every ``flush_seconds``.
 
-Parameters: ``topics`` (string array), ``output`` (folder; default
-robostral_YYYY_MM_DD-HH_MM_SS), ``max_file_mb`` and ``max_file_seconds`` (rotation,
-0 = none), ``flush_seconds``, ``compression`` (zstd, lz4, none).
+Parameters: ``topics`` (string array), ``output`` (the folder that holds the recordings: each
+run records into a new ``robostral_YYYY_MM_DD-HH_MM_SS`` folder in it, as rosbag2 names them;
+default the working directory), ``max_file_mb`` and ``max_file_seconds`` (rotation, 0 = none),
+``flush_seconds``, ``compression`` (zstd, lz4, none).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import importlib
 import time
 from functools import partial
+from pathlib import Path
 
 import yaml
 from rclpy.node import Node
@@ -35,15 +37,26 @@ DEPTH = 100  # messages queued per topic while the disk is busy
 DISCOVERY_PERIOD = 0.5  # s between looks for the topics not found yet
 
 
+def new_run_folder(output: Path) -> Path:
+    """A folder in ``output`` for this run, named by its start as rosbag2 does (``_1``... if a run of the same
+    second, a restarted recorder's, has it)."""
+    name = time.strftime("robostral_%Y_%m_%d-%H_%M_%S")
+    folder, again = output / name, 0
+    while folder.exists():
+        again += 1
+        folder = output / f"{name}_{again}"
+    return folder
+
+
 class Recorder(Node):
     """Subscribes to ``topics`` as they appear and appends every message to a ``BagWriter``."""
 
     def __init__(self) -> None:
         super().__init__("robostral_recorder")
         topics = list(self.declare_parameter("topics", list(TOPICS)).value)
-        output = self.declare_parameter("output", "").value or time.strftime("robostral_%Y_%m_%d-%H_%M_%S")
+        output = Path(self.declare_parameter("output", "").value or ".")
         config = BagConfig(
-            folder=output,
+            folder=str(new_run_folder(output)),
             max_file_bytes=int(self.declare_parameter("max_file_mb", 0.0).value * 2**20),
             max_file_seconds=self.declare_parameter("max_file_seconds", 0.0).value,
             compression=self.declare_parameter("compression", "zstd").value,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
+from robostral.bundle.card import ENCODER_FILE, POLICY_FILE, POLICY_INT8_FILE, TOKENIZER_FILE
 from robostral.bundle.verify import verify_bundle
-from robostral.language.runtime import ENCODER_FILE, TOKENIZER_FILE, InstructionEncoder
-from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, run_policy
+from robostral.language.runtime import InstructionEncoder
+from robostral.runtime.session import policy_inputs, policy_session, run_policy
 from sim.language import check_instruction
 
 DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
@@ -49,19 +49,14 @@ class PolicyRuntime:
         self.card = verify_bundle(self.path, trusted_keys, required=(graph, ENCODER_FILE, TOKENIZER_FILE)).card
         self.session = policy_session(self.path / graph, threads, device)
         self.encoder = InstructionEncoder(self.path, threads=1)
-        inputs = self.card["inputs"]
-        self.image_shape = tuple(inputs["image"]["shape"][1:])
-        # (H, W, 3) of the wrist camera a bundle with one takes besides the front camera's image; else None.
-        self.wrist_shape = tuple(inputs[WRIST_INPUT]["shape"][1:]) if WRIST_INPUT in inputs else None
-        self.input_names = policy_inputs(self.wrist_shape is not None)
-        self.state_dim = int(inputs["state"]["shape"][1])
-        self.language_dim = int(inputs["language"]["shape"][1])
+        card = self.card
+        self.image_shape, self.wrist_shape = card.image_shape, card.wrist_shape  # wrist: None without one
+        self.input_names = policy_inputs(card.wrist_camera)
+        self.state_dim, self.language_dim = card.state_dim, card.language_dim
         if self.encoder.dim != self.language_dim:
             raise ValueError(f"{self.path}: its encoder gives {self.encoder.dim}-float embeddings, "
                              f"its policy takes {self.language_dim}")
-        self.chunk_size = int(self.card["chunk_size"])
-        self.action_dim = len(self.card["joint_names"])
-        self.control_hz = float(self.card["control_hz"])
+        self.chunk_size, self.action_dim, self.control_hz = card.chunk_size, card.action_dim, float(card.control_hz)
         self._warm_up()
 
     def _warm_up(self) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from robostral.bundle.card import POLICY_INPUTS, WRIST_INPUT  # the names the card declares
 from robostral.language.runtime import session_options
 
-POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
-WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
 POLICY_OUTPUT = "actions"
 
 

@@ -33,7 +33,7 @@ class BundlePayload:
 def pack_bundle(path: str | Path) -> BundlePayload:
     """The card, its signature if any and every file the card lists, as bytes."""
     path = Path(path)
-    names = [CARD_FILE, *read_card(path)["files"]]
+    names = [CARD_FILE, *read_card(path).files]
     if (path / SIGNATURE_FILE).exists():
         names.append(SIGNATURE_FILE)
     return BundlePayload(sha256_file(path / CARD_FILE), {name: (path / name).read_bytes() for name in names})

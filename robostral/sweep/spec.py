@@ -249,7 +249,7 @@ class _Reader:
                 card = read_card(path)
             except BundleError as error:
                 raise self.fail(f"policy {label!r}: {error}", "policies", index) from None
-            robot = card.get("robot")
+            robot = card.robot
             if robot not in ROBOTS:
                 raise self.fail(f"policy {label!r}: its card names robot {robot!r}, not one of the simulator's "
                                 f"({', '.join(ROBOTS)})", "policies", index)
@@ -257,7 +257,7 @@ class _Reader:
             twin = next((p.label for p in policies if p.sha256 == sha256), None)
             if twin:
                 raise self.fail(f"policy {label!r} is the same bundle as {twin!r} (identical cards)", "policies", index)
-            policies.append(Policy(label, path, str(card.get("name", path.name)), sha256, robot, card.get("gate")))
+            policies.append(Policy(label, path, card.name, sha256, robot, card.gate))
         return tuple(policies)
 
     def names(self, key: str, known) -> tuple[str, ...]:

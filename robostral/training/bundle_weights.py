@@ -19,11 +19,12 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from robostral.bundle.card import POLICY_FILE
+from robostral.bundle.card import POLICY_FILE, Card
 from robostral.bundle.verify import verify_bundle
-from robostral.export.parity import PARITY_TOLERANCE, max_abs_difference
+from robostral.policies.factory import make_policy, make_policy_config
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.runtime.parity import PARITY_TOLERANCE, max_abs_difference
 from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session
 
 
@@ -31,19 +32,16 @@ class BundleWeightsError(ValueError):
     """The bundle's graph does not give back a network that reproduces it."""
 
 
-def bundle_network_config(card: dict) -> RobostralSConfig:
+def bundle_network_config(card: Card) -> RobostralSConfig:
     """The network a bundle's card describes (its ``network`` section and joint names)."""
-    if not isinstance(card.get("network"), dict):
-        raise BundleWeightsError("the bundle's card has no network section: its weights cannot be read back")
-    network = {key: value for key, value in card["network"].items() if key != "trainable_parameters"}
-    return RobostralSConfig(**network, joint_names=list(card["joint_names"]))
+    return make_policy_config(card.policy, **card.network_settings, joint_names=list(card.joint_names))
 
 
 def policy_from_bundle(bundle: str | Path) -> RobostralS:
     """The verified bundle's network in torch (eval mode), checked against ONNX Runtime on random inputs."""
     bundle = Path(bundle)
     card = verify_bundle(bundle, required=(POLICY_FILE,)).card
-    model = RobostralS(bundle_network_config(card))
+    model = make_policy(bundle_network_config(card))
     try:
         model.load_state_dict(bundle_state_dict(bundle, model))
     except RuntimeError as error:  # names or shapes the card's network does not have

@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from robostral.policies.robostral_s.configuration import RobostralSConfig
+from sim.config import from_dict
 
 
 def save_checkpoint(out: Path, step: int, model, optimizer, extra_state: dict, train_config) -> Path:
@@ -51,8 +52,9 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def load_policy_config(checkpoint: Path) -> RobostralSConfig:
-    config = yaml.safe_load((checkpoint / "config.yaml").read_text())
-    return RobostralSConfig(**config["policy"])
+    """The configuration of the network the checkpoint holds (its ``config.yaml``'s ``policy`` section)."""
+    path = checkpoint / "config.yaml"
+    return from_dict(RobostralSConfig, yaml.safe_load(path.read_text())["policy"], source=path)
 
 
 def load_weights(checkpoint: Path, model) -> None:

@@ -3,38 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 
-from robostral.policies.robostral_s.configuration import ACTION_MODES, check_order_rank
+from robostral.policies.robostral_s.configuration import RobostralSConfig
 
 
-@dataclass
-class PolicyOptions:
-    """Network options chosen by the user; shapes (state/action size) come from the dataset."""
+def _options_of(config_class: type) -> type:
+    """The dataclass of the policy options a training config chooses: ``config_class``'s fields but its
+    ``shape_fields`` (those come from the dataset), with their types and defaults, checked by its
+    ``check_options``; ``name`` is the policy's."""
+    hints = typing.get_type_hints(config_class)
+    chosen = [
+        (f.name, hints[f.name], field(default=f.default, default_factory=f.default_factory))
+        for f in dataclasses.fields(config_class)
+        if f.name not in config_class.shape_fields
+    ]
 
-    chunk_size: int = 10
-    channels: tuple[int, ...] = (32, 64, 128)
-    keypoints: int = 64
-    fine_keypoints: int = 0
-    wrist_camera: bool = False
-    hidden_dim: int = 512
-    language_hidden: int = 0
-    language_pooling: str = "mean"
-    order_rank: int = 0
-    dropout: float = 0.1
-    action_mode: str = "delta"
-    proprio_velocity: bool = False
+    def __post_init__(self) -> None:
+        config_class.check_options(self)
 
-    @classmethod
-    def of_network(cls, network: dict) -> PolicyOptions:
+    def of_network(cls, network: dict):
         """The options of the network a bundle's card describes (its ``network`` section)."""
         return cls(**{f.name: network[f.name] for f in dataclasses.fields(cls) if f.name in network})
 
-    def __post_init__(self) -> None:
-        self.channels = tuple(self.channels)
-        if self.action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
-        check_order_rank(self.order_rank, self.language_pooling)
+    namespace = {"name": config_class.name, "__post_init__": __post_init__, "of_network": classmethod(of_network),
+                 "__module__": __name__, "__doc__": "Network options chosen by the user; shapes come from the dataset."}
+    return dataclasses.make_dataclass("PolicyOptions", chosen, namespace=namespace)
+
+
+# The policy training builds: its options, their types and defaults, live only in its configuration.py.
+PolicyOptions = _options_of(RobostralSConfig)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from robostral.bundle.card import CARD_FILE, read_card
 from robostral.data import load_dataset
 from robostral.language.minilm import MiniLMEncoder
-from robostral.policies.robostral_s.configuration import RobostralSConfig
+from robostral.policies.factory import make_policy, make_policy_config
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.training.augment import color_jitter, random_shift
 from robostral.training.batches import (
@@ -70,8 +70,9 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     train_set = ChunkSamples(arrays, train_episodes, chunk)
     val_set = ChunkSamples(arrays, val_episodes, chunk)
 
-    model = RobostralS(
-        RobostralSConfig(
+    model = make_policy(
+        make_policy_config(
+            config.policy.name,
             state_dim=arrays[STATE].shape[1],
             action_dim=arrays[ACTION].shape[1],
             image_size=arrays[IMAGE].shape[1],
@@ -196,7 +197,7 @@ def _initialize_from(source: Path, model: RobostralS) -> dict:
     """
     if (source / CARD_FILE).is_file():
         fresh = initialize_weights(model, policy_from_bundle(source).state_dict(), source)
-        training = read_card(source)["training"]
+        training = read_card(source).training
         prior = {"bundle": str(source), "command": training.get("command", ""), "steps": training["steps"],
                  "elapsed_s": training["wall_time_s"]}
         earlier = training.get("initialized_from")

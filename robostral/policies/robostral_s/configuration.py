@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from robostral.language import EMBEDDING_DIM, embedding_dim
 
@@ -27,6 +28,10 @@ class RobostralSConfig:
     from the current joint positions (finer resolution for the same output range);
     the exported graph adds the offset back, so it always outputs absolute targets.
     """
+
+    name: ClassVar[str] = "robostral-s"  # the factory's key (robostral.policies.factory), written into cards
+    # Set from the dataset and the instruction encoder, never chosen in a training config.
+    shape_fields: ClassVar[tuple[str, ...]] = ("state_dim", "action_dim", "image_size", "language_dim", "joint_names")
 
     state_dim: int = 0
     action_dim: int = 0
@@ -55,7 +60,7 @@ class RobostralSConfig:
     joint_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.channels = tuple(self.channels)
+        self.check_options(self)
         if self.state_dim <= 0 or self.action_dim <= 0:
             raise ValueError(f"state_dim and action_dim must be positive, got {self.state_dim} and {self.action_dim}")
         arm = self.action_dim - 1
@@ -66,23 +71,31 @@ class RobostralSConfig:
             )
         if self.image_size < 32 or self.image_size % 2 ** len(self.channels):
             raise ValueError(f"image_size {self.image_size} must be >= 32 and divisible by {2 ** len(self.channels)}")
-        if self.fine_keypoints < 0 or (self.fine_keypoints and len(self.channels) < 2):
-            raise ValueError(f"fine_keypoints {self.fine_keypoints} needs >= 0 and at least two conv blocks")
-        if not 1 <= self.chunk_size <= 100:
-            raise ValueError(f"chunk_size must be within 1..100, got {self.chunk_size}")
-        if self.action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be within [0, 1), got {self.dropout}")
         pooled = embedding_dim(self.language_pooling)
         if self.language_dim not in (0, pooled):
             raise ValueError(
                 f"language_dim {self.language_dim} does not match {self.language_pooling!r} pooling ({pooled})"
             )
         self.language_dim = pooled
-        check_order_rank(self.order_rank, self.language_pooling)
         if self.joint_names and len(self.joint_names) != self.action_dim:
             raise ValueError(f"{len(self.joint_names)} joint names for action_dim {self.action_dim}")
+
+    @staticmethod
+    def check_options(options: RobostralSConfig) -> None:
+        """ValueError naming the first bad option, of those not in ``shape_fields``; channels become a tuple.
+
+        ``options`` is anything with those attributes: this config, or a training config's policy section.
+        """
+        options.channels = tuple(options.channels)
+        if options.fine_keypoints < 0 or (options.fine_keypoints and len(options.channels) < 2):
+            raise ValueError(f"fine_keypoints {options.fine_keypoints} needs >= 0 and at least two conv blocks")
+        if not 1 <= options.chunk_size <= 100:
+            raise ValueError(f"chunk_size must be within 1..100, got {options.chunk_size}")
+        if options.action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {options.action_mode!r}")
+        if not 0 <= options.dropout < 1:
+            raise ValueError(f"dropout must be within [0, 1), got {options.dropout}")
+        check_order_rank(options.order_rank, options.language_pooling)
 
     @property
     def arm_dim(self) -> int:

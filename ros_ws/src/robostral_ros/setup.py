@@ -7,18 +7,14 @@ parameter files. Paths are relative to this directory (colcon runs setup.py from
 """
 
 from glob import glob
+from pathlib import Path
 
+import yaml
 from setuptools import setup
 
 PACKAGE = "robostral_ros"
-# The executables of launch/graph.yaml -> the robostral.ros module whose main() each runs.
-EXECUTABLES = {
-    "robostral-sim-driver": "sim_driver",
-    "robostral-policy-node": "policy_node",
-    "robostral-safety-supervisor": "supervisor",
-    "robostral-recorder": "recorder",
-    "robostral-pendant": "pendant_node",
-}
+# The node executables -> the robostral.ros module whose main() each runs: listed once, in launch/graph.yaml.
+EXECUTABLES = yaml.safe_load(Path("launch/graph.yaml").read_text())["executables"]
 
 setup(
     name=PACKAGE,

@@ -1,0 +1,1 @@
+"""What the scripts under bench/ share: publishing a result into BENCHMARKS.md, and child processes."""
