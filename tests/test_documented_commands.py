@@ -298,7 +298,7 @@ class Recipe:
             return
         if skip_reason(command):
             if argv[0] == "make":  # its recipe at least resolves
-                self.check(["make", "-n", *argv[1:]], command.where)
+                self.check(["make", "--no-print-directory", "-n", *argv[1:]], command.where)
             return
         args = robostral_args(argv)
         if args is not None and args[0] not in GRAPH_CLIENTS:
@@ -330,7 +330,7 @@ class Recipe:
             assert done.stderr.strip(), "a refused promotion says why"
 
     def make(self, args: list[str], where: str) -> None:
-        dry = self.check(["make", "-n", *args], where)
+        dry = self.check(["make", "--no-print-directory", "-n", *args], where)
         if args == ["demo"]:
             recipe = shlex.split(dry.stdout.strip().splitlines()[-1])
             assert recipe[-2:] == ["-m", "robostral.demo"], dry.stdout

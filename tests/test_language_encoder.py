@@ -17,7 +17,7 @@ import torch
 from cards import make_card
 
 import robostral
-from robostral.bundle.card import ENCODER_FILE, TOKENIZER_FILE, write_card
+from robostral.bundle.card import ENCODER_FILE, TOKENIZER_FILE, read_card, sha256_file, write_card
 from robostral.export.encoder import PARITY_TOLERANCE, check_parity, export_encoder
 from robostral.export.encoder import main as export_main
 from robostral.export.onnx_graph import OPSET
@@ -288,6 +288,11 @@ def test_export_takes_the_pooling_its_bundle_card_names(order_encoder, tmp_path,
     np.testing.assert_allclose(runtime.run(INSTRUCTIONS), order_encoder.encode(INSTRUCTIONS).numpy(),
                                atol=PARITY_TOLERANCE)
     assert str(tmp_path / ENCODER_FILE) in capsys.readouterr().out
+    # The bytes each committed bundle pooled so names in its card: what a fresh clone's `make encoders` exports.
+    for card in (read_card(bundle) for bundle in sorted((REPO / "policies").glob("*/"))):
+        if card.encoder_pooling == "mean+order":
+            assert {name: card.files[name] for name in (ENCODER_FILE, TOKENIZER_FILE)} == {
+                name: sha256_file(tmp_path / name) for name in (ENCODER_FILE, TOKENIZER_FILE)}
 
     write_card(tmp_path, make_card(encoder={"pooling": "max"}))
     with pytest.raises(SystemExit):

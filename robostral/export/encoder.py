@@ -25,6 +25,10 @@ from robostral.language.minilm import MiniLMEncoder
 from robostral.language.runtime import INPUT_NAMES, OUTPUT_NAME, InstructionEncoder
 from robostral.language.tokenizer import tokenize
 
+ENCODER_PRODUCER = "robostral"
+"""The graph's ``producer_name``: a fixed name, not a module path, so that moving this code
+leaves the encoder's bytes (and the sha256 in every shipped card) as they are."""
+
 PARITY_TOLERANCE = 1e-5
 """Largest allowed |ONNX Runtime - torch| over the embeddings of ``PARITY_INSTRUCTIONS``."""
 
@@ -70,7 +74,7 @@ def to_onnx(encoder: MiniLMEncoder) -> onnx.ModelProto:
         list(INPUT_NAMES),
         [OUTPUT_NAME],
         {name: axes for name in INPUT_NAMES},
-        "robostral.export.encoder",
+        ENCODER_PRODUCER,
     )
 
 
