@@ -16,8 +16,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["robostral", "robostral.*", "sim", "sim.*"]),
-    package_data={"robostral.pendant.web": ["static/*"]},  # the pendant's page, served by its web app
+    packages=find_packages(include=["robostral", "robostral.*", "sim", "sim.*", "robots", "robots.*"]),
+    package_data={
+        "robostral.pendant.web": ["static/*"],  # the pendant's page, served by its web app
+        "robots": ["descriptions/*.yaml"],  # the arms the project ships, as data
+    },
     install_requires=[
         "numpy>=1.26",
         "pybullet>=3.2.6",

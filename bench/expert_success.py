@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from robostral.benchmarks.publish import update_section, verdict  # noqa: E402
 from robostral.stats import wilson_interval  # noqa: E402
-from sim.robots import ROBOTS  # noqa: E402
+from robots import robot_names  # noqa: E402
 from sim.rollout import EpisodeResult, make_env, run_expert_episode  # noqa: E402
 from sim.tasks import TASKS  # noqa: E402
 
@@ -83,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=200, help="episodes per task and robot")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
-    parser.add_argument("--robots", default=",".join(ROBOTS), help="comma-separated robot names")
+    parser.add_argument("--robots", default=",".join(robot_names()), help="comma-separated robot names")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episodes use seed, seed+1...")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     tasks, robots = args.tasks.split(","), args.robots.split(",")
-    for name, known in [(t, TASKS) for t in tasks] + [(r, ROBOTS) for r in robots]:
+    for name, known in [(t, TASKS) for t in tasks] + [(r, robot_names()) for r in robots]:
         if name not in known:
             parser.error(f"unknown name {name!r}; known: {', '.join(known)}")
     if args.episodes <= 0:

@@ -14,15 +14,16 @@ from robostral.commands import export as export_command
 from robostral.commands import instruct as instruct_command
 from robostral.commands import pendant as pendant_command
 from robostral.commands import policies as policies_command
+from robostral.commands import robots as robots_command
 from robostral.commands import security as security_command
 from robostral.commands import sim as sim_command
 from robostral.commands import sweep as sweep_command
 from robostral.commands import train as train_command
 from robostral.commands import up as up_command
 
-COMMANDS = (sim_command, collect_command, dataset_command, train_command, export_command, policies_command,
-            eval_command, compare_command, sweep_command, up_command, instruct_command, pendant_command,
-            security_command)
+COMMANDS = (robots_command, sim_command, collect_command, dataset_command, train_command, export_command,
+            policies_command, eval_command, compare_command, sweep_command, up_command, instruct_command,
+            pendant_command, security_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import imageio.v3 as iio
 from tqdm import tqdm
 
 from robostral.video import label, mosaic, write_video
-from sim.robots import ROBOTS
+from robots import robot_names
 from sim.rollout import make_env, run_expert_episode
 from sim.tasks import TASKS
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Each task gets its own seed (so the scenes differ), shared by both robots (so they compare).
-    runs = [(task, robot, args.seed + i) for robot in ROBOTS for i, task in enumerate(TASKS)]
+    runs = [(task, robot, args.seed + i) for robot in robot_names() for i, task in enumerate(TASKS)]
     clips, rows = [], []
     for task, robot, seed in tqdm(runs, desc="expert episodes", unit="ep"):
         env = make_env(task, robot, image_size=0, render_mode="rgb_array", render_size=args.size)

@@ -19,12 +19,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.camera import Camera, CameraConfig, WristCamera
+from robots import DEFAULT_ROBOT, load_robot
+from sim.camera import Camera, LightConfig, ToolCamera
 from sim.config import from_dict
 from sim.language import CHARSET, MAX_LENGTH, SPLITS, colours_in
 from sim.proprio import proprio_state
 from sim.randomization import RandomizationConfig
-from sim.robots import DEFAULT_ROBOT, Robot, robot_spec
+from sim.robot import Robot
 from sim.simulation import Simulation
 from sim.tasks import Task, task_class
 from sim.tasks.task import Goal
@@ -42,7 +43,7 @@ class EnvConfig:
     physics_hz: int = 240
     instructions: str = "train"  # which phrasing split: train or heldout
     render_size: int = 256  # pixels, frames from render() for videos
-    camera: CameraConfig = field(default_factory=CameraConfig)
+    light: LightConfig = field(default_factory=LightConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
 
     def __post_init__(self) -> None:
@@ -64,7 +65,7 @@ class RobotTaskEnv(gym.Env):
     def __init__(
         self,
         task: str | type[Task],
-        robot: str = DEFAULT_ROBOT,
+        robot: str = DEFAULT_ROBOT,  # a shipped arm's name or a description file's path (``robots``)
         render_mode: str | None = None,
         randomization: RandomizationConfig | dict | None = None,
         **config: Any,
@@ -76,18 +77,20 @@ class RobotTaskEnv(gym.Env):
         if randomization is not None:
             config["randomization"] = randomization
         self.config = from_dict(EnvConfig, config)
-        task_cls, spec = task_class(task), robot_spec(robot)  # validate names before building anything
+        task_cls, description = task_class(task), load_robot(robot)  # check both before building anything
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.config.control_hz}
         self.sim = Simulation(self.config.physics_hz)
         self.substeps = self.config.physics_hz // self.config.control_hz
         with self.sim.no_rendering():
             self.sim.create_box("table", [0.45, 0.6, 0.02], [0.45, 0.0, -0.02], [*TABLE_COLOR, 1.0])
-            self.robot = Robot(self.sim, spec)
+            self.robot = Robot(self.sim, description)
         self.task = task_cls(self.sim, self.robot)
         size = self.config.image_size
-        self.camera = Camera(self.sim, self.config.camera, size, size) if size else None
-        self.wrist_camera = WristCamera(self.sim, self.robot, size, size) if size and self.config.wrist_camera else None
+        front, light = description.front_camera, self.config.light
+        self.camera = Camera(self.sim, front, light, size, size) if size else None
+        wrist = size and self.config.wrist_camera
+        self.wrist_camera = ToolCamera(self.sim, self.robot, light, size, size) if wrist else None
         self._video_camera: Camera | None = None
         low, high = self.robot.lower.astype(np.float32), self.robot.upper.astype(np.float32)
         self.action_space = spaces.Box(low, high, dtype=np.float32)
@@ -98,7 +101,7 @@ class RobotTaskEnv(gym.Env):
         self.instruction = ""
 
     def _observation_space(self) -> spaces.Dict:
-        n = len(self.robot.spec.arm_joints)
+        n = len(self.robot.description.arm_joints)
         velocity = 2.0 * self.robot.max_velocity[:-1]  # rad/s; contacts can briefly exceed the limit
         low = np.concatenate([self.robot.lower[:-1], -velocity, self.robot.lower[-1:]]).astype(np.float32)
         high = np.concatenate([self.robot.upper[:-1], velocity, self.robot.upper[-1:]]).astype(np.float32)
@@ -207,7 +210,8 @@ class RobotTaskEnv(gym.Env):
             return None
         size = self.config.render_size
         if self._video_camera is None:  # kept, so that a fixed camera draws the static scene once
-            self._video_camera = self.camera or Camera(self.sim, self.config.camera, size, size)
+            self._video_camera = self.camera or Camera(self.sim, self.robot.description.front_camera,
+                                                       self.config.light, size, size)
         return self._video_camera.render(size, size)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import gymnasium as gym
 import numpy as np
 
-import sim
+from sim.envs import ENV_IDS
 from sim.experts import make_expert
 from sim.tasks.chain import LINK_STEPS, ChainScene, links_before, next_link
 
@@ -41,9 +41,9 @@ class RecordedEpisode:
 
 def make_env(task: str, robot: str, **config) -> gym.Env:
     """A registered env (time limit included) for a task name such as ``pick_place``, or ``chain``."""
-    if task not in sim.ENV_IDS:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(sorted(sim.ENV_IDS))}")
-    return gym.make(sim.ENV_IDS[task], robot=robot, **config)
+    if task not in ENV_IDS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(sorted(ENV_IDS))}")
+    return gym.make(ENV_IDS[task], robot=robot, **config)
 
 
 def run_expert_episode(env: gym.Env, seed: int, on_frame: Callable[[np.ndarray], None] | None = None) -> EpisodeResult:

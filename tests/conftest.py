@@ -8,7 +8,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-import sim
+from sim.envs import ENV_IDS
 from sim.randomization import RandomizationConfig
 
 ROBOT_NAMES = ("panda", "xarm6")
@@ -35,7 +35,7 @@ def make_env():
 
     def make(task: str = "reach", robot: str = "panda", **kwargs):
         kwargs.setdefault("image_size", 0)
-        env = gymnasium.make(sim.ENV_IDS[task], robot=robot, **kwargs)
+        env = gymnasium.make(ENV_IDS[task], robot=robot, **kwargs)
         envs.append(env)
         return env
 

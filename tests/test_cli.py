@@ -49,7 +49,7 @@ def test_sim_text_output_and_video(tmp_path):
 def test_sim_refuses_unknown_names_and_bad_counts():
     for args, needle in [
         (("--task", "juggle"), "invalid choice: 'juggle'"),
-        (("--task", "reach", "--robot", "ur5"), "invalid choice: 'ur5'"),
+        (("--task", "reach", "--robot", "ur9"), "argument --robot: unknown robot 'ur9'; known robots: panda, "),
         (("--task", "reach", "--episodes", "0"), "must be a positive integer"),
         (("--task", "reach", "--video", "out.avi"), "must end in .mp4 or .gif"),
     ]:

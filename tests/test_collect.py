@@ -229,7 +229,7 @@ def test_perturbed_demonstrations_record_the_experts_corrections():
     clean_states = np.stack([o["proprio"] for o in clean.observations])
     steps = min(len(states), len(clean_states))
     assert np.abs(states[:steps] - clean_states[:steps]).max() > 0.02
-    assert np.all(np.stack(perturbed.actions)[:, -1] == env.unwrapped.robot.spec.gripper_open)
+    assert np.all(np.stack(perturbed.actions)[:, -1] == env.unwrapped.robot.gripper.open)
     # What the env executed differs from what was recorded only by the bursts: arm joints, one offset per burst.
     executed = ExecutedActions(make_env("reach", "panda", image_size=0))
     recorded = np.stack(record_expert_episode(executed, 1, perturbation=0.05).actions)

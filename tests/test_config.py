@@ -10,7 +10,7 @@ import pytest
 from robostral.cli import build_parser
 from robostral.commands.train import build_config
 from robostral.training.config import TrainConfig
-from sim.camera import CameraConfig
+from sim.camera import LightConfig
 from sim.config import ConfigError, from_dict, from_yaml
 from sim.env import EnvConfig
 
@@ -64,11 +64,13 @@ def test_a_bad_key_or_type_is_named_with_its_file(tmp_path, text, needle):
 
 
 def test_nested_sections_are_checked_to_the_item(tmp_path):
-    config = load(tmp_path, "camera:\n  eye: [1, 0, '0.5']\n  fov: '40'\nrandomization:\n  level: 0\n", EnvConfig)
-    assert config.camera == CameraConfig(eye=[1, 0, 0.5], fov=40.0) and config.randomization.level == 0
-    with pytest.raises(ConfigError, match=r"EnvConfig.camera: CameraConfig.eye must be tuple\[float, float, float\], "
-                                          r"got \[1, 0\] \(list\)"):
-        load(tmp_path, "camera:\n  eye: [1, 0]\n", EnvConfig)
+    text = "light:\n  light_direction: [1, 0, '0.5']\n  light_ambient: '0.4'\nrandomization:\n  level: 0\n"
+    config = load(tmp_path, text, EnvConfig)
+    assert config.light == LightConfig(light_direction=[1, 0, 0.5], light_ambient=0.4)
+    assert config.randomization.level == 0
+    with pytest.raises(ConfigError, match=r"EnvConfig.light: LightConfig.light_direction must be "
+                                          r"tuple\[float, float, float\], got \[1, 0\] \(list\)"):
+        load(tmp_path, "light:\n  light_direction: [1, 0]\n", EnvConfig)
     with pytest.raises(ConfigError, match=r"EnvConfig.randomization: RandomizationConfig.action_latency must be int"):
         load(tmp_path, "randomization:\n  action_latency: soon\n", EnvConfig)
 

@@ -24,18 +24,18 @@ from robostral.ros.contract import (
     JOINT_STATES,
     WRIST_CAMERA_IMAGE,
 )
-from robostral.ros.from_bag import BagConversionError, FromBagConfig, from_bag, joint_names
+from robostral.ros.from_bag import BagConversionError, FromBagConfig, from_bag
 from robostral.ros.messages import image_msg, joint_state_msg, trajectory_msg
 from robostral.training.batches import ACTION, IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import latest_checkpoint
+from robots import load_robot
 from sim.env import RobotTaskEnv
 from sim.experts import make_expert
-from sim.robots import robot_spec
 
 T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns
 PERIOD = 50 * MS  # 20 Hz, the sim's control rate
-PANDA = robot_spec("panda")
+PANDA = load_robot("panda")
 TYPES = {
     JOINT_STATES: "sensor_msgs/msg/JointState",
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
@@ -53,9 +53,9 @@ def stamp(t: int) -> Time:
 def joint_state_message(proprio: np.ndarray, t: int, names=None):
     """The driver's view of the sim's proprio: every joint, fingers included, in ros2_control's (unsorted) order."""
     n = len(PANDA.arm_joints)
-    names = names or [*PANDA.arm_joints, *PANDA.gripper_joints]
-    position = {**dict(zip(PANDA.arm_joints, proprio[:n])), **dict.fromkeys(PANDA.gripper_joints, proprio[-1])}
-    velocity = {**dict(zip(PANDA.arm_joints, proprio[n:2 * n])), **dict.fromkeys(PANDA.gripper_joints, 0.0)}
+    names = names or [*PANDA.arm_joints, *PANDA.gripper.joints]
+    position = {**dict(zip(PANDA.arm_joints, proprio[:n])), **dict.fromkeys(PANDA.gripper.joints, proprio[-1])}
+    velocity = {**dict(zip(PANDA.arm_joints, proprio[n:2 * n])), **dict.fromkeys(PANDA.gripper.joints, 0.0)}
     order = names[::-1]
     return joint_state_msg(order, [position.get(j, 0.0) for j in order], [velocity.get(j, 0.0) for j in order],
                            stamp(t))
@@ -101,7 +101,7 @@ def sim_recording(folder, episodes=((0, 22), (1, 18)), wrist: bool = False) -> l
                 write(bag, JOINT_STATES, joint_state_message(observation["proprio"], t - 2 * MS), t + MS)
                 action = expert.act()
                 write(bag, ARM_TRAJECTORY, trajectory(PANDA.arm_joints, action[:-1]), t + 10 * MS)
-                write(bag, GRIPPER_TRAJECTORY, trajectory(PANDA.gripper_joints, [action[-1]] * 2), t + 10 * MS)
+                write(bag, GRIPPER_TRAJECTORY, trajectory(PANDA.gripper.joints, [action[-1]] * 2), t + 10 * MS)
                 record["images"].append(observation["image"])
                 record["state"].append(observation["proprio"])
                 record["action"].append(action.astype(np.float32))  # as collect stores it
@@ -119,7 +119,7 @@ def test_a_recorded_run_becomes_a_dataset_that_robostral_train_accepts(tmp_path,
     assert "added 2 episodes (40 frames)" in capsys.readouterr().out
 
     data = load_dataset(dataset)
-    assert (data.fps, data.robot, list(data.joint_names)) == (20, "panda", list(joint_names(PANDA)))
+    assert (data.fps, data.robot, list(data.joint_names)) == (20, "panda", list(PANDA.joint_names))
     assert set(data.tasks) == {e["instruction"] for e in expected}
     assert [e["length"] for e in data.episodes] == [22, 18]
     arrays = data.load_arrays(["observation.images.front", STATE, ACTION, "task_index"])
@@ -162,7 +162,7 @@ def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, en
             t = T0 + k * 10 * MS
             proprio = np.full(2 * len(PANDA.arm_joints) + 1, k / 100, dtype=np.float32)
             write(bag, JOINT_STATES, joint_state_message(proprio, t, names), t)
-            for topic, joints in ((ARM_TRAJECTORY, PANDA.arm_joints), (GRIPPER_TRAJECTORY, PANDA.gripper_joints[:1])):
+            for topic, joints in ((ARM_TRAJECTORY, PANDA.arm_joints), (GRIPPER_TRAJECTORY, PANDA.gripper.joints[:1])):
                 if topic not in skip:
                     write(bag, topic, trajectory(joints, [k] * len(joints)), t)
         camera = np.arange(T0, T0 + int(seconds * 1e9), int(1e9 / camera_hz))

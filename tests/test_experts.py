@@ -12,12 +12,13 @@ import itertools
 import gymnasium
 import pytest
 
-import sim
-from sim.robots import ROBOTS
+from robots import robot_names
+from sim.envs import ENV_IDS
 from sim.rollout import EpisodeResult, chain_lead_in, run_expert_episode
 from sim.tasks import TASKS
 from sim.tasks.chain import CHAIN_LENGTH, LINK_STEPS, links_before
 
+ROBOTS = robot_names()
 COMBINATIONS = list(itertools.product(TASKS, ROBOTS))
 QUICK_SEEDS = range(5)
 FULL_EPISODES = 200
@@ -30,7 +31,7 @@ def run_episodes():
     envs = []
 
     def run(task: str, robot: str, seeds) -> list[EpisodeResult]:
-        env = gymnasium.make(sim.ENV_IDS[task], robot=robot, image_size=0)
+        env = gymnasium.make(ENV_IDS[task], robot=robot, image_size=0)
         envs.append(env)
         return [run_expert_episode(env, seed) for seed in seeds]
 
@@ -59,7 +60,7 @@ def test_expert_success_rate_over_200_episodes(run_episodes, task, robot):
 
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_a_chain_episode_is_the_link_its_seed_names_after_the_links_before_it(run_episodes, robot):
-    env = gymnasium.make(sim.ENV_IDS["chain"], robot=robot, image_size=0)
+    env = gymnasium.make(ENV_IDS["chain"], robot=robot, image_size=0)
     scene = env.unwrapped.task
     for links in range(CHAIN_LENGTH):
         env.reset(seed=links)

@@ -25,7 +25,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the packages and the contracts, to break."""
-    for package in ("robostral", "sim"):
+    for package in ("robostral", "sim", "robots"):
         shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "static"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     return tmp_path
@@ -34,7 +34,7 @@ def tree(tmp_path: Path) -> Path:
 def test_the_tree_keeps_its_import_contracts(tree):
     result = lint_imports(tree)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 2 kept, 0 broken." in result.stdout
+    assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
 def test_an_upward_import_breaks_the_layers(tree):
@@ -52,3 +52,16 @@ def test_a_cycle_between_two_modules_of_a_package_breaks_the_acyclic_contract(tr
     result = lint_imports(tree)
     assert result.returncode == 1
     assert "No import cycles between the modules of any package BROKEN" in result.stdout
+
+
+@pytest.mark.parametrize("module,line", [
+    ("robostral/safety/stop.py", "import pybullet  # noqa"),  # directly
+    ("robostral/pendant/motion/planner.py", "import sim.robot  # noqa"),  # through the simulator's arm
+    ("robots/gripper.py", "from sim.camera import Camera  # noqa"),  # the renderer
+])
+def test_a_cell_module_that_would_load_the_physics_engine_breaks_the_forbidden_contract(tree, module, line):
+    with (tree / module).open("a") as handle:
+        handle.write(f"\n{line}\n")
+    result = lint_imports(tree)
+    assert result.returncode == 1
+    assert "What runs on a cell never loads the physics engine BROKEN" in result.stdout

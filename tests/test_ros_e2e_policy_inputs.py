@@ -34,12 +34,12 @@ from robostral.bundle.card import read_card
 from robostral.ros import contract
 from robostral.ros.messages import image_msg, joint_state_msg, seconds, trajectory_from_msg
 from robostral.safety import CommandedMotion
-from sim.robots import robot_spec
+from robots import load_robot
 
 PERIOD = 0.05  # s: the control period at 20 Hz
 STALE_TIMEOUT = 0.2  # s: policy_node.stale_timeout in launch/params/hardware.yaml
 IN_FLIGHT = 0.15  # s: a command computed before the bad input arrived may still come
-HOME = np.array([*robot_spec("panda").home, 0.04])  # rad, the gripper open (m)
+HOME = load_robot("panda").home_positions  # rad, the gripper open (m)
 
 
 @dataclass
@@ -165,7 +165,7 @@ def mismatched_lengths(cell: Cell) -> JointState:
 
 
 def other_arm(cell: Cell) -> JointState:
-    names = [*robot_spec("xarm6").arm_joints, "drive_joint"]
+    names = list(load_robot("xarm6").joint_names)  # its arm joints, then "drive_joint"
     return joint_state_msg(names, np.zeros(len(names)), np.zeros(len(names)), cell.stamp())
 
 

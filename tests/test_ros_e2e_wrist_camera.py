@@ -15,12 +15,12 @@ from trajectory_msgs.msg import JointTrajectory
 from robostral.bundle.card import read_card
 from robostral.ros import contract
 from robostral.ros.messages import image_msg, joint_state_msg
-from sim.robots import robot_spec
+from robots import load_robot
 
 PERIOD = 0.05  # s: 20 Hz
 STALE_TIMEOUT = 0.2  # s: policy_node.stale_timeout in launch/params/hardware.yaml
 IN_FLIGHT = 0.15  # s: a command computed before the wrist camera stopped may still come
-HOME = np.array([*robot_spec("panda").home, 0.04])
+HOME = load_robot("panda").home_positions  # rad, the gripper open (m)
 
 
 def test_the_simulated_cell_shows_a_wrist_bundle_its_wrist_camera_and_the_policy_commands(wrist_pipeline, tmp_path):

@@ -41,20 +41,19 @@ from robostral.safety import (
     Trajectory,
     TrajectoryPoint,
     check_trajectory,
-    tool_kinematics,
 )
+from robots import load_robot
 from sim.language import CHARSET, check_instruction
-from sim.robots import robot_spec
 
 PERIOD = 0.05  # s: the control period at 20 Hz
 STARTUP = 90.0  # s: a node's start on a busy machine (PyBullet, ONNX Runtime sessions)
 STILL = 1e-3  # rad (m): a joint that moved less did not move
 GRACE = 0.5  # s after a refusal is reported: a command computed before it may still arrive until then
 QUIET = 1.0  # s after a refusal is reported during which no command may come
-SPEC = robot_spec("panda")
+SPEC = load_robot("panda")
 ARM = list(SPEC.arm_joints)
-NAMES = [*ARM, SPEC.gripper_joints[0]]
-HOME = np.array([*SPEC.home, SPEC.gripper_open])  # rad, the gripper open (m)
+NAMES = list(SPEC.joint_names)  # the arm joints, then the gripper's drive
+HOME = np.array([*SPEC.home, SPEC.gripper.open])  # rad, the gripper open (m)
 GOOD = "reach the green target"
 NUL_THEN_JUNK = b"reach the red target\x00\xff\xfe\x01 junk"
 
@@ -308,7 +307,7 @@ def test_the_policy_node_refuses_a_malformed_serialized_instruction(policy, raw,
 
 def edge_poses(count: int, config: SafetyConfig) -> list[np.ndarray]:
     """Arm poses a little inside the margin of every joint's range (either end), tool point well in the box."""
-    limits, kinematics = config.joint_limits(), tool_kinematics(config.robot)
+    limits, kinematics = config.joint_limits(), config.description.tool_kinematics()
     rng = np.random.default_rng(7)
     poses = []
     while len(poses) < count:
@@ -316,7 +315,7 @@ def edge_poses(count: int, config: SafetyConfig) -> list[np.ndarray]:
                        limits.high[:-1] - rng.uniform(0, 0.1, len(ARM)))
         tool = kinematics.tool_points(arm)[0]
         if config.workspace.contains(tool) and tool[2] > 0.05:
-            poses.append(np.append(arm, SPEC.gripper_open))
+            poses.append(np.append(arm, SPEC.gripper.open))
     return poses
 
 
@@ -328,7 +327,7 @@ def computed_after(policy: Policy, stamp: float) -> list[JointTrajectory]:
 def test_the_policy_node_commands_only_what_the_supervisor_accepts(policy):
     """At the edges of the joint ranges, for objects not in any scene, its targets are clipped into the envelope."""
     config = SafetyConfig(robot="panda")  # what the supervisor enforces: the node's default safety_config
-    limits, kinematics = config.joint_limits(), tool_kinematics("panda")
+    limits, kinematics = config.joint_limits(), config.description.tool_kinematics()
     commanding(policy, "put the purple cube in the orange bin")
     try:
         for pose in edge_poses(6, config):

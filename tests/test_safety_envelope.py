@@ -8,7 +8,7 @@ from conftest import ROBOT_NAMES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robostral.safety import Accepted, SafetyConfig, Trajectory, TrajectoryPoint, check_trajectory, tool_kinematics
+from robostral.safety import Accepted, SafetyConfig, Trajectory, TrajectoryPoint, check_trajectory
 from robostral.safety.envelope import WORKSPACE_TOLERANCE, clip_chunk
 
 HOME = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785, 0.04])  # the Panda's; tool point (0.463, 0, 0.401) m
@@ -23,7 +23,7 @@ class Robot:
     def __init__(self, name: str) -> None:
         self.config = SafetyConfig(robot=name)
         self.limits = self.config.joint_limits()
-        self.kinematics = tool_kinematics(name)
+        self.kinematics = self.config.description.tool_kinematics()
         self.arm = [self.limits.names.index(n) for n in self.kinematics.joint_names]
 
     def clip(self, current, chunk) -> np.ndarray:

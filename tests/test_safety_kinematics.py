@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pybullet
-import pybullet_data
 import pytest
 from conftest import ROBOT_NAMES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pybullet_utils.bullet_client import BulletClient
 
-from robostral.safety import ToolKinematics, robot_limits, tool_kinematics
-from sim.robots import robot_spec
+from robostral.safety import robot_limits
+from robots import ToolKinematics, load_robot
 
 
 @pytest.fixture(scope="module", params=ROBOT_NAMES)
 def arm(request):
     """(robot name, our kinematics, pybullet's tool point of arm joint positions)."""
-    spec = robot_spec(request.param)
+    spec = load_robot(request.param)
     client = BulletClient(pybullet.DIRECT)
-    body = client.loadURDF(f"{pybullet_data.getDataPath()}/{spec.urdf}", useFixedBase=True)
+    body = client.loadURDF(str(spec.urdf), useFixedBase=True)
     joints, links = {}, {}
     for index in range(client.getNumJoints(body)):
         info = client.getJointInfo(body, index)
@@ -33,7 +32,7 @@ def arm(request):
         rotation = np.array(client.getMatrixFromQuaternion(state[5])).reshape(3, 3)
         return np.array(state[4]) + rotation @ np.array(spec.tool_offset)
 
-    yield request.param, tool_kinematics(request.param), reference
+    yield request.param, spec.tool_kinematics(), reference
     client.disconnect()
 
 
@@ -41,7 +40,7 @@ def arm(request):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_tool_point_matches_pybullet(arm, seed):
     robot, kinematics, reference = arm
-    limits = robot_limits(robot, position_margin=0.0, gripper_margin=0.0)
+    limits = robot_limits(load_robot(robot), position_margin=0.0, gripper_margin=0.0)
     positions = np.random.default_rng(seed).uniform(
         limits.lower[:-1], limits.upper[:-1], size=(5, len(limits.names) - 1)
     )
@@ -53,7 +52,7 @@ def test_tool_point_matches_pybullet(arm, seed):
 
 def test_chain_moves_the_arm_joints_in_order():
     for robot in ROBOT_NAMES:
-        assert tool_kinematics(robot).joint_names == robot_spec(robot).arm_joints
+        assert load_robot(robot).tool_kinematics().joint_names == load_robot(robot).arm_joints
 
 
 def test_single_configuration_and_prismatic_joints(tmp_path):
@@ -74,6 +73,6 @@ def test_single_configuration_and_prismatic_joints(tmp_path):
 
 
 def test_an_unknown_tool_link_is_named():
-    spec = robot_spec("panda")
+    spec = load_robot("panda")
     with pytest.raises(ValueError, match="no joint leads to the tool link 'panda_hand_typo'"):
-        ToolKinematics.from_urdf(f"{pybullet_data.getDataPath()}/{spec.urdf}", "panda_hand_typo", (0.0, 0.0, 0.0))
+        ToolKinematics.from_urdf(spec.urdf, "panda_hand_typo", (0.0, 0.0, 0.0))

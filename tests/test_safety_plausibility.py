@@ -18,7 +18,6 @@ from robostral.safety import (
     TrajectoryPoint,
     check_trajectory,
     controlled_stop,
-    tool_kinematics,
 )
 
 CONFIG = SafetyConfig()
@@ -110,7 +109,7 @@ def test_a_stop_is_bounded_by_the_limits_whatever_velocity_it_is_given(velocitie
 
 
 def test_a_command_too_big_to_check_is_refused_at_once():
-    kinematics = tool_kinematics("panda")
+    kinematics = CONFIG.description.tool_kinematics()
     many = Trajectory(LIMITS.names, [TrajectoryPoint(tuple(HOME), 0.01 * (i + 1)) for i in range(10 * MAX_POINTS)])
     verdict = check_trajectory(many, HOME, REST, limits=LIMITS, kinematics=kinematics, config=CONFIG)
     assert isinstance(verdict, Rejected) and f"10000 points; at most {MAX_POINTS}" in verdict.reason

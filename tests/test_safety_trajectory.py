@@ -18,14 +18,13 @@ from robostral.safety import (
     SafetyConfig,
     Trajectory,
     TrajectoryPoint,
-    WorkspaceBox,
     check_trajectory,
-    tool_kinematics,
 )
+from robots import Workspace
 
 CONFIG = SafetyConfig()  # the Panda
 LIMITS = CONFIG.joint_limits()
-KINEMATICS = tool_kinematics("panda")
+KINEMATICS = CONFIG.description.tool_kinematics()
 HOME = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785, 0.04])  # tool point (0.463, 0, 0.401) m
 AT_REST = np.zeros(8)
 
@@ -122,7 +121,7 @@ def test_each_rejection_names_its_cause(trajectory, options, message):
 
 def test_the_tool_point_is_checked_between_points():
     # joint 1 from -0.8 to 0.8: the ends are at x = 0.32 m, the middle of the arc at x = 0.46 m
-    config = SafetyConfig(workspace=WorkspaceBox(high=(0.4, 0.85, 1.2)))
+    config = SafetyConfig(workspace=Workspace(high=(0.4, 0.85, 1.2)))
     start = HOME.copy()
     start[0] = -0.8
     result = check(joint1_path([0.8], step=2.0), positions=start, config=config)
@@ -132,7 +131,7 @@ def test_the_tool_point_is_checked_between_points():
 
 
 def test_an_arm_outside_the_box_may_come_back_to_it():
-    config = SafetyConfig(workspace=WorkspaceBox(high=(0.4, 0.85, 1.2)))  # HOME's tool point is outside
+    config = SafetyConfig(workspace=Workspace(high=(0.4, 0.85, 1.2)))  # HOME's tool point is outside
     assert isinstance(check(joint1_path([0.8], step=2.0), config=config), Accepted)
     rejected = check(joint1_path([0.8, 0.1], step=2.0), config=config)
     assert isinstance(rejected, Rejected)
@@ -234,7 +233,7 @@ def assert_within_limits(result, start, start_velocity, limits, kinematics, conf
 @pytest.fixture(scope="module", params=ROBOT_NAMES)
 def robot(request):
     config = SafetyConfig(robot=request.param)
-    return config, config.joint_limits(), tool_kinematics(request.param)
+    return config, config.joint_limits(), config.description.tool_kinematics()
 
 
 CORRUPTIONS = ("none", "none", "none", "shuffle", "nan", "inf", "huge", "rename", "drop", "repeat", "time", "length")

@@ -13,8 +13,8 @@ from sim.env import EnvConfig, RobotTaskEnv
 
 
 def test_unknown_robot_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown robot 'ur5'; known robots: panda, xarm6"):
-        gymnasium.make("robostral/Reach-v0", robot="ur5")
+    with pytest.raises(ValueError, match="unknown robot 'ur9'; known robots: panda, xarm6"):
+        gymnasium.make("robostral/Reach-v0", robot="ur9")
 
 
 def test_unknown_task_names_the_known_ones():
@@ -36,7 +36,8 @@ def test_unknown_task_names_the_known_ones():
         ({"imagesize": 64}, "unknown key\\(s\\) imagesize; known keys: .*image_size"),
         ({"randomization": {"leve": 1}}, "unknown key\\(s\\) leve"),
         ({"randomization": {"level": -0.5}}, "RandomizationConfig.level must be a finite number >= 0"),
-        ({"camera": {"fvo": 40}}, "unknown key\\(s\\) fvo"),
+        ({"light": {"light_ambinet": 0.4}}, "unknown key\\(s\\) light_ambinet"),
+        ({"camera": {"fov": 40}}, "EnvConfig: unknown key\\(s\\) camera"),  # the camera is the robot description's
     ],
 )
 def test_bad_config_values_are_named(config, message):
@@ -51,12 +52,12 @@ def test_env_config_validates_itself():
         RobotTaskEnv(task="reach", render_mode="human")
 
 
-def test_a_nested_camera_mapping_configures_the_camera(make_env):
-    env = make_env("reach", image_size=24, camera={"fov": 30.0})
-    assert env.unwrapped.config.camera.fov == 30.0
-    narrow = env.reset(seed=0)[0]["image"]
-    wide = make_env("reach", image_size=24, camera={"fov": 80.0}).reset(seed=0)[0]["image"]
-    assert not np.array_equal(narrow, wide)
+def test_a_nested_light_mapping_configures_the_light(make_env):
+    env = make_env("reach", image_size=24, light={"light_ambient": 0.2})
+    assert env.unwrapped.config.light.light_ambient == 0.2
+    dim = env.reset(seed=0)[0]["image"]
+    bright = make_env("reach", image_size=24, light={"light_ambient": 0.9}).reset(seed=0)[0]["image"]
+    assert not np.array_equal(dim, bright)
 
 
 def _bad_actions(names: list[str]) -> list[tuple[object, str]]:

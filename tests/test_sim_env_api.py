@@ -10,12 +10,12 @@ import pytest
 from conftest import NOMINAL, ROBOT_NAMES, hold, teleport
 from gymnasium.utils.env_checker import check_env
 
-import sim
+from sim.envs import ENV_IDS
 from sim.language import CHARSET
 from sim.tasks import TASKS
 from sim.tasks.chain import LINK_STEPS, ChainScene
 
-GRID = [(task, robot) for task in sim.ENV_IDS for robot in ROBOT_NAMES]
+GRID = [(task, robot) for task in ENV_IDS for robot in ROBOT_NAMES]
 
 # check_env's advice that does not apply: actions are joint targets in joint units by design,
 # and the wrapped env is checked on purpose, next to the unwrapped one.
@@ -32,18 +32,18 @@ def checked(env) -> None:
 
 
 def test_every_task_and_the_chain_scene_are_registered_with_their_time_limits():
-    assert set(TASKS) == {"reach", "push", "pick_place", "stack"} and set(sim.ENV_IDS) == {*TASKS, "chain"}
+    assert set(TASKS) == {"reach", "push", "pick_place", "stack"} and set(ENV_IDS) == {*TASKS, "chain"}
     names = ("Reach", "Push", "PickPlace", "Stack", "Chain")
-    assert set(sim.ENV_IDS.values()) == {f"robostral/{n}-v0" for n in names}
-    for task, env_id in sim.ENV_IDS.items():
+    assert set(ENV_IDS.values()) == {f"robostral/{n}-v0" for n in names}
+    for task, env_id in ENV_IDS.items():
         limit = LINK_STEPS if task == "chain" else TASKS[task].max_episode_steps
         assert gymnasium.spec(env_id).max_episode_steps == limit > 0
-    assert gymnasium.spec(sim.ENV_IDS["chain"]).kwargs["task"] is ChainScene
+    assert gymnasium.spec(ENV_IDS["chain"]).kwargs["task"] is ChainScene
 
 
 @pytest.mark.parametrize("task,robot", GRID)
 def test_check_env_passes_on_the_raw_env(task, robot):
-    env = gymnasium.make(sim.ENV_IDS[task], robot=robot, image_size=32)
+    env = gymnasium.make(ENV_IDS[task], robot=robot, image_size=32)
     try:
         checked(env.unwrapped)
     finally:
@@ -52,7 +52,7 @@ def test_check_env_passes_on_the_raw_env(task, robot):
 
 @pytest.mark.parametrize("task,robot", GRID)
 def test_check_env_passes_through_gymnasium_make(task, robot):
-    env = gymnasium.make(sim.ENV_IDS[task], robot=robot, image_size=32, wrist_camera=True)
+    env = gymnasium.make(ENV_IDS[task], robot=robot, image_size=32, wrist_camera=True)
     try:
         checked(env)
     finally:
@@ -86,7 +86,7 @@ def test_default_observation(make_env, robot):
     assert set(observation) == {"image", "proprio", "instruction"}
     assert observation["image"].shape == (96, 96, 3) and observation["image"].dtype == np.uint8
     assert env.observation_space["image"].shape == (96, 96, 3)
-    n = len(env.unwrapped.robot.spec.arm_joints)
+    n = len(env.unwrapped.robot.description.arm_joints)
     assert observation["proprio"].shape == (2 * n + 1,) and observation["proprio"].dtype == np.float32
     instruction = observation["instruction"]
     assert isinstance(instruction, str) and instruction and set(instruction) <= set(CHARSET)
@@ -134,13 +134,13 @@ def test_image_size_zero_drops_the_cameras(make_env):
 def test_proprio_is_arm_positions_then_velocities_then_gripper(make_env, robot):
     env = make_env("reach", robot, randomization=NOMINAL)
     robot_model = env.unwrapped.robot
-    n = len(robot_model.spec.arm_joints)
+    n = len(robot_model.description.arm_joints)
     observation, _ = env.reset(seed=0)
     np.testing.assert_allclose(observation["proprio"][:n], robot_model.home[:-1], atol=0.01)
-    np.testing.assert_allclose(observation["proprio"][-1], robot_model.spec.gripper_open, atol=1e-3)
+    np.testing.assert_allclose(observation["proprio"][-1], robot_model.gripper.open, atol=1e-3)
     action = hold(env)
     action[:n] += 0.4
-    action[-1] = robot_model.spec.gripper_closed
+    action[-1] = robot_model.gripper.closed
     for _ in range(3):
         observation, *_ = env.step(action)
     q, qd = robot_model.joint_positions(), robot_model.joint_velocities()
@@ -150,7 +150,7 @@ def test_proprio_is_arm_positions_then_velocities_then_gripper(make_env, robot):
     np.testing.assert_allclose(proprio[-1], q[-1], atol=1e-6)
     assert np.all(np.abs(proprio[n : 2 * n]) > 0.1)  # every arm joint is moving
     # The gripper is closing: its position has left the open end.
-    assert abs(proprio[-1] - robot_model.spec.gripper_open) > 1e-3
+    assert abs(proprio[-1] - robot_model.gripper.open) > 1e-3
 
 
 @pytest.mark.parametrize("robot", ROBOT_NAMES)
@@ -161,7 +161,7 @@ def test_reach_terminates_with_reward_when_the_tool_is_over_the_target(make_env,
     assert not info["is_success"]
     for _ in range(TASKS["reach"].max_episode_steps - 1):
         arm = robot_model.inverse_kinematics(task.hover_point())
-        _, reward, terminated, truncated, info = env.step(np.append(arm, robot_model.spec.gripper_open))
+        _, reward, terminated, truncated, info = env.step(np.append(arm, robot_model.gripper.open))
         assert terminated == info["is_success"] and reward == float(terminated) and not truncated
         if terminated:
             break

@@ -243,9 +243,9 @@ def test_yaml_bad_value_and_bad_shape_are_errors(tmp_path):
 
 def test_env_config_yaml_with_nested_sections(tmp_path, make_env):
     path = tmp_path / "env.yaml"
-    path.write_text("image_size: 32\nrandomization:\n  level: 0.0\ncamera:\n  fov: 40.0\n")
+    path.write_text("image_size: 32\nrandomization:\n  level: 0.0\nlight:\n  light_ambient: 0.4\n")
     config = from_yaml(EnvConfig, path)
-    assert config.randomization == RandomizationConfig(level=0.0) and config.camera.fov == 40.0
+    assert config.randomization == RandomizationConfig(level=0.0) and config.light.light_ambient == 0.4
     env = make_env("reach", **{field.name: getattr(config, field.name) for field in dataclasses.fields(config)})
     observation, info = env.reset(seed=0)
     assert observation["image"].shape == (32, 32, 3) and info["randomization"]["camera_dx"] == 0.0

@@ -10,25 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import pybullet
-import pybullet_data
 import pytest
 from conftest import NOMINAL, ROBOT_NAMES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from robots import load_robot
 from sim.lite_urdf import render_light_urdf
-from sim.robots import ROBOTS, Robot, robot_spec
+from sim.robot import Robot
 from sim.simulation import Simulation
 
 
 def original_urdf(robot: str) -> Path:
-    return Path(pybullet_data.getDataPath()) / ROBOTS[robot].urdf
+    return load_robot(robot).urdf
 
 
 @pytest.fixture(scope="module", params=ROBOT_NAMES)
 def arm(request):
     sim = Simulation()
-    yield Robot(sim, robot_spec(request.param))
+    yield Robot(sim, load_robot(request.param))
     sim.close()
 
 
@@ -51,14 +51,14 @@ def test_action_space_is_the_joint_limits(make_env):
     for robot in ROBOT_NAMES:
         env = make_env("reach", robot)
         model = env.unwrapped.robot
-        assert env.action_space.shape == (model.action_size,) == (len(model.spec.arm_joints) + 1,)
+        assert env.action_space.shape == (model.action_size,) == (len(model.description.arm_joints) + 1,)
         np.testing.assert_allclose(env.action_space.low, model.lower, rtol=1e-6)
         np.testing.assert_allclose(env.action_space.high, model.upper, rtol=1e-6)
 
 
-def test_unknown_robot_spec_is_named():
+def test_unknown_robot_is_named():
     with pytest.raises(ValueError, match="unknown robot 'kuka'; known robots: panda, xarm6"):
-        robot_spec("kuka")
+        load_robot("kuka")
 
 
 # -- kinematics --------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ TASK_SITES = [
 
 def _ik_error(arm, position: np.ndarray, yaw: float) -> tuple[float, float]:
     """Tool-point error (m) and how far the tool axis is from straight down (cosine), after a joint reset."""
-    arm.reset(np.append(arm.inverse_kinematics(position, yaw), arm.spec.gripper_open))
+    arm.reset(np.append(arm.inverse_kinematics(position, yaw), arm.gripper.open))
     state = arm.sim.client.getLinkState(arm.body, arm.tool_index, computeForwardKinematics=True)
     tool_z = np.array(arm.sim.client.getMatrixFromQuaternion(state[5])).reshape(3, 3)[:, 2]
     return float(np.linalg.norm(arm.tool_position() - position)), float(tool_z @ [0, 0, -1])
@@ -118,9 +118,9 @@ def test_ik_solutions_respect_the_joint_limits(arm):
 def _jaw_gap(env) -> float:
     """Distance between the two finger links (m)."""
     model, client = env.unwrapped.robot, env.unwrapped.sim.client
-    left, right = model.finger_links[0], model.finger_links[-1]
+    left, right = model.gripper_indices[0], model.gripper_indices[-1]  # a joint's child link has its index
     if model.name == "xarm6":
-        names = model.spec.gripper_joints
+        names = model.gripper.joints
         left, right = (model.gripper_indices[names.index(j)] for j in ("left_finger_joint", "right_finger_joint"))
     a = np.array(client.getLinkState(model.body, left, computeForwardKinematics=True)[4])
     b = np.array(client.getLinkState(model.body, right, computeForwardKinematics=True)[4])
@@ -135,7 +135,7 @@ def test_gripper_closes_and_opens(make_env, robot):
     open_gap = _jaw_gap(env)
     assert model.gripper_closedness() == pytest.approx(0.0, abs=0.02)
     action = model.home.copy()
-    action[-1] = model.spec.gripper_closed
+    action[-1] = model.gripper.closed
     for _ in range(15):
         env.step(action)
     assert model.gripper_closedness() > 0.95
@@ -144,7 +144,7 @@ def test_gripper_closes_and_opens(make_env, robot):
     # Every gripper joint follows the driving joint.
     driven = [s[0] for s in env.unwrapped.sim.client.getJointStates(model.body, model.gripper_indices)]
     np.testing.assert_allclose(driven, np.full(len(driven), model.joint_positions()[-1]), atol=0.02)
-    action[-1] = model.spec.gripper_open
+    action[-1] = model.gripper.open
     for _ in range(15):
         env.step(action)
     assert model.gripper_closedness() < 0.05

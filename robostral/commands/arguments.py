@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 from typing import Any
 
+ROBOT_HELP = "an arm's name (robostral robots list) or the path of its description file (cell.yaml)"
+
 
 def positive_int(text: str) -> int:
     """An integer > 0 (episode counts, workers, image sizes)."""
@@ -35,3 +37,14 @@ def field_default(config: type, name: str) -> Any:
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options among ``names`` given on the command line (not None), as keyword arguments."""
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def robot(text: str) -> str:
+    """A shipped arm's name or a description file's path (``cell.yaml``), checked by loading it."""
+    from robots import RobotError, load_robot
+
+    try:
+        load_robot(text)
+    except RobotError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text

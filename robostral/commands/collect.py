@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robostral.commands.arguments import field_default, positive_int
+from robostral.commands.arguments import ROBOT_HELP, field_default, positive_int, robot
 from robostral.data.collect import CollectConfig, collect
-from sim import ENV_IDS
-from sim.robots import ROBOTS
+from sim.envs import ENV_IDS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("collect", help="record expert demonstrations into a dataset", description=__doc__)
     parser.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created, or resumed)")
-    parser.add_argument("--robot", default=CollectConfig.robot, choices=sorted(ROBOTS))
+    parser.add_argument("--robot", default=CollectConfig.robot, type=robot, help=ROBOT_HELP)
     parser.add_argument("--tasks", type=_tasks, default=CollectConfig.tasks,
                         help=f"comma-separated, from {','.join(ENV_IDS)} (chain: one link of a chain per episode)")
     parser.add_argument("--episodes", type=positive_int, required=True, help="successful episodes to keep per task")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from robostral.commands.arguments import given, positive_int
-from sim.robots import ROBOTS
+from robostral.commands.arguments import ROBOT_HELP, given, positive_int, robot
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from_bag.add_argument("bag", metavar="BAG_DIR", help="the recording folder")
     from_bag.add_argument("--out", required=True, metavar="DATASET", help="dataset directory (created, or appended to)")
     # No defaults here: FromBagConfig's apply (its module imports mcap and rclpy, too heavy for the parser).
-    from_bag.add_argument("--robot", choices=sorted(ROBOTS), help="the arm that was recorded")
+    from_bag.add_argument("--robot", type=robot, help=f"the arm that was recorded: {ROBOT_HELP}")
     from_bag.add_argument("--rate", type=positive_int, help="frames per second: the control rate [Hz]")
     from_bag.add_argument("--max-gap", type=float, help="seconds without images that end an episode")
     from_bag.set_defaults(run=from_bag_command)

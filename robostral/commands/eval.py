@@ -16,10 +16,9 @@ import json
 import shlex
 from pathlib import Path
 
-from robostral.commands.arguments import positive_int
+from robostral.commands.arguments import ROBOT_HELP, positive_int, robot
 from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
 from robostral.evaluation.outcome import describe_failures
-from sim.robots import ROBOTS
 from sim.tasks import TASKS
 from sim.tasks.chain import CHAIN_LENGTH
 
@@ -30,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy", required=True, type=Path, metavar="BUNDLE", help="policy bundle directory")
     parser.add_argument("--task", dest="tasks", action="extend", type=_tasks, metavar="T",
                         help=f"task to evaluate, repeatable or comma-separated (default: all of {','.join(TASKS)})")
-    parser.add_argument("--robot", choices=sorted(ROBOTS), help="default: the robot in the bundle's card")
+    parser.add_argument("--robot", type=robot, help=f"{ROBOT_HELP}; default: the robot in the bundle's card")
     parser.add_argument("--episodes", type=positive_int, default=EvalConfig.episodes, metavar="N",
                         help="episodes per task with training phrasings (default %(default)s)")
     parser.add_argument("--heldout-episodes", type=_non_negative, metavar="N",

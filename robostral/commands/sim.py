@@ -7,10 +7,10 @@ import json
 
 from tqdm import tqdm
 
-from robostral.commands.arguments import positive_int
+from robostral.commands.arguments import ROBOT_HELP, positive_int, robot
 from robostral.stats import wilson_interval
 from robostral.video import video_path, write_video
-from sim.robots import DEFAULT_ROBOT, ROBOTS
+from robots import DEFAULT_ROBOT
 from sim.rollout import make_env, run_expert_episode
 from sim.tasks import TASKS
 
@@ -18,7 +18,7 @@ from sim.tasks import TASKS
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sim", help="run the scripted expert in the simulator", description=__doc__)
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--robot", default=DEFAULT_ROBOT, choices=sorted(ROBOTS))
+    parser.add_argument("--robot", default=DEFAULT_ROBOT, type=robot, help=ROBOT_HELP)
     parser.add_argument("--episodes", type=positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
     parser.add_argument("--level", type=float, default=None, help="domain randomization level (default: config's)")

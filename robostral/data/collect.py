@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-import sim
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
 from robostral.workers import WorkerDied, WorkerPool
-from sim.robots import DEFAULT_ROBOT, ROBOTS
+from robots import DEFAULT_ROBOT, load_robot
+from sim.envs import ENV_IDS
 from sim.rollout import make_env, record_expert_episode
 from sim.tasks import TASKS
 
@@ -62,11 +62,10 @@ class CollectConfig:
     max_failures: int | None = None  # discarded seeds per task and run before giving up; None: max(10, episodes)
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in sim.ENV_IDS]
+        unknown = [t for t in self.tasks if t not in ENV_IDS]
         if not self.tasks or unknown or len(set(self.tasks)) != len(self.tasks):
-            raise ValueError(f"tasks must be distinct names from {', '.join(sim.ENV_IDS)}; got {','.join(self.tasks)}")
-        if self.robot not in ROBOTS:
-            raise ValueError(f"unknown robot {self.robot!r}; known robots: {', '.join(sorted(ROBOTS))}")
+            raise ValueError(f"tasks must be distinct names from {', '.join(ENV_IDS)}; got {','.join(self.tasks)}")
+        load_robot(self.robot)  # a RobotError names the known robots, or what is wrong with the file
         for name in ("episodes", "workers", "image_size", "flush_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -230,7 +229,7 @@ def _flatten(values: dict, prefix: str = "") -> dict:
 
 
 def _record_run(provenance: dict, config: CollectConfig) -> None:
-    provenance.setdefault("env_ids", {}).update({task: sim.ENV_IDS[task] for task in config.tasks})
+    provenance.setdefault("env_ids", {}).update({task: ENV_IDS[task] for task in config.tasks})
     commands = provenance.setdefault("commands", [])
     if config.command not in commands:
         commands.append(config.command)

@@ -48,9 +48,8 @@ from robostral.runtime.parity import PARITY_TOLERANCE, latency_ms, max_abs_diffe
 from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
+from robots import load_robot
 from sim.proprio import LAYOUT as PROPRIO_LAYOUT
-from sim.robots import Robot, robot_spec
-from sim.simulation import Simulation
 
 PARITY_FRAMES = 64
 
@@ -141,10 +140,8 @@ def _card(
 ) -> Card:
     config = model.config
     train_config = yaml.safe_load((checkpoint / "config.yaml").read_text())["train"]
-    sim = Simulation()
-    robot = Robot(sim, robot_spec(data.robot))
-    limits = JointLimits(robot.lower.tolist(), robot.upper.tolist(), robot.max_velocity.tolist())
-    sim.close()
+    joints = load_robot(data.robot).joints
+    limits = JointLimits([j.lower for j in joints], [j.upper for j in joints], [j.velocity for j in joints])
     size = config.image_size
     files = sorted(p.name for p in bundle.iterdir() if p.is_file())
     return Card(

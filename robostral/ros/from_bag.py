@@ -9,7 +9,7 @@ supervisor sent to the controllers (``/arm_controller/joint_trajectory``,
   the first image of a stretch of images, each tick taking the image nearest to it;
 - observation.state = arm joint positions [rad], arm velocities [rad/s] (zero where the
   driver reports none), gripper position: the sim's proprio, from the joint state nearest
-  to the image stamp, joints found by name in the robot's order (``sim.robots``);
+  to the image stamp, joints found by name in the robot's order (its description, ``robots``);
 - action = the command in force during the tick: the first point of the latest arm and
   gripper commands received before the next tick (the sim's action t is the target held
   from observation t to t+1), arm joints then the gripper's driving joint;
@@ -47,8 +47,8 @@ from robostral.ros.contract import (
     WRIST_CAMERA_IMAGE,
 )
 from robostral.ros.messages import image_from_msg, joint_state_from_msg, trajectory_from_msg
+from robots import DEFAULT_ROBOT, RobotDescription, load_robot
 from sim.proprio import proprio_state
-from sim.robots import DEFAULT_ROBOT, RobotSpec, robot_spec
 
 DATASET_TOPICS = (JOINT_STATES, CAMERA_IMAGE, INSTRUCTION, ARM_TRAJECTORY, GRIPPER_TRAJECTORY)  # what frames need
 
@@ -68,7 +68,7 @@ class FromBagConfig:
     max_gap: float = 0.5  # seconds without a camera image that end an episode
 
     def __post_init__(self) -> None:
-        robot_spec(self.robot)  # a clear error for an unknown arm
+        load_robot(self.robot)  # a clear error for an unknown arm or a bad description
         if self.rate <= 0:
             raise ValueError(f"rate must be > 0 Hz, got {self.rate}")
         if not self.max_gap > 0:
@@ -92,11 +92,11 @@ class FromBagReport:
 def from_bag(config: FromBagConfig) -> FromBagReport:
     """Convert the recording ``config.bag`` and append its episodes to the dataset ``config.out``."""
     recording = read_bag(config.bag, (*DATASET_TOPICS, WRIST_CAMERA_IMAGE))
-    spec = robot_spec(config.robot)
-    episodes = recording_episodes(recording, spec, config.rate, config.max_gap)
+    robot = load_robot(config.robot)
+    episodes = recording_episodes(recording, robot, config.rate, config.max_gap)
     size = episodes[0].image_shape[0]
     wrist = IMAGE_KEYS["wrist_image"] in episodes[0].png
-    dataset = DatasetSpec(spec.name, joint_names(spec), config.rate, size, wrist=wrist)
+    dataset = DatasetSpec(robot.name, robot.joint_names, config.rate, size, wrist=wrist)
     with DatasetWriter(config.out, dataset) as writer:
         if any((e.sim_task, e.seed) in writer.keys for e in episodes):
             raise BagConversionError(f"{config.out} already holds the episodes of {recording.folder.name}")
@@ -110,12 +110,7 @@ def from_bag(config: FromBagConfig) -> FromBagReport:
     return FromBagReport(len(episodes), sum(e.length for e in episodes), total, recording.truncated)
 
 
-def joint_names(spec: RobotSpec) -> tuple[str, ...]:
-    """Arm joints then the gripper's driving joint: the order of actions (as ``Robot.joint_names``)."""
-    return (*spec.arm_joints, spec.gripper_joints[0])
-
-
-def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap: float) -> list[Episode]:
+def recording_episodes(recording: Recording, robot: RobotDescription, rate: int, max_gap: float) -> list[Episode]:
     """The recording's episodes, encoded for the dataset (see the module docstring for how frames are made)."""
     missing = [t for t in DATASET_TOPICS if not recording.messages.get(t)]
     if missing:
@@ -130,9 +125,9 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
                                  "the front camera's; a dataset needs both cameras at one size")
     image_stamps = np.array([_stamp(m.message) for m in images], dtype=np.int64)
     image_logs = np.array([m.log_time for m in images], dtype=np.int64)
-    state_stamps, states = _joint_states(recording.messages[JOINT_STATES], spec)
-    arm_logs, arm = _commands(recording.messages[ARM_TRAJECTORY], spec.arm_joints, ARM_TRAJECTORY)
-    gripper_logs, gripper = _commands(recording.messages[GRIPPER_TRAJECTORY], spec.gripper_joints[:1],
+    state_stamps, states = _joint_states(recording.messages[JOINT_STATES], robot)
+    arm_logs, arm = _commands(recording.messages[ARM_TRAJECTORY], robot.arm_joints, ARM_TRAJECTORY)
+    gripper_logs, gripper = _commands(recording.messages[GRIPPER_TRAJECTORY], (robot.gripper.drive,),
                                       GRIPPER_TRAJECTORY)
     instructions = recording.messages[INSTRUCTION]
     instruction_logs = np.array([m.log_time for m in instructions], dtype=np.int64)
@@ -165,7 +160,7 @@ def recording_episodes(recording: Recording, spec: RobotSpec, rate: int, max_gap
         episodes.append(Episode.encode(
             sim_task=f"recording:{recording.folder.name}",
             seed=len(episodes),
-            robot=spec.name,
+            robot=robot.name,
             instruction=instructions[instruction[frames[0]]].message.data,
             success=True,
             images=cameras,
@@ -223,15 +218,15 @@ def _check_images(images: list[BagMessage], topic: str) -> tuple[int, int, int]:
     return shape
 
 
-def _joint_states(messages: list[BagMessage], spec: RobotSpec) -> tuple[np.ndarray, np.ndarray]:
+def _joint_states(messages: list[BagMessage], robot: RobotDescription) -> tuple[np.ndarray, np.ndarray]:
     """(stamps, states) sorted by stamp; a state is arm positions, arm velocities, gripper position."""
     stamps, states = [], []
     for bag_message in sorted(messages, key=lambda m: _stamp(m.message)):
         try:
-            position, velocity = joint_state_from_msg(bag_message.message, joint_names(spec))
+            position, velocity = joint_state_from_msg(bag_message.message, robot.joint_names)
         except ValueError as error:
             raise BagConversionError(f"{JOINT_STATES}: {error} (joints {', '.join(bag_message.message.name)}); "
-                                     f"is the recording of a {spec.name}?") from None
+                                     f"is the recording of a {robot.name}?") from None
         stamps.append(_stamp(bag_message.message))
         states.append(proprio_state(position, velocity))
     return np.array(stamps, dtype=np.int64), np.array(states, dtype=np.float32)

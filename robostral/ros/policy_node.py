@@ -49,7 +49,7 @@ from robostral.ros.messages import (
 )
 from robostral.ros.spin import run_node
 from robostral.runtime import PolicyRuntime
-from robostral.safety import SafetyConfig, tool_kinematics
+from robostral.safety import SafetyConfig
 from robostral.safety.envelope import clip_chunk
 from sim.config import from_yaml
 from sim.proprio import proprio_state
@@ -130,7 +130,7 @@ class PolicyNode(LifecycleNode):
         limits = config.joint_limits()
         if list(limits.names) != card.joint_names:
             raise ValueError(f"the card's joints {card.joint_names} are not {config.robot}'s {list(limits.names)}")
-        self.safety, self.limits, self.kinematics = config, limits, tool_kinematics(config.robot)
+        self.safety, self.limits, self.kinematics = config, limits, config.description.tool_kinematics()
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.controller.reset()

@@ -37,8 +37,8 @@ from robostral.ros.messages import (
 )
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
+from robots import DEFAULT_ROBOT
 from sim.env import EnvConfig, RobotTaskEnv
-from sim.robots import DEFAULT_ROBOT
 
 DIAGNOSTICS_EVERY = 10  # control steps between routine diagnostics (0.5 s at 20 Hz)
 

@@ -58,10 +58,9 @@ from robostral.safety import (
     TrajectoryPoint,
     check_trajectory,
     controlled_stop,
-    tool_kinematics,
 )
+from robots import DEFAULT_ROBOT
 from sim.config import from_yaml
-from sim.robots import DEFAULT_ROBOT
 
 WATCHDOG_PERIOD = 0.05  # s between watchdog checks
 REPORT_PERIOD = 1.0  # s between routine diagnostics
@@ -80,7 +79,7 @@ class SafetySupervisor(Node):
         self.declare_parameter("manual_mode", False)  # caps the tool speed (pendant jogging and teaching)
         self.config = self.load_config()
         self.limits = self.config.joint_limits()
-        self.kinematics = tool_kinematics(self.config.robot)
+        self.kinematics = self.config.description.tool_kinematics()
         self.speed_override = self.checked_override(self.get_parameter("speed_override").value)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         # Everything below is shared by the callback threads: read and changed only under the lock.

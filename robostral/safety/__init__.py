@@ -1,13 +1,12 @@
 """Safety logic of the supervisor, in plain Python: limits, tool kinematics, trajectory checks, stops, states.
 
 The ROS 2 safety supervisor node is a thin adapter around these; they run and are tested without ROS
-and without a physics client (the robots' URDFs are only read as XML).
+and without a physics client: what they know of an arm is its description (``robots``).
 """
 
 from robostral.safety.commanded import CommandedMotion
 from robostral.safety.envelope import clip_chunk
-from robostral.safety.kinematics import ToolKinematics, tool_kinematics
-from robostral.safety.limits import ACCELERATIONS, JointLimits, SafetyConfig, WorkspaceBox, robot_limits
+from robostral.safety.limits import JointLimits, SafetyConfig, robot_limits
 from robostral.safety.plausibility import JointStateMonitor, Verdict
 from robostral.safety.state import State, StateMachine, Status
 from robostral.safety.stop import controlled_stop
@@ -22,7 +21,6 @@ from robostral.safety.trajectory import (
 )
 
 __all__ = [
-    "ACCELERATIONS",
     "MAX_POINTS",
     "Accepted",
     "CommandedMotion",
@@ -34,14 +32,11 @@ __all__ = [
     "State",
     "StateMachine",
     "Status",
-    "ToolKinematics",
     "Trajectory",
     "TrajectoryPoint",
     "Verdict",
-    "WorkspaceBox",
     "check_trajectory",
     "clip_chunk",
     "controlled_stop",
     "robot_limits",
-    "tool_kinematics",
 ]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from robostral.safety.kinematics import ToolKinematics
 from robostral.safety.limits import JointLimits, SafetyConfig
-from sim.robots import robot_spec
+from robots import ToolKinematics
 
 # m: clipped tool points stay this far inside the workspace box, so that rounding (and the
 # curvature of the tool path between the supervisor's samples) never lands them on its border.
@@ -86,7 +85,7 @@ class _ArmPath:
         self.lowest, self.highest = limits.low, limits.high  # the commandable joint ranges
         self.kinematics = kinematics
         self.step = config.sample_step
-        self.home = np.asarray(robot_spec(config.robot).home, dtype=np.float64)  # inside the box: the way in
+        self.home = np.asarray(config.description.home, dtype=np.float64)  # inside the box: the way in
 
     def inside(self, positions: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Whether the tool point of each configuration (..., joints) is in ``box`` (default: the inner one)."""

@@ -4,39 +4,19 @@ Joint units are radians (revolute) or metres (prismatic), per second and per sec
 squared; positions of the tool point are metres in the robot base frame (the root link
 of the URDF: x forward, z up, the table top at z = 0 in the simulator).
 
-Position and velocity limits are read from the robot's URDF. URDFs carry no acceleration
-limits, so ``ACCELERATIONS`` holds them per robot, from the makers' documents.
+The limits and the workspace box are the robot description's (``robots``): position and
+velocity from its URDF, acceleration from the description.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from robostral.safety.urdf import read_joints, urdf_path
-from sim.robots import DEFAULT_ROBOT, robot_spec
-
-# Maximum joint accelerations by robot and joint name, rad/s^2 (m/s^2 for prismatic joints).
-ACCELERATIONS: dict[str, dict[str, float]] = {
-    # Franka Emika, "Robot and interface specifications": ddq_max of joints 1-7. The hand's limit
-    # is not published: 1 m/s^2 brings a finger to its URDF speed (0.2 m/s) in 0.2 s.
-    "panda": {
-        "panda_joint1": 15.0,
-        "panda_joint2": 7.5,
-        "panda_joint3": 10.0,
-        "panda_joint4": 12.5,
-        "panda_joint5": 15.0,
-        "panda_joint6": 20.0,
-        "panda_joint7": 20.0,
-        "panda_finger_joint1": 1.0,
-    },
-    # UFACTORY xArm: the controller allows 20 rad/s^2 (1145.9 deg/s^2) per joint; half of it here.
-    # The gripper drive: 10 rad/s^2, as in xarm_ros2's MoveIt joint_limits.yaml for the xArm6.
-    "xarm6": {**{f"joint{i}": 10.0 for i in range(1, 7)}, "drive_joint": 10.0},
-}
+from robots import DEFAULT_ROBOT, RobotDescription, Workspace, load_robot
 
 
 @dataclass(frozen=True)
@@ -94,47 +74,19 @@ class JointLimits:
         return (self.names, self.arm_names, (self.gripper_name,))
 
 
-def robot_limits(robot: str, *, position_margin: float, gripper_margin: float) -> JointLimits:
-    """Limits of a known robot from its URDF and ``ACCELERATIONS``, in ``sim.robots.Robot.joint_names`` order.
+def robot_limits(robot: RobotDescription, *, position_margin: float, gripper_margin: float) -> JointLimits:
+    """Limits of the commanded joints of ``robot`` (arm joints then the gripper's drive).
 
     ``position_margin`` (rad or m) is kept from each arm joint's limits, ``gripper_margin`` from the gripper's.
     """
-    spec = robot_spec(robot)
-    joints = read_joints(urdf_path(spec))
-    names = (*spec.arm_joints, spec.gripper_joints[0])
-    missing = [name for name in names if joints[name].velocity is None or joints[name].lower is None]
-    if missing:
-        raise ValueError(f"{spec.urdf}: joint(s) {', '.join(missing)} have no position or velocity limit")
     return JointLimits(
-        names=names,
-        lower=tuple(joints[name].lower for name in names),
-        upper=tuple(joints[name].upper for name in names),
-        max_velocity=tuple(joints[name].velocity for name in names),
-        max_acceleration=tuple(ACCELERATIONS[robot][name] for name in names),
-        margin=(position_margin,) * len(spec.arm_joints) + (gripper_margin,),
+        names=robot.joint_names,
+        lower=tuple(joint.lower for joint in robot.joints),
+        upper=tuple(joint.upper for joint in robot.joints),
+        max_velocity=tuple(joint.velocity for joint in robot.joints),
+        max_acceleration=tuple(joint.acceleration for joint in robot.joints),
+        margin=(position_margin,) * len(robot.arm_joints) + (gripper_margin,),
     )
-
-
-@dataclass(frozen=True)
-class WorkspaceBox:
-    """An axis-aligned box the tool point must stay in: metres, robot base frame."""
-
-    low: tuple[float, float, float] = (-0.85, -0.85, 0.005)  # 5 mm above the table
-    high: tuple[float, float, float] = (0.85, 0.85, 1.2)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "low", tuple(self.low))  # YAML gives lists
-        object.__setattr__(self, "high", tuple(self.high))
-        if len(self.low) != 3 or len(self.high) != 3:
-            raise ValueError(f"WorkspaceBox.low and high must be 3 numbers (x, y, z), got {self.low}, {self.high}")
-        if not all(math.isfinite(a) and math.isfinite(b) and a < b for a, b in zip(self.low, self.high)):
-            raise ValueError(
-                f"WorkspaceBox.low must be finite and below high on each axis, got {self.low}, {self.high}"
-            )
-
-    def contains(self, points: np.ndarray) -> np.ndarray:
-        """Whether each point of ``points`` (..., 3) lies in the box, borders included."""
-        return np.all((points >= self.low) & (points <= self.high), axis=-1)
 
 
 _POSITIVE = ("manual_tool_speed", "watchdog_timeout", "stop_deceleration", "stop_step", "sample_step",
@@ -147,10 +99,10 @@ _NON_NEGATIVE = ("position_margin", "gripper_margin", "state_limit_tolerance", "
 class SafetyConfig:
     """The supervisor's settings; each default is the value used unless YAML or a parameter overrides it."""
 
-    robot: str = DEFAULT_ROBOT
+    robot: str = DEFAULT_ROBOT  # a shipped arm's name, or the path of a description file (cell.yaml)
     position_margin: float = 0.05  # rad, kept from both ends of each arm joint's URDF range
     gripper_margin: float = 0.0  # gripper joint units; 0 keeps fully open and fully closed commandable
-    workspace: WorkspaceBox = field(default_factory=WorkspaceBox)
+    workspace: Workspace | None = None  # the box the tool point stays in; None: the robot description's
     manual_tool_speed: float = 0.25  # m/s, the tool speed cap in manual mode (ISO 10218 reduced speed)
     watchdog_timeout: float = 0.5  # s without a command while active before the arm holds
     stop_deceleration: float = 1.0  # fraction of each joint's max acceleration a controlled stop uses
@@ -166,7 +118,9 @@ class SafetyConfig:
     state_stale_after: float = 0.5  # s: an older joint state is no basis for a check (dropped, not a fault)
 
     def __post_init__(self) -> None:
-        robot_spec(self.robot)  # a clear error names the known robots
+        description = self.description  # a RobotError names the known robots, or what is wrong with the file
+        if self.workspace is None:
+            object.__setattr__(self, "workspace", description.workspace)
         for name in (*_NON_NEGATIVE, *_POSITIVE):
             value = getattr(self, name)
             number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
@@ -176,6 +130,12 @@ class SafetyConfig:
         if self.stop_deceleration > 1.0:
             raise ValueError(f"SafetyConfig.stop_deceleration must be in (0, 1], got {self.stop_deceleration}")
 
+    @property
+    def description(self) -> RobotDescription:
+        """The robot's description (joints, limits, tool, workspace)."""
+        return load_robot(self.robot)
+
     def joint_limits(self) -> JointLimits:
         """The robot's limits with this config's margins."""
-        return robot_limits(self.robot, position_margin=self.position_margin, gripper_margin=self.gripper_margin)
+        return robot_limits(self.description, position_margin=self.position_margin,
+                            gripper_margin=self.gripper_margin)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robostral.safety.kinematics import ToolKinematics
 from robostral.safety.limits import JointLimits, SafetyConfig
+from robots import ToolKinematics
 
 # Every stretch is this much longer than the bound it meets: rounding never lands a hair over a limit.
 STRETCH_MARGIN = 1.0 + 1e-6

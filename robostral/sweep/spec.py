@@ -39,8 +39,8 @@ import numpy as np
 import yaml
 
 from robostral.bundle.card import CARD_FILE, BundleError, read_card, sha256_file
+from robots import RobotError, load_robot, robot_names
 from sim.randomization import RandomizationConfig
-from sim.robots import ROBOTS
 from sim.tasks import TASKS
 
 SWEEP_SEED_BASE = 20_000_000  # episode seeds of sweeps: apart from collection (0...) and evaluation (10,000,000...)
@@ -211,7 +211,8 @@ class _Reader:
             raise self.fail("name must be a non-empty string", "name")
         policies = self.policies()
         tasks = self.names("tasks", TASKS)
-        robots = self.names("robots", ROBOTS) if "robots" in doc else tuple(dict.fromkeys(p.robot for p in policies))
+        robots = (self.names("robots", robot_names()) if "robots" in doc
+                  else tuple(dict.fromkeys(p.robot for p in policies)))
         for index, robot in enumerate(robots):
             if not any(policy.robot == robot for policy in policies):
                 drive = ", ".join(f"{p.label} drives a {p.robot}" for p in policies)
@@ -250,9 +251,10 @@ class _Reader:
             except BundleError as error:
                 raise self.fail(f"policy {label!r}: {error}", "policies", index) from None
             robot = card.robot
-            if robot not in ROBOTS:
-                raise self.fail(f"policy {label!r}: its card names robot {robot!r}, not one of the simulator's "
-                                f"({', '.join(ROBOTS)})", "policies", index)
+            try:
+                load_robot(robot)
+            except RobotError as error:
+                raise self.fail(f"policy {label!r}: its card's robot {robot!r}: {error}", "policies", index) from None
             sha256 = sha256_file(path / CARD_FILE)
             twin = next((p.label for p in policies if p.sha256 == sha256), None)
             if twin:

@@ -15,17 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.env import RobotTaskEnv
-from sim.robots.xarm6 import XARM6, drive_angle
 
 TOOL_SPEED = 0.35  # m/s, cap on the reference point's speed
 GRASP_DEPTH = 0.0  # m, tool point relative to the cube centre when grasping
 GRASP_STEPS = 8  # control steps for the jaws to close
 RELEASE_STEPS = 6
 CARRY_HEIGHT = 0.15  # m, tool height while carrying
-# m, how far below a cube's width the xArm's jaws are commanded to close. Narrow window: at 3 mm the
-# fingers splay enough that a stacked cube is set down tilted (stack 97.5% over seeds 0..199), at 0 the
-# grip slips (92.5%); 0.5 to 1.5 mm give 100%.
-SQUEEZE = 0.001
 
 
 @dataclass
@@ -90,8 +85,7 @@ class Expert:
             finished = distance <= step and np.linalg.norm(self.robot.tool_position() - goal) < phase.tolerance
         if self.index < len(self.phases) - 1 and finished and self.steps_in_phase >= phase.min_steps:
             self.go_to(self.index + 1)
-        spec = self.robot.spec
-        gripper = spec.gripper_open + phase.closed * (spec.gripper_closed - spec.gripper_open)
+        gripper = self.robot.gripper.position(phase.closed)
         return np.append(self.robot.inverse_kinematics(self.reference, self.yaw), gripper)
 
     def go_to(self, index: int) -> None:
@@ -114,18 +108,8 @@ class Expert:
         return lambda: float((self.sim.yaw(body) + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
     def grip(self, cube: str) -> float:
-        """Gripper command (0 open, 1 closed) that holds ``cube``.
-
-        The Panda's prismatic fingers stay parallel whatever they meet, so they close
-        fully and the finger motors bound the squeeze. The xArm's fingers stay parallel
-        only while the drive reaches its command (see ``sim.robots.xarm6``), so its
-        jaws close to the cube's width less ``SQUEEZE``.
-        """
-        spec = self.robot.spec
-        if spec.name != XARM6.name:
-            return 1.0
-        angle = drive_angle(self.task.sizes[cube] - SQUEEZE)
-        return (angle - spec.gripper_open) / (spec.gripper_closed - spec.gripper_open)
+        """Gripper command (0 open, 1 closed) that holds ``cube``, as the robot's gripper grips (``robots.GRIPS``)."""
+        return self.robot.gripper.holding(self.task.sizes[cube])
 
     def pick(self, cube: str) -> list[Phase]:
         """Approach from above, descend, close on the cube, lift it clear of the table."""

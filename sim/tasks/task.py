@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.language import COLORS, sample_instruction
 from sim.randomization import RandomizationConfig
-from sim.robots import Robot
+from sim.robot import Robot
 from sim.simulation import Simulation
 
 CUBE_SIZE = 0.04  # m, edge of a nominal cube

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from robostral.safety import ToolKinematics
+from robots import ToolKinematics
 
 AXIS = 0.1  # m: the spacing of the tool points that give the orientation
 DIFFERENCE = 1e-6  # rad: the finite-difference step of the Jacobian

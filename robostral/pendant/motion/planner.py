@@ -19,8 +19,7 @@ from robostral.pendant.motion.jog import JogCommand, JogConfig, JogMotion, step_
 from robostral.pendant.motion.paths import PathLimits, TimedPath, time_path
 from robostral.pendant.motion.streaming import PlannedMotion
 from robostral.pendant.programs.document import Move, ProgramDocument, Waypoint
-from robostral.safety import Rejected, SafetyConfig, Trajectory, TrajectoryPoint, check_trajectory, tool_kinematics
-from sim.robots import robot_spec
+from robostral.safety import Rejected, SafetyConfig, Trajectory, TrajectoryPoint, check_trajectory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +35,8 @@ class Planner:
     def __init__(self, safety: SafetyConfig, config: PlannerConfig = PlannerConfig()) -> None:
         self.safety, self.config = safety, config
         self.limits = safety.joint_limits()
-        self.kinematics = tool_kinematics(safety.robot)
-        self.spec = robot_spec(safety.robot)
+        self.robot = safety.description
+        self.kinematics = self.robot.tool_kinematics()
         self.arm = len(self.limits.arm_names)
         self.frame = ToolFrame(self.kinematics, self.limits.low[: self.arm], self.limits.high[: self.arm])
 
@@ -64,7 +63,7 @@ class Planner:
 
     def gripper(self, q: np.ndarray, v: np.ndarray, command: str, override: float) -> PlannedMotion:
         """Open or close the gripper (its driving joint alone)."""
-        goal = self.spec.gripper_open if command == "open" else self.spec.gripper_closed
+        goal = self.robot.gripper.open if command == "open" else self.robot.gripper.closed
         names = (self.limits.gripper_name,)
         rows = np.array([[q[-1]], [goal]], dtype=np.float64)
         path = time_path(rows, self.path_limits(names, False), self.config.gripper_speed, self.config.period)
@@ -94,7 +93,7 @@ class Planner:
     def check_pose(self, waypoint: Waypoint) -> None:
         """Unsafe unless the waypoint's pose is within the joint limits and its tool point in the workspace."""
         target = self.arm_positions(waypoint)
-        q = np.append(target, self.spec.gripper_open)
+        q = np.append(target, self.robot.gripper.open)
         verdict = check_trajectory(Trajectory(self.limits.arm_names, [TrajectoryPoint(tuple(target), 1.0)]),
                                    q, np.zeros_like(q), limits=self.limits, kinematics=self.kinematics,
                                    config=self.safety)

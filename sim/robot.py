@@ -1,17 +1,15 @@
-"""A position-controlled arm with a gripper, described by a small ``RobotSpec``.
+"""A position-controlled arm with a gripper in the simulator, as its description (``robots``) says.
 
 Joint positions are radians (revolute) or metres (prismatic); the tool point is
-in the world frame, metres. A new arm is one file that defines a ``RobotSpec``.
+in the world frame, metres. A new arm is a description file, not code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pybullet
-import pybullet_data
 
+from robots import RobotDescription
 from sim.lite_urdf import render_light_urdf
 from sim.simulation import Simulation
 
@@ -19,33 +17,15 @@ from sim.simulation import Simulation
 DOWN = (1.0, 0.0, 0.0, 0.0)
 
 
-@dataclass(frozen=True)
-class RobotSpec:
-    """What differs between arms; everything else (limits, masses) is read from the model."""
-
-    name: str
-    urdf: str  # relative to pybullet_data
-    arm_joints: tuple[str, ...]
-    gripper_joints: tuple[str, ...]  # driven together from one command, each following it 1:1
-    gripper_open: float  # joint units of the first gripper joint
-    gripper_closed: float
-    tool_link: str
-    home: tuple[float, ...]
-    tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # tool point in the tool link frame
-    base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    finger_friction: float = 1.5
-
-
 class Robot:
     """One arm loaded in a ``Simulation``: reads state, follows joint-position targets."""
 
-    def __init__(self, sim: Simulation, spec: RobotSpec) -> None:
+    def __init__(self, sim: Simulation, description: RobotDescription) -> None:
         self.sim = sim
-        self.spec = spec
-        self.name = spec.name
-        self.body = sim.load_urdf(
-            "robot", render_light_urdf(f"{pybullet_data.getDataPath()}/{spec.urdf}"), spec.base_position
-        )
+        self.description = description
+        self.name = description.name
+        self.gripper = description.gripper
+        self.body = sim.load_urdf("robot", render_light_urdf(description.urdf), description.base_position)
         client = sim.client
         by_name = {}
         link_by_name = {}
@@ -53,29 +33,27 @@ class Robot:
             info = client.getJointInfo(self.body, index)
             by_name[info[1].decode()] = info
             link_by_name[info[12].decode()] = index
-        self.arm_indices = [by_name[j][0] for j in spec.arm_joints]
-        self.gripper_indices = [by_name[j][0] for j in spec.gripper_joints]
-        self.tool_index = link_by_name[spec.tool_link]
-        self.finger_links = [by_name[j][0] for j in spec.gripper_joints]
-        joints = [by_name[j] for j in spec.arm_joints] + [by_name[spec.gripper_joints[0]]]
-        self.lower = np.array([j[8] for j in joints])
-        self.upper = np.array([j[9] for j in joints])
-        self.max_force = np.array([j[10] for j in joints])
-        self.max_velocity = np.array([j[11] for j in joints])
-        self.home = np.array(list(spec.home) + [spec.gripper_open])
+        self.arm_indices = [by_name[j][0] for j in description.arm_joints]
+        self.gripper_indices = [by_name[j][0] for j in self.gripper.joints]
+        self.tool_index = link_by_name[description.tool_link]
+        self.lower = np.array([joint.lower for joint in description.joints])
+        self.upper = np.array([joint.upper for joint in description.joints])
+        self.max_force = np.array([by_name[name][10] for name in description.joint_names])  # the URDF's efforts
+        self.max_velocity = np.array([joint.velocity for joint in description.joints])
+        self.home = description.home_positions
         for link in range(-1, client.getNumJoints(self.body)):
             client.changeDynamics(self.body, link, linearDamping=0.0, angularDamping=0.0)
         for index in self.gripper_indices:
-            client.changeDynamics(self.body, index, lateralFriction=spec.finger_friction, spinningFriction=0.01)
+            client.changeDynamics(self.body, index, lateralFriction=self.gripper.friction, spinningFriction=0.01)
 
     @property
     def joint_names(self) -> list[str]:
         """Arm joints then the gripper's driving joint: the order of actions and proprio."""
-        return list(self.spec.arm_joints) + [self.spec.gripper_joints[0]]
+        return list(self.description.joint_names)
 
     @property
     def action_size(self) -> int:
-        return len(self.spec.arm_joints) + 1
+        return len(self.description.joint_names)
 
     # -- commands -----------------------------------------------------------------
     def reset(self, positions: np.ndarray | None = None) -> None:
@@ -117,13 +95,12 @@ class Robot:
 
     def gripper_closedness(self) -> float:
         """0 when fully open, 1 when fully closed, whatever the gripper's joint units."""
-        q = self.joint_positions()[-1]
-        return float((q - self.spec.gripper_open) / (self.spec.gripper_closed - self.spec.gripper_open))
+        return float(self.gripper.closedness(self.joint_positions()[-1]))
 
     def tool_position(self) -> np.ndarray:
         """Tool point in the world frame (metres)."""
         state = self.sim.client.getLinkState(self.body, self.tool_index, computeForwardKinematics=True)
-        return _apply_offset(self.sim.client, state[4], state[5], self.spec.tool_offset)
+        return _apply_offset(self.sim.client, state[4], state[5], self.description.tool_offset)
 
     def touches(self, body_name: str) -> bool:
         return self.sim.in_contact("robot", body_name)
@@ -139,7 +116,7 @@ class Robot:
         orientation = client.multiplyTransforms(
             [0, 0, 0], DOWN, [0, 0, 0], client.getQuaternionFromEuler([0, 0, -yaw])
         )[1]
-        link_target = _apply_offset(client, position, orientation, -np.array(self.spec.tool_offset))
+        link_target = _apply_offset(client, position, orientation, -np.array(self.description.tool_offset))
         solution = client.calculateInverseKinematics(
             self.body,
             self.tool_index,

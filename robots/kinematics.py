@@ -1,7 +1,7 @@
 """Forward kinematics of the tool point from the URDF chain, in numpy (no physics engine).
 
 The chain runs from the URDF's root link (the robot base frame) through every joint to the
-arm's tool link; the tool point sits at the spec's ``tool_offset`` in the tool link frame.
+arm's tool link; the tool point sits at the description's tool offset in the tool link frame.
 Positions are metres in the base frame; joint positions radians (revolute) or metres (prismatic).
 """
 
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robostral.safety.urdf import UrdfJoint, read_joints, urdf_path
-from sim.robots import robot_spec
+from robots.urdf import UrdfJoint, read_joints
 
 _EYE3, _EYE4 = np.eye(3), np.eye(4)
 
@@ -28,12 +27,20 @@ class ToolKinematics:
     @classmethod
     def from_urdf(cls, path: str | Path, tool_link: str, offset: tuple[float, float, float]) -> ToolKinematics:
         """Walk from ``tool_link`` up to the root link of the URDF at ``path``."""
-        by_child = {joint.child: joint for joint in read_joints(path).values()}
+        return cls.from_joints(read_joints(path).values(), tool_link, offset, path)
+
+    @classmethod
+    def from_joints(cls, joints, tool_link: str, offset: tuple[float, float, float],
+                    path: str | Path = "the URDF") -> ToolKinematics:
+        """Walk from ``tool_link`` up to the root link through ``joints`` (a URDF's)."""
+        by_child = {joint.child: joint for joint in joints}
         if tool_link not in by_child:
             raise ValueError(f"{path}: no joint leads to the tool link {tool_link!r}")
         chain = []
         link = tool_link
         while link in by_child:
+            if len(chain) > len(by_child):
+                raise ValueError(f"{path}: the joints above the tool link {tool_link!r} form a loop")
             chain.append(by_child[link])
             link = by_child[link].parent
         return cls(chain=tuple(reversed(chain)), offset=offset)
@@ -61,15 +68,6 @@ class ToolKinematics:
             if joint.type != "fixed":
                 transform = transform @ _motion(joint.type, axis, skew, skew2, next(moving))
         return transform[:, :3, :3] @ np.asarray(self.offset) + transform[:, :3, 3]
-
-
-def tool_kinematics(robot: str) -> ToolKinematics:
-    """The tool kinematics of a known robot (``sim.robots``), read from its URDF."""
-    spec = robot_spec(robot)
-    kinematics = ToolKinematics.from_urdf(urdf_path(spec), spec.tool_link, spec.tool_offset)
-    if kinematics.joint_names != spec.arm_joints:
-        raise ValueError(f"{spec.urdf}: the tool chain moves {kinematics.joint_names}, not the arm {spec.arm_joints}")
-    return kinematics
 
 
 def _origin(joint: UrdfJoint) -> np.ndarray:
