@@ -19,7 +19,7 @@ setup(
     packages=find_packages(include=["robostral", "robostral.*", "sim", "sim.*", "robots", "robots.*"]),
     package_data={
         "robostral.pendant.web": ["static/*"],  # the pendant's page, served by its web app
-        "robots": ["descriptions/*.yaml"],  # the arms the project ships, as data
+        "robots": ["descriptions/*.yaml", "descriptions/grippers/*.urdf"],  # the arms the project ships, as data
     },
     install_requires=[
         "numpy>=1.26",

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="video frame size in pixels")
     args = parser.parse_args(argv)
 
-    # Each task gets its own seed (so the scenes differ), shared by both robots (so they compare).
+    # Each task gets its own seed (so the scenes differ), shared by every arm (so they compare).
     runs = [(task, robot, args.seed + i) for robot in robot_names() for i, task in enumerate(TASKS)]
     clips, rows = [], []
     for task, robot, seed in tqdm(runs, desc="expert episodes", unit="ep"):

@@ -21,7 +21,8 @@ def check_description(path: str | os.PathLike) -> tuple[RobotDescription | None,
         description = load_description(path)
     except RobotError as error:
         return None, error.problems
-    return description, [*mesh_problems(description.urdf), *home_problems(description)]
+    meshes = [problem for source in description.urdf_sources for problem in mesh_problems(source)]
+    return description, [*meshes, *home_problems(description)]
 
 
 def mesh_problems(urdf_path: Path) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from robots.compose import Attachment, compose, needs_composing
 from robots.gripper import GRIPS, ParallelJaw
 from robots.kinematics import ToolKinematics
 from robots.urdf import Urdf, UrdfError, UrdfJoint
@@ -97,7 +98,8 @@ class RobotDescription:
 
     name: str
     source: Path  # the description's YAML file
-    urdf: Path  # the URDF file it resolved to
+    urdf: Path  # the URDF everything reads: the source URDF, or its composed copy (parts attached, meshes resolved)
+    urdf_sources: tuple[Path, ...]  # the URDF files as written: the arm's, then each attached part's
     arm_joints: tuple[str, ...]
     home: tuple[float, ...]  # arm joint positions
     tool_link: str
@@ -199,7 +201,7 @@ class _Reader:
         name = self.get("name")
         if name is not None and not (isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()):
             self.problem("name", f"must be a word (letters, digits, - and _), got {name!r}")
-        urdf = self.urdf()
+        urdf, sources = self.urdf()
         arm = self.names("arm.joints", self.get("arm.joints"))
         home = self.numbers("arm.home", self.get("arm.home"), len(arm) if arm else None)
         tool_link = self.get("tool.link")
@@ -210,9 +212,12 @@ class _Reader:
         workspace = self.workspace()
         if urdf is None:
             return None
-        joints = self.joint_specs(urdf, arm, gripper)
+        found = self.source_joints(sources)
+        if found is None:
+            return None
+        joints = self.joint_specs(found, arm, gripper)
         if arm and tool_link:
-            self.tool_chain(urdf, arm, tool_link)
+            self.tool_chain(urdf, sources, arm, tool_link)
         if home and joints:
             for joint, q in zip(joints, home):
                 if not joint.lower <= q <= joint.upper:
@@ -227,16 +232,17 @@ class _Reader:
         if self.problems:
             return None
         return RobotDescription(
-            name=name, source=self.path, urdf=urdf.path, arm_joints=arm, home=home, tool_link=tool_link,
-            tool_offset=tool_offset, gripper=gripper, joints=joints, front_camera=cameras[0],
+            name=name, source=self.path, urdf=urdf.path, urdf_sources=sources, arm_joints=arm, home=home,
+            tool_link=tool_link, tool_offset=tool_offset, gripper=gripper, joints=joints, front_camera=cameras[0],
             wrist_camera=cameras[1], workspace=workspace, base_position=base,
             summary=str(self.get("summary", "")),
         )
 
-    def urdf(self) -> Urdf | None:
+    def urdf(self) -> tuple[Urdf | None, tuple[Path, ...]]:
+        """The URDF to read (composed where parts are attached or meshes are ``package://``), and its sources."""
         package, relative = self.get("urdf.package", None), self.get("urdf.path")
         if relative is None:
-            return None
+            return None, ()
         if package is None:
             path = self.path.parent / relative
         elif package in SOURCES:
@@ -244,12 +250,38 @@ class _Reader:
         else:
             self.problem("urdf.package", f"unknown package {package!r}; one of {', '.join(SOURCES)}, or none "
                                          f"for a path relative to this file")
-            return None
+            return None, ()
+        attachments = self.attachments()
+        if attachments is None:
+            return None, ()
+        sources = (path, *(a.urdf for a in attachments))
         try:
-            return Urdf.read(path)
+            for source in sources:
+                Urdf.read(source)  # a clear error for a missing or broken file, named as written
+            return Urdf.read(compose(path, attachments) if needs_composing(path, attachments) else path), sources
         except UrdfError as error:
             self.problem("urdf", str(error))
+            return None, ()
+
+    def attachments(self) -> tuple[Attachment, ...] | None:
+        """``urdf.attach``: parts (a gripper) joined to the arm's links, each URDF relative to this file."""
+        given = self.get("urdf.attach", [])
+        if not isinstance(given, list):
+            self.problem("urdf.attach", f"must be a list of parts (path, parent, xyz, rpy), got {given!r}")
             return None
+        parts = []
+        for i, part in enumerate(given):
+            field = f"urdf.attach[{i}]"
+            if not isinstance(part, dict) or not isinstance(part.get("path"), str) or not part.get("parent"):
+                self.problem(field, f"needs a path (a URDF, relative to this file) and a parent link, got {part!r}")
+                continue
+            for key in sorted(set(part) - {"path", "parent", "xyz", "rpy"}):
+                self.problem(f"{field}.{key}", "unknown key")
+            xyz = self.numbers(f"{field}.xyz", part.get("xyz", [0.0, 0.0, 0.0]), 3)
+            rpy = self.numbers(f"{field}.rpy", part.get("rpy", [0.0, 0.0, 0.0]), 3)
+            if xyz is not None and rpy is not None:
+                parts.append(Attachment(self.path.parent / part["path"], str(part["parent"]), xyz, rpy))
+        return tuple(parts) if len(parts) == len(given) else None
 
     def gripper(self) -> ParallelJaw | None:
         joints = self.names("gripper.joints", self.get("gripper.joints"))
@@ -302,35 +334,42 @@ class _Reader:
             self.problem("workspace", str(error))
             return None
 
-    def joint_specs(self, urdf: Urdf, arm: tuple[str, ...] | None, gripper: ParallelJaw | None
-                    ) -> tuple[JointSpec, ...] | None:
+    def source_joints(self, sources: tuple[Path, ...]) -> dict[str, tuple[UrdfJoint, Path]] | None:
+        """Every joint of the URDFs as written, with the file it is in (what a problem names)."""
+        found = {}
+        for source in sources:
+            try:
+                found.update({name: (joint, source) for name, joint in Urdf.read(source).joints().items()})
+            except UrdfError as error:
+                self.problem("urdf", str(error))
+                return None
+        return found
+
+    def joint_specs(self, found: dict[str, tuple[UrdfJoint, Path]], arm: tuple[str, ...] | None,
+                    gripper: ParallelJaw | None) -> tuple[JointSpec, ...] | None:
         """The commanded joints' limits: position and velocity from the URDF unless ``limits`` overrides them,
         acceleration and jerk from ``limits`` (a URDF has none)."""
-        try:
-            found = urdf.joints()
-        except UrdfError as error:
-            self.problem("urdf", str(error))
-            return None
+        files = ", ".join(str(path) for path in dict.fromkeys(path for _, path in found.values()))
         limits = self.get("limits", {})
         if not isinstance(limits, dict):
             self.problem("limits", f"must map joint names to their limits, got {limits!r}")
             limits = {}
         for name in limits:
             if name not in found:
-                self.problem(f"limits.{name}", f"no such joint in {urdf.path}")
+                self.problem(f"limits.{name}", f"no such joint in {files}")
         if gripper:
             for name in gripper.joints:
                 if name not in found:
-                    self.problem("gripper.joints", f"no joint {name!r} in {urdf.path}")
+                    self.problem("gripper.joints", f"no joint {name!r} in {files}")
         names = (*(arm or ()), *(gripper.joints[:1] if gripper else ()))
         specs = []
         for name in names:
-            joint = found.get(name)
-            if joint is None:
+            if name not in found:
                 if arm and name in arm:
-                    self.problem("arm.joints", f"no joint {name!r} in {urdf.path}")
+                    self.problem("arm.joints", f"no joint {name!r} in {files}")
                 continue
-            specs.append(self.joint_spec(joint, limits.get(name, {}), urdf.path))
+            joint, source = found[name]
+            specs.append(self.joint_spec(joint, limits.get(name, {}), source))
         return None if None in specs or len(specs) != len(names) else tuple(specs)
 
     def joint_spec(self, joint: UrdfJoint, given: Any, urdf: Path) -> JointSpec | None:
@@ -357,13 +396,14 @@ class _Reader:
             return None
         return JointSpec(joint.name, **values)
 
-    def tool_chain(self, urdf: Urdf, arm: tuple[str, ...], tool_link: str) -> None:
+    def tool_chain(self, urdf: Urdf, sources: tuple[Path, ...], arm: tuple[str, ...], tool_link: str) -> None:
         """The tool link must hang below exactly the arm joints, in their order."""
+        files = ", ".join(map(str, sources))
         if tool_link not in urdf.links:
-            self.problem("tool.link", f"no link {tool_link!r} in {urdf.path}")
+            self.problem("tool.link", f"no link {tool_link!r} in {files}")
             return
         try:
-            kinematics = ToolKinematics.from_joints(urdf.joints().values(), tool_link, (0.0, 0.0, 0.0), urdf.path)
+            kinematics = ToolKinematics.from_joints(urdf.joints().values(), tool_link, (0.0, 0.0, 0.0), files)
         except (UrdfError, ValueError) as error:
             self.problem("tool.link", str(error))
             return

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robots.urdf import resolve_mesh
+
 # Grid step of the vertex clustering, metres: ~1.7 px of the 96x96 front camera at the robot.
 RENDER_CELL = 0.02
 
@@ -81,8 +83,11 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
 
 
 def _resolve(filename: str, urdf_dir: Path) -> Path:
-    """Mesh path of a URDF as an absolute path (package:// is taken relative to the URDF)."""
-    return (urdf_dir / filename.removeprefix("package://")).resolve()
+    """Mesh path of a URDF as an absolute path; FileNotFoundError naming it where it does not resolve."""
+    path = resolve_mesh(filename, urdf_dir)
+    if path is None:
+        raise FileNotFoundError(f"mesh {filename!r} (URDF in {urdf_dir}) not found")
+    return path.resolve()
 
 
 def render_light_urdf(urdf_path: str | os.PathLike) -> str:

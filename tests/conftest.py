@@ -8,10 +8,11 @@ import gymnasium
 import numpy as np
 import pytest
 
+from robots import robot_names
 from sim.envs import ENV_IDS
 from sim.randomization import RandomizationConfig
 
-ROBOT_NAMES = ("panda", "xarm6")
+ROBOT_NAMES = robot_names()  # every shipped arm
 
 # Every range zero: the nominal scene, no latency, no action noise.
 NOMINAL = RandomizationConfig(enabled=False)

@@ -58,9 +58,10 @@ def test_the_xarm_width_table_follows_its_linkage():
 def cell(tmp_path: Path, **changes) -> Path:
     """A user's cell.yaml: the Panda's description with its URDF copied beside it, ``changes`` applied."""
     panda = load_robot("panda")
-    shutil.copytree(panda.urdf.parent, tmp_path / "arm")
+    urdf = panda.urdf_sources[0]  # pybullet_data's (panda.urdf is its copy with the meshes resolved)
+    shutil.copytree(urdf.parent, tmp_path / "arm")
     document = yaml.safe_load(panda.source.read_text())
-    document["urdf"] = {"path": f"arm/{panda.urdf.name}"}
+    document["urdf"] = {"path": f"arm/{urdf.name}"}
     document["name"] = "my_arm"
     for dotted, value in changes.items():
         *parents, key = dotted.split(".")
@@ -79,7 +80,7 @@ def cell(tmp_path: Path, **changes) -> Path:
 def test_a_cell_yaml_with_its_own_urdf_loads_like_a_shipped_arm(tmp_path):
     path = cell(tmp_path)
     robot = load_robot(str(path))
-    assert robot.name == "my_arm" and robot.urdf == tmp_path / "arm" / "panda.urdf"
+    assert robot.name == "my_arm" and robot.urdf_sources == (tmp_path / "arm" / "panda.urdf",)
     assert robot.joints == load_robot("panda").joints
     np.testing.assert_allclose(robot.tool_kinematics().tool_points(robot.home),
                                load_robot("panda").tool_kinematics().tool_points(robot.home))

@@ -13,7 +13,7 @@ from sim.env import EnvConfig, RobotTaskEnv
 
 
 def test_unknown_robot_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown robot 'ur9'; known robots: panda, xarm6"):
+    with pytest.raises(ValueError, match="unknown robot 'ur9'; known robots: panda, ur5, xarm6"):
         gymnasium.make("robostral/Reach-v0", robot="ur9")
 
 

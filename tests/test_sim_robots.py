@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import tempfile
@@ -160,6 +161,8 @@ def _triangles(path: Path) -> int:
         if data[:5] == b"solid" and b"facet" in data[:300]:
             return data.count(b"facet normal")
         return struct.unpack_from("<I", data, 80)[0]
+    if path.suffix.lower() == ".dae":  # COLLADA: each <triangles> element says how many it holds
+        return sum(int(count) for count in re.findall(r'<triangles[^>]*count="(\d+)"', path.read_text()))
     # OBJ: a face with k vertices is k - 2 triangles.
     return sum(len(line.split()) - 3 for line in path.read_text().splitlines() if line.startswith("f "))
 
