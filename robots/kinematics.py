@@ -55,7 +55,7 @@ class ToolKinematics:
         # its origin frame in the parent link, and for a moving joint its unit axis and that axis' cross-product
         # matrix K and K @ K (Rodrigues' formula).
         object.__setattr__(self, "_frames", tuple(
-            (_origin(joint), *(_axis_terms(joint) if joint.type != "fixed" else (None, None, None)))
+            (origin_transform(joint), *(_axis_terms(joint) if joint.type != "fixed" else (None, None, None)))
             for joint in self.chain))
 
     def tool_points(self, positions: np.ndarray) -> np.ndarray:
@@ -70,7 +70,7 @@ class ToolKinematics:
         return transform[:, :3, :3] @ np.asarray(self.offset) + transform[:, :3, 3]
 
 
-def _origin(joint: UrdfJoint) -> np.ndarray:
+def origin_transform(joint: UrdfJoint) -> np.ndarray:
     """The joint frame in its parent link frame: translate by xyz, rotate by fixed-axis rpy."""
     roll, pitch, yaw = joint.rpy
     about = [_rotation(*_skews(np.eye(3)[i]), np.array([angle]))[0] for i, angle in ((2, yaw), (1, pitch), (0, roll))]

@@ -46,9 +46,15 @@ class Urdf:
     def read(cls, path: str | Path) -> Urdf:
         path = Path(path)
         try:
-            root = ET.parse(path).getroot()
-        except FileNotFoundError:
+            return cls.parse(path.read_text(), path)
+        except (FileNotFoundError, IsADirectoryError):
             raise UrdfError(f"{path}: no such URDF file") from None
+
+    @classmethod
+    def parse(cls, text: str, path: Path) -> Urdf:
+        """A URDF from its text; ``path`` is where it came from (what errors name, where meshes are looked up)."""
+        try:
+            root = ET.fromstring(text)
         except ET.ParseError as error:
             raise UrdfError(f"{path}: not well-formed XML ({error})") from None
         if root.tag != "robot":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,36 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from robots.urdf import resolve_mesh
+from sim.meshes import load_triangles
 
 # Grid step of the vertex clustering, metres: ~1.7 px of the 96x96 front camera at the robot.
 RENDER_CELL = 0.02
-
-
-def load_triangles(path: Path) -> np.ndarray:
-    """Triangles of an OBJ or STL mesh as an (n, 3, 3) array of vertex positions, in file units."""
-    if path.suffix.lower() == ".stl":
-        return _stl_vertices(path).reshape(-1, 3, 3)
-    vertices, faces = [], []
-    for line in path.read_text().splitlines():
-        if line.startswith("v "):
-            vertices.append(line.split()[1:4])
-        elif line.startswith("f "):
-            corners = [int(token.split("/")[0]) for token in line.split()[1:]]
-            faces.extend([corners[0], corners[i], corners[i + 1]] for i in range(1, len(corners) - 1))  # fan
-    array = np.array(vertices, dtype=np.float64)
-    index = np.array(faces, dtype=np.int64)
-    return array[np.where(index > 0, index - 1, len(array) + index)]  # OBJ counts from 1, or back from -1
-
-
-def _stl_vertices(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    if data[:5] == b"solid" and b"facet" in data[:300]:
-        lines = data.decode(errors="ignore").splitlines()
-        return np.array([line.split()[1:4] for line in lines if line.strip().startswith("vertex")], dtype=np.float64)
-    (count,) = struct.unpack_from("<I", data, 80)
-    records = np.frombuffer(data, dtype=np.uint8, count=count * 50, offset=84).reshape(count, 50)
-    triangles = records[:, 12:48].copy().view("<f4").reshape(count * 3, 3)
-    return triangles.astype(np.float64)
 
 
 def cluster(triangles: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:

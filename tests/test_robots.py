@@ -5,6 +5,7 @@ Bad input is refused with a message naming the file and the field or element, al
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 
 from robots import DESCRIPTIONS, RobotError, load_robot, robot_names
 from robots.check import check_description
+from robots.served import compare, served_kinematics
 from robots.urdf import read_joints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,3 +168,43 @@ def test_the_modules_that_run_on_a_cell_load_no_physics_engine():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_arm_the_project_does_not_ship_is_checked_and_does_a_scripted_reach(tmp_path):
+    """example-robot-data's UR10 with the project's gripper, from a cell.yaml written here: any arm is data."""
+    document = yaml.safe_load(load_robot("ur5").source.read_text())
+    document["name"] = "ur10_cell"
+    document["urdf"]["path"] = "ur_description/urdf/ur10_robot.urdf"
+    document["urdf"]["attach"][0]["path"] = str(DESCRIPTIONS / "grippers" / "parallel_jaw.urdf")
+    path = tmp_path / "cell.yaml"
+    path.write_text(yaml.safe_dump(document))
+    checked = robostral("check", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    ur10 = load_robot(str(path))
+    assert ur10.urdf_sources[0].name == "ur10_robot.urdf"
+    assert read_joints(ur10.urdf_sources[0])["elbow_joint"].xyz != read_joints(load_robot("ur5").urdf_sources[0])[
+        "elbow_joint"].xyz  # another arm indeed: its links are longer
+    reach = subprocess.run([sys.executable, "-m", "robostral.cli", "sim", "--task", "reach", "--robot", str(path),
+                            "--episodes", "3", "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert reach.returncode == 0, reach.stderr
+    report = json.loads(reach.stdout)
+    assert report["robot"] == str(path) and report["success_rate"] == 1.0
+
+
+def test_a_served_urdf_matches_its_description_or_every_mismatch_is_named():
+    """robot_state_publisher's URDF against the description (robots.served): what the supervisor checks."""
+    ur5 = load_robot("ur5")
+    composed, arm = ur5.urdf.read_text(), ur5.urdf_sources[0].read_text()
+    assert compare(ur5, composed)[0] == [] and compare(ur5, arm)[0] == []  # the gripper may be described apart
+    kinematics = served_kinematics(ur5, arm)
+    np.testing.assert_allclose(kinematics.tool_points(ur5.home), ur5.tool_kinematics().tool_points(ur5.home),
+                               atol=1e-9)
+    wider = arm.replace('lower="-3.14159265359" upper="3.14159265359"', 'lower="-3.2" upper="3.2"')
+    assert compare(ur5, wider)[0] == []  # the description may narrow the arm's range
+    turned = arm.replace('<axis xyz="0 1 0"/>', '<axis xyz="0 0 1"/>', 1)
+    assert any("a revolute joint about [0.0, 0.0, 1.0], not a revolute joint about [0.0, 1.0, 0.0]" in m
+               for m in compare(ur5, turned)[0])
+    with pytest.raises(ValueError, match="no joint 'panda_joint1'.*no joint 'panda_joint7'"):
+        served_kinematics(load_robot("panda"), arm)
+    with pytest.raises(ValueError, match="the served URDF: not well-formed XML"):
+        served_kinematics(ur5, "<robot")

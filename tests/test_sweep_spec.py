@@ -116,6 +116,8 @@ def test_each_bundle_runs_only_on_the_robot_it_drives(pipeline, tmp_path):
      7, "low <= high"),
     ("name: x\npolicies: [{b}]\nrobots: [panda, xarm6]\ntasks: [reach]\nseeds: [0]\nepisodes: 2\n",
      3, "no policy drives the xarm6"),
+    ("name: x\npolicies: [{b}]\nrobots: [panda, kuka]\ntasks: [reach]\nseeds: [0]\nepisodes: 2\n",
+     3, "robot 'kuka': unknown robot 'kuka'; known robots: panda, "),
     ("name: x\npolicies: [{b}]\ntasks: [reach]\nseeds: [0]\nepisodes: 2\nsamples: 3\n", 6, "no axis is a range"),
     ("name: x\npolicies: [{b}]\ntasks: [reach]\nseeds: [0]\nepisodes: 2\nrandomization: {{levle: 1}}\n",
      6, "unknown randomization setting 'levle'"),

@@ -4,6 +4,11 @@
 sim_driver, the arm's ros2_control provides the controllers. The graph and its
 parameters come from launch/graph.yaml and launch/params/, the same files the
 launch files read. Nodes that die are restarted with backoff; Ctrl-C stops all.
+
+`--robot` names the cell's arm (a shipped one, or a description file): the sim driver
+simulates it and the supervisor takes its limits, kinematics and workspace from it.
+A bundle for another arm is refused; where the parameter file's bundle is for another
+arm, the graph runs without a policy (the pendant jogs, teaches and runs programs).
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import argparse
 from pathlib import Path
 
 from robostral.bundle.card import BundleError, Card, read_card
+from robostral.commands.arguments import ROBOT_HELP, robot
 from robostral.ros.graph import Graph, load_graph
 from robostral.ros.security import default_discovery_range
+from robots import is_path, load_robot
+
+POLICY_NODE = "policy_node"
+BUNDLE = f"{POLICY_NODE}.bundle"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sim", dest="graph", action="store_const", const="sim", help="simulated cell (default)")
     mode.add_argument("--hardware", dest="graph", action="store_const", const="hardware", help="real arm")
+    parser.add_argument("--robot", type=robot, help=f"the cell's arm: {ROBOT_HELP} (default: the parameter file's)")
     parser.add_argument("--policy", metavar="BUNDLE", help="policy bundle (default: the parameter file's)")
     parser.add_argument("--task", help="sim scene: reach, push, pick_place or stack (default: the parameter file's)")
     parser.add_argument("--record", action="store_true", help="also run the recorder (MCAP under runs/recordings)")
@@ -36,15 +47,26 @@ def run(args: argparse.Namespace) -> int:
     default_discovery_range()  # in os.environ before rclpy starts: `up` and every node it starts inherit it
     graph = load_graph(args.graph)
     nodes = graph.selected(("recorder",) if args.record else ())
-    return Bringup(graph, nodes, parameter_overrides(args, graph)).run()
+    overrides, card = parameter_overrides(args, graph)
+    if card is not None and args.robot and not same_arm(card.robot, args.robot):  # the parameter file's bundle
+        print(f"robostral up: the bundle {overrides.get(BUNDLE) or graph.parameter(POLICY_NODE, 'bundle')} drives a "
+              f"{card.robot}, not the {args.robot}: the graph runs without {POLICY_NODE} (pass --policy for one)")
+        nodes = tuple(node for node in nodes if node.name != POLICY_NODE)
+    return Bringup(graph, nodes, overrides).run()
 
 
-def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str]:
-    """NODE.NAME -> value over the parameter file: --param, --policy, --task, and the cameras the bundle reads."""
+def parameter_overrides(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, str], Card | None]:
+    """NODE.NAME -> value over the parameter file (--param, --robot, --policy, --task, and the cameras the bundle
+    reads), and the bundle's card (None where the parameter file's bundle cannot be read)."""
     overrides = dict(_override(text) for text in args.param)
+    if args.robot:  # a description file by its absolute path: the nodes run elsewhere
+        arm = str(Path(args.robot).resolve()) if is_path(args.robot) else args.robot
+        overrides.update({"sim_driver.robot": arm, "safety_supervisor.robot": arm})
     if args.policy:
         card = read_card(args.policy)  # refuses a folder that is not a bundle before anything starts
-        overrides["policy_node.bundle"] = str(Path(args.policy).resolve())
+        if args.robot and not same_arm(card.robot, args.robot):
+            raise ValueError(f"the bundle {args.policy} drives a {card.robot}, not the cell's {args.robot}")
+        overrides[BUNDLE] = str(Path(args.policy).resolve())
     else:  # the parameter file's bundle; one that cannot be read is the policy node's to report
         card = _default_card(graph, overrides)
     if card is not None:
@@ -53,12 +75,17 @@ def parameter_overrides(args: argparse.Namespace, graph: Graph) -> dict[str, str
         overrides.setdefault("sim_driver.wrist_camera", str(card.wrist_camera).lower())
     if args.task:
         overrides["sim_driver.task"] = args.task
-    return overrides
+    return overrides, card
+
+
+def same_arm(first: str, second: str) -> bool:
+    """Whether two robot references (names or description files) describe the same arm, by name."""
+    return first == second or load_robot(first).name == load_robot(second).name
 
 
 def _default_card(graph: Graph, overrides: dict[str, str]) -> Card | None:
     """The card of the bundle the policy node will load without --policy, or None if it cannot be read."""
-    bundle = overrides.get("policy_node.bundle") or graph.parameter("policy_node", "bundle")
+    bundle = overrides.get(BUNDLE) or graph.parameter(POLICY_NODE, "bundle")
     try:
         return read_card(bundle) if bundle else None
     except BundleError:  # no card, or not one

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
 from robostral.workers import WorkerDied, WorkerPool
-from robots import DEFAULT_ROBOT, load_robot
+from robots import DEFAULT_ROBOT, is_path, load_robot
 from sim.envs import ENV_IDS
 from sim.rollout import make_env, record_expert_episode
 from sim.tasks import TASKS
@@ -66,6 +66,8 @@ class CollectConfig:
         if not self.tasks or unknown or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be distinct names from {', '.join(ENV_IDS)}; got {','.join(self.tasks)}")
         load_robot(self.robot)  # a RobotError names the known robots, or what is wrong with the file
+        if is_path(self.robot):  # the dataset (and the policies trained on it) name the file wherever they run
+            object.__setattr__(self, "robot", str(Path(self.robot).resolve()))
         for name in ("episodes", "workers", "image_size", "flush_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -271,13 +273,15 @@ def _expert_runner(config: CollectConfig):
         task, seed = job
         if task not in envs:
             envs[task] = make_env(task, config.robot, **config.env_kwargs)
-        return _episode(task, record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps))
+        return _episode(task, config.robot, record_expert_episode(envs[task], seed, config.perturbation,
+                                                                  config.settle_steps))
 
     return run
 
 
-def _episode(task: str, recorded) -> Episode | None:
-    """The recorded episode of ``task`` encoded for the dataset, or None when the expert failed."""
+def _episode(task: str, robot: str, recorded) -> Episode | None:
+    """The recorded episode of ``task`` on ``robot`` (as the dataset names it) encoded, or None when the expert
+    failed."""
     result = recorded.result
     if not result.success:
         return None
@@ -287,7 +291,7 @@ def _episode(task: str, recorded) -> Episode | None:
     return Episode.encode(
         sim_task=task,  # ``chain`` links are pick_place episodes of the chain scene (``result.task``)
         seed=result.seed,
-        robot=result.robot,
+        robot=robot,
         instruction=result.instruction,
         success=True,
         images=images,

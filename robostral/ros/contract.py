@@ -27,6 +27,9 @@ SUPERVISOR_STATE = "/robostral/supervisor/state"
 ESTOP = "/robostral/estop"
 RESET = "/robostral/reset"
 SIM_RESET = "/sim_driver/reset"
+# A real cell's URDF, as robot_state_publisher serves it (std_msgs/String, latched): the supervisor's kinematics
+# source where its robot_description_topic parameter names this topic.
+ROBOT_DESCRIPTION = "/robot_description"
 
 JOINT_STATES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 IMAGE_QOS = qos_profile_sensor_data  # best effort, depth 5: a late frame is worth nothing

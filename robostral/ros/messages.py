@@ -29,10 +29,10 @@ MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024, Image: 8 * 1024
              DiagnosticArray: 256 * 1024}
 
 
-def bounded_message(data: bytes, msg_type: type):
+def bounded_message(data: bytes, msg_type: type, limit: int | None = None):
     """The message of type ``msg_type`` serialized in ``data`` (what a ``raw=True`` subscription receives);
-    ValueError when it is larger than ``MAX_BYTES`` allows or does not deserialize."""
-    limit = MAX_BYTES[msg_type]
+    ValueError when it is larger than ``limit`` (default: ``MAX_BYTES``) allows or does not deserialize."""
+    limit = MAX_BYTES[msg_type] if limit is None else limit
     if len(data) > limit:
         raise ValueError(f"{msg_type.__name__} message of {len(data)} bytes; at most {limit} are read")
     try:

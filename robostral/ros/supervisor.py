@@ -60,9 +60,11 @@ from robostral.safety import (
     controlled_stop,
 )
 from robots import DEFAULT_ROBOT
+from robots.served import served_kinematics
 from sim.config import from_yaml
 
 WATCHDOG_PERIOD = 0.05  # s between watchdog checks
+MAX_DESCRIPTION_BYTES = 4 * 1024 * 1024  # a URDF as served: an arm with its meshes named, far below this
 REPORT_PERIOD = 1.0  # s between routine diagnostics
 NOTE_PERIOD = 0.2  # s: a flood of bad messages republishes the diagnostics at most this often
 STARTED = "started: latched until an engineer's reset (after any start or restart of the supervisor)"
@@ -77,6 +79,9 @@ class SafetySupervisor(Node):
         self.declare_parameter("watchdog_timeout", SafetyConfig.watchdog_timeout)
         self.declare_parameter("speed_override", 1.0)  # 0..1
         self.declare_parameter("manual_mode", False)  # caps the tool speed (pendant jogging and teaching)
+        # A real cell: the topic robot_state_publisher serves its URDF on ('' = none). The supervisor takes its
+        # kinematics from there once it matches the description, and refuses a reset until it has.
+        self.declare_parameter("robot_description_topic", "")
         self.config = self.load_config()
         self.limits = self.config.joint_limits()
         self.kinematics = self.config.description.tool_kinematics()
@@ -95,6 +100,10 @@ class SafetySupervisor(Node):
         self.joint_stamp = 0.0
         self.last_note = ""  # the last rejection or re-timing, for diagnostics
         self.last_report = 0.0
+        description_topic = self.get_parameter("robot_description_topic").value
+        # Why a reset is refused until the cell's URDF has matched the description (None: nothing to wait for).
+        self.served_description: str | None = (
+            f"waiting for the robot description on {description_topic}" if description_topic else None)
 
         # The e-stop, the reset and the watchdog live on a node of their own, spun on its own thread: no message
         # to this node can delay them (its own name: the process's remaps and parameters are this node's).
@@ -108,6 +117,9 @@ class SafetySupervisor(Node):
                                  raw=True)
         for topic in (contract.POLICY_TRAJECTORY, contract.PENDANT_TRAJECTORY):
             self.create_subscription(JointTrajectory, topic, self.on_trajectory, contract.POLICY_TRAJECTORY_QOS,
+                                     raw=True)
+        if description_topic:
+            self.create_subscription(String, description_topic, self.on_robot_description, contract.LATCHED_QOS,
                                      raw=True)
         self.urgent.create_service(Trigger, contract.ESTOP, self.on_estop)
         self.urgent.create_service(Trigger, contract.RESET, self.on_reset)
@@ -126,6 +138,23 @@ class SafetySupervisor(Node):
             raise SystemExit(f"safety_supervisor: safety_config {path!r} refused: {error}") from None
 
     # -- inputs -----------------------------------------------------------------------------------
+    def on_robot_description(self, data: bytes) -> None:
+        """The cell's URDF: the kinematics from now on if it matches the description, else a fault that stays."""
+        try:
+            text = bounded_message(data, String, MAX_DESCRIPTION_BYTES).data
+            kinematics = served_kinematics(self.config.description, text)
+        except ValueError as error:
+            with self.lock:
+                self.served_description = f"robot description refused: {error}"
+                self.latch_fault(self.now(), self.served_description)
+            return
+        with self.lock:
+            self.kinematics = kinematics
+            first, self.served_description = self.served_description is not None, None
+        if first:
+            self.get_logger().info(f"kinematics from the served robot description: it matches "
+                                   f"{self.config.description.source}")
+
     def on_joint_state(self, data: bytes) -> None:
         """Believe a joint state only if it is plausible; an implausible one latches a fault."""
         now, clock = self.now(), self.clock()
@@ -212,6 +241,9 @@ class SafetySupervisor(Node):
         with self.lock:
             now = self.now()
             before = self.state.state
+            if self.served_description is not None:  # no reset until the cell's URDF matches the description
+                response.success, response.message = False, f"{before.value}: {self.served_description}"
+                return response
             changed = self.state.reset(now)
             if changed:
                 self.epoch += 1

@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 from robostral.bundle.card import CARD_FILE, BundleError, read_card, sha256_file
-from robots import RobotError, load_robot, robot_names
+from robots import RobotError, load_robot
 from sim.randomization import RandomizationConfig
 from sim.tasks import TASKS
 
@@ -211,8 +211,7 @@ class _Reader:
             raise self.fail("name must be a non-empty string", "name")
         policies = self.policies()
         tasks = self.names("tasks", TASKS)
-        robots = (self.names("robots", robot_names()) if "robots" in doc
-                  else tuple(dict.fromkeys(p.robot for p in policies)))
+        robots = self.robots() if "robots" in doc else tuple(dict.fromkeys(p.robot for p in policies))
         for index, robot in enumerate(robots):
             if not any(policy.robot == robot for policy in policies):
                 drive = ", ".join(f"{p.label} drives a {p.robot}" for p in policies)
@@ -268,6 +267,16 @@ class _Reader:
             if value not in known:
                 raise self.fail(f"unknown {key[:-1]} {value!r}; known: {', '.join(known)}", key, index)
         return tuple(values)
+
+    def robots(self) -> tuple[str, ...]:
+        """The ``robots`` list: shipped arms by name, or description files (``cell.yaml``) by path."""
+        values = self.sequence("robots")
+        for index, value in enumerate(values):
+            try:
+                load_robot(str(value))
+            except RobotError as error:
+                raise self.fail(f"robot {value!r}: {error}", "robots", index) from None
+        return tuple(map(str, values))
 
     def integers(self, key: str) -> tuple[int, ...]:
         values = self.sequence(key)
