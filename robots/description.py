@@ -156,9 +156,9 @@ class _Reader:
         self.problems.append(f"{self.path}: {field}: {message}")
 
     # -- typed values -------------------------------------------------------------------------------------
-    def get(self, field: str, default: Any = ..., where: dict | None = None) -> Any:
-        """The value at dotted ``field`` (looked up in ``where``, the document by default); ``...`` = required."""
-        value: Any = self.document if where is None else where
+    def get(self, field: str, default: Any = ...) -> Any:
+        """The value at dotted ``field`` of the document; a ``default`` of ``...`` means required."""
+        value: Any = self.document
         for key in field.split("."):
             if not isinstance(value, dict) or key not in value:
                 if default is ...:

@@ -208,3 +208,16 @@ def test_a_served_urdf_matches_its_description_or_every_mismatch_is_named():
         served_kinematics(load_robot("panda"), arm)
     with pytest.raises(ValueError, match="the served URDF: not well-formed XML"):
         served_kinematics(ur5, "<robot")
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"arm.home": [0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 9.0]}, "arm.home: panda_joint7 at 9.0 is outside its limits"),
+    ({"gripper.open": 0.5}, "gripper.open: 0.5 is outside panda_finger_joint1's limits [0.0, 0.04]"),
+    ({"gripper.widths": [[0.08, 0.04], [0.0, 0.0]]}, "gripper.widths: widths must increase from row to row"),
+    ({"gripper.joints": ["panda_finger_joint1", "finger_3"]}, "gripper.joints: no joint 'finger_3' in"),
+    ({"limits.panda_joint1": {"acceleration": 15.0, "jerk": -1}}, "limits.panda_joint1.jerk: must be > 0, got -1"),
+    ({"urdf": {"package": "ros", "path": "x.urdf"}}, "urdf.package: unknown package 'ros'"),
+])
+def test_a_value_the_arm_cannot_take_is_refused_by_field(tmp_path, changes, message):
+    with pytest.raises(RobotError, match=re.escape(message)):
+        load_robot(str(cell(tmp_path, **changes)))

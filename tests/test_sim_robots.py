@@ -58,7 +58,7 @@ def test_action_space_is_the_joint_limits(make_env):
 
 
 def test_unknown_robot_is_named():
-    with pytest.raises(ValueError, match="unknown robot 'kuka'; known robots: panda, xarm6"):
+    with pytest.raises(ValueError, match="unknown robot 'kuka'; known robots: panda, ur5, xarm6"):
         load_robot("kuka")
 
 
@@ -222,7 +222,7 @@ def test_light_urdf_keeps_the_joints_and_sheds_the_triangles(fresh_cache, robot)
 
 
 def test_the_same_urdf_elsewhere_gets_its_own_light_copy(fresh_cache, tmp_path):
-    original = Path(original_urdf("xarm6"))
+    original = load_robot("xarm6").urdf_sources[0]  # as pybullet_data ships it, its meshes beside it
     elsewhere = tmp_path / "elsewhere" / original.parent.name
     shutil.copytree(original.parent, elsewhere, symlinks=True)  # another checkout's pybullet_data, say
     copies = [Path(render_light_urdf(path)) for path in (original, elsewhere / original.name)]
