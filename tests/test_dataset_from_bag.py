@@ -211,7 +211,7 @@ def test_a_recording_cut_by_a_kill_converts_what_it_holds(tmp_path, capsys):
     "recording, error",
     [
         ({"skip": (INSTRUCTION, GRIPPER_TRAJECTORY)}, f"no messages on {INSTRUCTION}, {GRIPPER_TRAJECTORY}"),
-        ({"encoding": "bgr8"}, "image encoding is 'bgr8', expected 'rgb8'"),
+        ({"encoding": "mono8"}, "image encoding is 'mono8'; a policy takes colour"),
         ({"size": (6, 8)}, "image is 6x8, not square"),
         ({"names": [f"joint{i}" for i in range(1, 7)]}, "lacks panda_joint1, "),
         ({"wrist_size": (4, 4)}, "the wrist camera's images are not 8x8 like the front camera's"),

@@ -144,7 +144,7 @@ def test_a_stale_camera_stops_the_commands_and_the_policy_node_says_why(commandi
 
 def wrong_encoding(cell: Cell) -> Image:
     image = cell.good_image()
-    image.encoding = "bgr8"
+    image.encoding = "mono8"  # no colour: a policy takes RGB
     return image
 
 
@@ -178,7 +178,7 @@ def not_a_number(cell: Cell) -> JointState:
 @pytest.mark.parametrize(
     "feed, garbage, reason",
     [
-        ("image", wrong_encoding, "camera image dropped: image encoding is 'bgr8', expected 'rgb8'"),
+        ("image", wrong_encoding, "camera image dropped: image encoding is 'mono8'; a policy takes colour"),
         ("image", wrong_size, "camera image dropped: image is 48x32, expected 32x32"),
         ("image", truncated, "camera image dropped: image step 96 / 3069 bytes do not match 32x32 rgb8"),
         ("joints", mismatched_lengths, "joint state dropped: joint state has 8 names, 7 positions and 8 velocities"),

@@ -1,6 +1,6 @@
 """Turn recordings of the arm into demonstrations in the dataset layout `robostral collect` writes: the data flywheel.
 
-A recording holds the camera (``/camera/image_raw``, rgb8), the joints (``/joint_states``),
+A recording holds the camera (``/camera/image_raw``, any colour encoding), the joints (``/joint_states``),
 the operator's instruction (``/robostral/instruction``) and the commands the safety
 supervisor sent to the controllers (``/arm_controller/joint_trajectory``,
 ``/gripper_controller/joint_trajectory``). It becomes frames like the simulator's:
@@ -213,7 +213,7 @@ def _check_images(images: list[BagMessage], topic: str) -> tuple[int, int, int]:
         except ValueError as error:
             raise BagConversionError(
                 f"{topic}: image {number} (stamp {_stamp(bag_message.message)} ns): {error}; a dataset needs "
-                "rgb8 square images of one size, like the sim camera's: set the camera driver to publish them"
+                "colour square images of one size, like the sim camera's: set the camera driver to publish them"
             ) from None
     return shape
 

@@ -63,15 +63,45 @@ def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = "camera") -> Imag
     return msg
 
 
+# What a camera driver may publish, as ROS names it -> bytes per pixel. ROS's "yuv422" is UYVY byte order,
+# "yuv422_yuy2" (and "yuyv", as some drivers write it) YUYV: two pixels share one U and one V.
+ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2}
+YUV = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+
+
 def image_from_msg(msg: Image, shape: tuple[int, int, int]) -> np.ndarray:
-    """The (H, W, 3) uint8 pixels of an rgb8 image of exactly ``shape``."""
-    if msg.encoding != "rgb8":
-        raise ValueError(f"image encoding is {msg.encoding!r}, expected 'rgb8'")
+    """The (H, W, 3) uint8 RGB pixels of an image of exactly ``shape``, in any encoding of ``ENCODINGS``.
+
+    ValueError with the reason for another encoding (a mono image has no colour to give), another size, or data
+    that does not fill the rows ``step`` says (rows may be padded)."""
+    encoding = msg.encoding.lower()
+    if encoding not in ENCODINGS:
+        known = ", ".join(ENCODINGS)
+        raise ValueError(f"image encoding is {msg.encoding!r:.40}; a policy takes colour: one of {known}")
     if (msg.height, msg.width, 3) != tuple(shape):
         raise ValueError(f"image is {msg.height}x{msg.width}, expected {shape[0]}x{shape[1]}")
-    if msg.step != 3 * msg.width or len(msg.data) != msg.step * msg.height:
-        raise ValueError(f"image step {msg.step} / {len(msg.data)} bytes do not match {msg.height}x{msg.width} rgb8")
-    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(shape)
+    row = ENCODINGS[encoding] * msg.width
+    if msg.step < row or len(msg.data) != msg.step * msg.height or (encoding in YUV and msg.width % 2):
+        raise ValueError(f"image step {msg.step} / {len(msg.data)} bytes do not match {msg.height}x{msg.width} "
+                         f"{encoding}")
+    pixels = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
+    if encoding in YUV:
+        return _rgb_from_yuv422(pixels.reshape(msg.height, msg.width // 2, 4), yuyv=encoding in ("yuv422_yuy2", "yuyv"))
+    pixels = pixels.reshape(msg.height, msg.width, ENCODINGS[encoding])[:, :, :3]
+    return np.ascontiguousarray(pixels[:, :, ::-1] if encoding.startswith("bgr") else pixels)
+
+
+def _rgb_from_yuv422(pairs: np.ndarray, yuyv: bool) -> np.ndarray:
+    """RGB of 4:2:2 pixel pairs (H, W/2, 4): BT.601, video range (Y 16-235), as webcams send it."""
+    if yuyv:
+        y0, u, y1, v = (pairs[:, :, i].astype(np.float32) for i in range(4))
+    else:  # UYVY
+        u, y0, v, y1 = (pairs[:, :, i].astype(np.float32) for i in range(4))
+    luma = (np.stack([y0, y1], axis=2) - 16.0) * 1.164  # (H, W/2, 2): both pixels of a pair
+    u, v = (u - 128.0)[:, :, None], (v - 128.0)[:, :, None]
+    rgb = np.stack([luma + 1.596 * v, luma - 0.392 * u - 0.813 * v, luma + 2.017 * u], axis=3)
+    height, half = pairs.shape[:2]
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).reshape(height, half * 2, 3)
 
 
 def subscribe_bounded(node: Node, msg_type: type, topic: str, callback: Callable[[object], None], qos: QoSProfile,

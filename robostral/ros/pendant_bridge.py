@@ -38,7 +38,14 @@ from robostral.pendant.errors import BadRequest, Conflict, Unavailable
 from robostral.pendant.motion.planner import Planner, PlannerConfig
 from robostral.pendant.motion.streaming import Chunk, Handle, HeldMotion, Motion, MotionStreamer
 from robostral.ros import contract
-from robostral.ros.messages import LEVELS, diagnostic_values, joint_state_from_msg, subscribe_bounded, trajectory_msg
+from robostral.ros.messages import (
+    LEVELS,
+    diagnostic_values,
+    image_from_msg,
+    joint_state_from_msg,
+    subscribe_bounded,
+    trajectory_msg,
+)
 from robostral.safety import SafetyConfig
 from sim.config import from_yaml
 
@@ -167,9 +174,10 @@ class PendantBridge(Node):
                                                           or now - self._jpeg_at < 1.0 / CAMERA_FPS)):
             return self._jpeg
         sequence, msg = image
-        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
+        try:
+            pixels = image_from_msg(msg, (msg.height, msg.width, 3))  # any colour encoding a camera sends
+        except ValueError:
             return self._jpeg
-        pixels = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
         out = io.BytesIO()
         PilImage.fromarray(pixels).save(out, format="JPEG", quality=85)
         self._jpeg, self._jpeg_at = (sequence, out.getvalue()), now
