@@ -30,6 +30,7 @@ setup(
         "imageio>=2.34",
         "imageio-ffmpeg>=0.5",
         "pillow>=10",
+        "opencv-python-headless>=4.8",
         "matplotlib>=3.8",
         "pyarrow>=15",
         "onnxruntime>=1.18",

@@ -1,8 +1,10 @@
 """End to end over real DDS: the policy node's inputs, with `robostral up --hardware` (policy node and supervisor only).
 
-The test process is the camera driver and ros2_control: it publishes an image and a
-joint state every control step, the arm where the supervisor's trajectories put it (it
-follows them as a joint_trajectory_controller does, starting at home), and as the cell's
+The test process is the camera driver and ros2_control: it publishes an image (bgr8, larger
+than the policy's input and not square: the policy node crops and resizes it as
+``policy_node.camera_crop`` says) and a joint state every control step, the arm where the
+supervisor's trajectories put it (it follows them as a joint_trajectory_controller does,
+starting at home), and as the cell's
 engineer it resets the supervisor, which starts latched. A stale camera, a malformed
 image or joint state stops the commands and the policy node says why on /diagnostics;
 the supervisor then sends nothing new (at most the stop of what it commanded); no node
@@ -40,6 +42,7 @@ PERIOD = 0.05  # s: the control period at 20 Hz
 STALE_TIMEOUT = 0.2  # s: policy_node.stale_timeout in launch/params/hardware.yaml
 IN_FLIGHT = 0.15  # s: a command computed before the bad input arrived may still come
 HOME = load_robot("panda").home_positions  # rad, the gripper open (m)
+MARGIN = 4  # px: the camera's frame is this much wider than the crop on each side, and 8 px taller than the input
 
 
 @dataclass
@@ -66,7 +69,11 @@ class Cell:
         return self.probe.node.get_clock().now().to_msg()
 
     def good_image(self) -> Image:
-        return image_msg(np.full((self.image_size, self.image_size, 3), 120, dtype=np.uint8), self.stamp())
+        """A frame as a camera driver sends it: bgr8, larger than the input, wider than tall."""
+        side = self.image_size + 2 * MARGIN
+        image = image_msg(np.full((side, side + 2 * MARGIN, 3), 120, dtype=np.uint8), self.stamp())
+        image.encoding = "bgr8"
+        return image
 
     def good_joints(self) -> JointState:
         positions, velocities = self.arm_pose.at(time.monotonic(), fallback=HOME)
@@ -82,7 +89,9 @@ class Cell:
 def cell(pipeline, tmp_path_factory):
     card = read_card(pipeline.bundle)
     log = tmp_path_factory.mktemp("ros_hardware") / "up.log"
-    with robostral_up(["--hardware", "--policy", str(pipeline.bundle)], log) as (graph, probe):
+    side = card.image_size + 2 * MARGIN
+    crop = f"policy_node.camera_crop=[{MARGIN}, 0, {side}, {side}]"  # the middle of the frame
+    with robostral_up(["--hardware", "--policy", str(pipeline.bundle), "--param", crop], log) as (graph, probe):
         cell = Cell(graph, probe, probe.record_diagnostics(),
                     probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
                     probe.record(contract.ARM_TRAJECTORY, JointTrajectory, contract.CONTROLLER_QOS),
@@ -149,7 +158,7 @@ def wrong_encoding(cell: Cell) -> Image:
 
 
 def wrong_size(cell: Cell) -> Image:
-    return image_msg(np.zeros((cell.image_size + 16, cell.image_size, 3), dtype=np.uint8), cell.stamp())
+    return image_msg(np.zeros((cell.image_size, cell.image_size, 3), dtype=np.uint8), cell.stamp())
 
 
 def truncated(cell: Cell) -> Image:
@@ -179,8 +188,8 @@ def not_a_number(cell: Cell) -> JointState:
     "feed, garbage, reason",
     [
         ("image", wrong_encoding, "camera image dropped: image encoding is 'mono8'; a policy takes colour"),
-        ("image", wrong_size, "camera image dropped: image is 48x32, expected 32x32"),
-        ("image", truncated, "camera image dropped: image step 96 / 3069 bytes do not match 32x32 rgb8"),
+        ("image", wrong_size, "camera image dropped: crop [4, 0, 40, 40] does not fit a 32x32 image"),
+        ("image", truncated, "camera image dropped: image step 144 / 5757 bytes do not match 40x48 bgr8"),
         ("joints", mismatched_lengths, "joint state dropped: joint state has 8 names, 7 positions and 8 velocities"),
         ("joints", other_arm, "joint state dropped: joint state lacks panda_joint1, panda_joint2"),
         ("joints", not_a_number, "joint state dropped: joint state has NaN or infinite values"),  # supervisor: a fault
@@ -226,3 +235,20 @@ def test_a_tampered_bundle_fails_configure_with_the_reason(cell, pipeline, tmp_p
         assert "configure failed: bundle" in node.output()
     finally:
         assert node.stop(timeout=5) == 0  # and it stops cleanly on SIGINT, though idle
+
+
+def test_a_camera_input_that_cannot_be_fails_configure_with_the_reason(cell, pipeline, tmp_path):
+    started = time.monotonic()
+    node = RosProcess.node("policy_node", {"bundle": pipeline.bundle, "wrist_camera_rotate": 45},
+                           cell.graph.domain, tmp_path / "node.log", name="turned_policy")
+    try:
+        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
+        assert not cell.probe.call("/turned_policy/change_state", ChangeState, request).success
+        _, status = wait_for_diagnostic(
+            cell.diagnostics, "policy_node",
+            "camera input refused: wrist_camera: rotate must be one of (0, 90, 180, 270) degrees, got 45",
+            after=started)
+        assert status.level == DiagnosticStatus.ERROR
+        assert cell.probe.call("/turned_policy/get_state", GetState).current_state.label == "unconfigured"
+    finally:
+        assert node.stop(timeout=5) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -66,42 +67,39 @@ def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = "camera") -> Imag
 # What a camera driver may publish, as ROS names it -> bytes per pixel. ROS's "yuv422" is UYVY byte order,
 # "yuv422_yuy2" (and "yuyv", as some drivers write it) YUYV: two pixels share one U and one V.
 ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2}
-YUV = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+_FROM_YUV = {"yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+             "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV, "yuyv": cv2.COLOR_YUV2RGB_YUYV}  # BT.601, video range
 
 
-def image_from_msg(msg: Image, shape: tuple[int, int, int]) -> np.ndarray:
-    """The (H, W, 3) uint8 RGB pixels of an image of exactly ``shape``, in any encoding of ``ENCODINGS``.
+def frame_from_msg(msg: Image) -> tuple[np.ndarray, bool]:
+    """(pixels (H, W, 3 or 4) uint8, whether their channels are BGR) of an image in any encoding of ``ENCODINGS``.
 
-    ValueError with the reason for another encoding (a mono image has no colour to give), another size, or data
-    that does not fill the rows ``step`` says (rows may be padded)."""
+    The pixels are a view of the message where they can be, alpha included (no copy of a large frame: crop
+    first, then drop alpha and swap the channels of what is left). ValueError with the reason for another
+    encoding (a mono image has no colour to give), or data that does not fill the rows ``step`` says (rows
+    may be padded)."""
     encoding = msg.encoding.lower()
     if encoding not in ENCODINGS:
         known = ", ".join(ENCODINGS)
         raise ValueError(f"image encoding is {msg.encoding!r:.40}; a policy takes colour: one of {known}")
-    if (msg.height, msg.width, 3) != tuple(shape):
-        raise ValueError(f"image is {msg.height}x{msg.width}, expected {shape[0]}x{shape[1]}")
     row = ENCODINGS[encoding] * msg.width
-    if msg.step < row or len(msg.data) != msg.step * msg.height or (encoding in YUV and msg.width % 2):
+    if msg.step < row or len(msg.data) != msg.step * msg.height or (encoding in _FROM_YUV and msg.width % 2):
         raise ValueError(f"image step {msg.step} / {len(msg.data)} bytes do not match {msg.height}x{msg.width} "
                          f"{encoding}")
-    pixels = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
-    if encoding in YUV:
-        return _rgb_from_yuv422(pixels.reshape(msg.height, msg.width // 2, 4), yuyv=encoding in ("yuv422_yuy2", "yuyv"))
-    pixels = pixels.reshape(msg.height, msg.width, ENCODINGS[encoding])[:, :, :3]
-    return np.ascontiguousarray(pixels[:, :, ::-1] if encoding.startswith("bgr") else pixels)
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
+    if encoding in _FROM_YUV:
+        pairs = np.ascontiguousarray(rows).reshape(msg.height, msg.width, 2)
+        return cv2.cvtColor(pairs, _FROM_YUV[encoding]), False
+    return rows.reshape(msg.height, msg.width, ENCODINGS[encoding]), encoding.startswith("bgr")
 
 
-def _rgb_from_yuv422(pairs: np.ndarray, yuyv: bool) -> np.ndarray:
-    """RGB of 4:2:2 pixel pairs (H, W/2, 4): BT.601, video range (Y 16-235), as webcams send it."""
-    if yuyv:
-        y0, u, y1, v = (pairs[:, :, i].astype(np.float32) for i in range(4))
-    else:  # UYVY
-        u, y0, v, y1 = (pairs[:, :, i].astype(np.float32) for i in range(4))
-    luma = (np.stack([y0, y1], axis=2) - 16.0) * 1.164  # (H, W/2, 2): both pixels of a pair
-    u, v = (u - 128.0)[:, :, None], (v - 128.0)[:, :, None]
-    rgb = np.stack([luma + 1.596 * v, luma - 0.392 * u - 0.813 * v, luma + 2.017 * u], axis=3)
-    height, half = pairs.shape[:2]
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).reshape(height, half * 2, 3)
+def image_from_msg(msg: Image, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB pixels of an image (see ``frame_from_msg``), of exactly ``shape`` if given."""
+    if shape is not None and (msg.height, msg.width, 3) != tuple(shape):
+        frame_from_msg(msg)  # an encoding it cannot take is the first thing to say
+        raise ValueError(f"image is {msg.height}x{msg.width}, expected {shape[0]}x{shape[1]}")
+    pixels, bgr = frame_from_msg(msg)
+    return np.ascontiguousarray(pixels[:, :, 2::-1] if bgr else pixels[:, :, :3])
 
 
 def subscribe_bounded(node: Node, msg_type: type, topic: str, callback: Callable[[object], None], qos: QoSProfile,

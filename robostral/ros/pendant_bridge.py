@@ -175,7 +175,7 @@ class PendantBridge(Node):
             return self._jpeg
         sequence, msg = image
         try:
-            pixels = image_from_msg(msg, (msg.height, msg.width, 3))  # any colour encoding a camera sends
+            pixels = image_from_msg(msg)  # any colour encoding a camera sends
         except ValueError:
             return self._jpeg
         out = io.BytesIO()

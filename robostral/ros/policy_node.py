@@ -42,7 +42,7 @@ from robostral.ros.latency import LatencyWindow
 from robostral.ros.messages import (
     bounded_message,
     diagnostic_array,
-    image_from_msg,
+    frame_from_msg,
     joint_state_from_msg,
     seconds,
     trajectory_msg,
@@ -51,13 +51,17 @@ from robostral.ros.spin import run_node
 from robostral.runtime import PolicyRuntime
 from robostral.safety import SafetyConfig
 from robostral.safety.envelope import clip_chunk
+from sim.camera_input import CameraInput
 from sim.config import from_yaml
 from sim.proprio import proprio_state
 
 REPORT_PERIOD = 1.0  # s between routine diagnostics
-# What the node reports when configure fails (the demo and tests read it): the bundle or its envelope refused.
-BUNDLE_REFUSED, ENVELOPE_REFUSED = "bundle refused", "safety envelope refused"
-CONFIGURE_FAILED = (BUNDLE_REFUSED, ENVELOPE_REFUSED)
+# What the node reports when configure fails (the demo and tests read it): the bundle, its envelope or a
+# camera's input spec refused.
+BUNDLE_REFUSED, ENVELOPE_REFUSED, CAMERA_INPUT_REFUSED = ("bundle refused", "safety envelope refused",
+                                                          "camera input refused")
+CONFIGURE_FAILED = (BUNDLE_REFUSED, ENVELOPE_REFUSED, CAMERA_INPUT_REFUSED)
+CAMERAS = ("camera", "wrist_camera")  # their parameters' prefixes: camera_crop, wrist_camera_rotate, ...
 
 
 class PolicyNode(LifecycleNode):
@@ -69,6 +73,13 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter("rate", 0.0)  # Hz; 0 = the card's control rate
         # YAML of robostral.safety.SafetyConfig ('' = its defaults): the supervisor's, set once for both (/**)
         self.declare_parameter("safety_config", "")
+        # What the policy sees of each camera (sim.camera_input.CameraInput): a crop (x, y, width, height in the
+        # camera's pixels; all 0 = the whole frame, which must then be square), a turn (0, 90, 180 or 270 degrees
+        # clockwise) and a mirror, then the resize to the card's input.
+        for camera in CAMERAS:
+            self.declare_parameter(f"{camera}_crop", [0, 0, 0, 0])
+            self.declare_parameter(f"{camera}_rotate", 0)
+            self.declare_parameter(f"{camera}_mirror", False)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         self.runtime: PolicyRuntime | None = None
         self.timer = None
@@ -91,6 +102,12 @@ class PolicyNode(LifecycleNode):
         except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
             self.get_logger().error(f"configure failed: safety envelope: {error}")
             self.report("error", f"{ENVELOPE_REFUSED}: {error}", force=True)
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self.camera_input, self.wrist_camera_input = (self.camera_input_of(camera) for camera in CAMERAS)
+        except (ValueError, TypeError) as error:
+            self.get_logger().error(f"configure failed: camera input: {error}")
+            self.report("error", f"{CAMERA_INPUT_REFUSED}: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
         self.runtime = runtime
         self.joint_names = list(card.joint_names)
@@ -122,6 +139,16 @@ class PolicyNode(LifecycleNode):
                                       "not for a cell that runs unattended")
         self.report("ok", "configured", force=True)
         return TransitionCallbackReturn.SUCCESS
+
+    def camera_input_of(self, camera: str) -> CameraInput:
+        """A camera's ``CameraInput`` from its parameters; ValueError naming the camera where they cannot be one."""
+        crop = [int(v) for v in self.get_parameter(f"{camera}_crop").value]
+        try:
+            return CameraInput(crop=None if crop == [0, 0, 0, 0] else tuple(crop),
+                               rotate=int(self.get_parameter(f"{camera}_rotate").value),
+                               mirror=bool(self.get_parameter(f"{camera}_mirror").value))
+        except ValueError as error:
+            raise ValueError(f"{camera}: {error}") from None
 
     def load_envelope(self, card: Card) -> None:
         """The supervisor's ``SafetyConfig`` for the card's robot, its limits and tool kinematics."""
@@ -166,7 +193,9 @@ class PolicyNode(LifecycleNode):
         """A serialized camera image (an oversized one refused unread); a fresh one may trigger a control step."""
         try:
             msg = bounded_message(raw, Image)
-            self.image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.image_shape), msg.header.stamp)
+            frame, bgr = frame_from_msg(msg)
+            pixels = self.camera_input.apply(frame, self.runtime.image_shape[0], bgr)
+            self.image = (seconds(msg.header.stamp), pixels, msg.header.stamp)
             self.problems.pop("image", None)
         except ValueError as error:
             self.problems["image"] = f"camera image dropped: {error}"
@@ -177,7 +206,9 @@ class PolicyNode(LifecycleNode):
     def on_wrist_image(self, raw: bytes) -> None:
         try:
             msg = bounded_message(raw, Image)
-            self.wrist_image = (seconds(msg.header.stamp), image_from_msg(msg, self.runtime.wrist_shape))
+            frame, bgr = frame_from_msg(msg)
+            pixels = self.wrist_camera_input.apply(frame, self.runtime.wrist_shape[0], bgr)
+            self.wrist_image = (seconds(msg.header.stamp), pixels)
             self.problems.pop("wrist image", None)
         except ValueError as error:
             self.problems["wrist image"] = f"wrist camera image dropped: {error}"
