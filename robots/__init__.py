@@ -27,6 +27,7 @@ DESCRIPTIONS = Path(__file__).with_name("descriptions")
 DEFAULT_ROBOT = "panda"  # the arm a command, config or node uses when none is named
 
 
+@functools.cache  # read once: load_robot asks on every call, and envelope checks call it every control step
 def robot_names() -> tuple[str, ...]:
     """The arms the project ships, by name."""
     return tuple(sorted(path.stem for path in DESCRIPTIONS.glob("*.yaml")))

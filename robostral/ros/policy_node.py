@@ -142,10 +142,10 @@ class PolicyNode(LifecycleNode):
 
     def camera_input_of(self, camera: str) -> CameraInput:
         """A camera's ``CameraInput`` from its parameters; ValueError naming the camera where they cannot be one."""
-        crop = [int(v) for v in self.get_parameter(f"{camera}_crop").value]
+        crop = list(self.get_parameter(f"{camera}_crop").value)  # whole pixels: CameraInput refuses 4.5
         try:
             return CameraInput(crop=None if crop == [0, 0, 0, 0] else tuple(crop),
-                               rotate=int(self.get_parameter(f"{camera}_rotate").value),
+                               rotate=self.get_parameter(f"{camera}_rotate").value,
                                mirror=bool(self.get_parameter(f"{camera}_mirror").value))
         except ValueError as error:
             raise ValueError(f"{camera}: {error}") from None
