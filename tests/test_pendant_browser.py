@@ -273,6 +273,50 @@ def test_build_and_run_a_program_with_a_skill_confirmed_in_the_page(page, cell):
     assert max(moved) - min(moved) > np.radians(9)  # a -> b -> a
 
 
+# The page's fetch, with every /api/programs request held back a second: a slow cell controller.
+SLOW_PROGRAM_REQUESTS = """() => {
+  const original = window.fetch;
+  window.__slowed = [];
+  window.__pending = 0;
+  window.__restoreFetch = () => { window.fetch = original; };
+  window.fetch = async (path, options) => {
+    if (!String(path).startsWith('/api/programs')) return original(path, options);
+    window.__slowed.push(String(path));
+    window.__pending++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return await original(path, options);
+    } finally { window.__pending--; }
+  };
+}"""
+
+
+def test_a_slow_screen_load_never_replaces_the_program_being_written(page):
+    """New program and step fields entered while the Program screen still loads are kept.
+
+    The screen's load used to open the last program over the new one and reset the step fields.
+    """
+    page.evaluate(SLOW_PROGRAM_REQUESTS)
+    try:
+        tab(page, "program")
+        wait_until(lambda: "/api/programs/demo" in page.evaluate("() => window.__slowed"), 10,
+                   "the Program screen opening the last program")
+        page.get_by_test_id("program-new").click()
+        page.get_by_test_id("program-name").fill("draft")
+        page.get_by_test_id("step-type").select_option("move")
+        page.get_by_test_id("step-waypoint").select_option("b")
+        page.get_by_test_id("step-speed").fill("0.05")
+        wait_until(lambda: page.evaluate("() => window.__pending") == 0, 10, "the Program screen loaded")
+        time.sleep(0.5)  # the load's last step, after its request answered
+        page.get_by_test_id("step-add").click()
+        expect(page.get_by_test_id("program-name")).to_have_value("draft")
+        expect(page.get_by_test_id("program-select")).to_have_value("")
+        expect(page.locator("[data-testid='program-editor'] > li")).to_have_count(1)
+        expect(page.get_by_test_id("step-0")).to_contain_text("move (joint) to b at 5%")
+    finally:
+        page.evaluate("() => window.__restoreFetch()")
+
+
 def test_estop_mid_run_stops_the_arm_and_halts_the_program(page, cell):
     build_program(page, "slow", [("move", {"waypoint": "b", "mode": "joint", "speed": "0.05"}),
                                  ("wait", {"seconds": "5"})])

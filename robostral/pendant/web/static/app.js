@@ -7,8 +7,10 @@
 const HEARTBEAT_MS = 75;
 const AXES = ["x", "y", "z"];
 const $ = (id) => document.getElementById(id);
+// editorActions counts the operator's actions on the program editor: a screen load or an open that began
+// before the latest one leaves the editor alone, so a slow request never replaces what the operator chose.
 const state = { session: null, socket: null, live: null, held: null, program: null, waypoints: [], screen: "run",
-  jointNames: null };
+  jointNames: null, editorActions: 0 };
 
 // ---- plumbing -------------------------------------------------------------------------------------
 async function api(method, path, body) {
@@ -275,6 +277,7 @@ function buildCartesian() {
 
 // ---- programs -------------------------------------------------------------------------------------
 async function loadProgramScreen() {
+  const actions = state.editorActions;
   state.waypoints = (await api("GET", "/api/waypoints")).waypoints;
   $("waypoints").replaceChildren(...state.waypoints.map((waypoint) => {
     const move = el("button", { "data-testid": `move-to-${waypoint.name}`, title: "hold to move here" }, "Move here (hold)");
@@ -284,23 +287,27 @@ async function loadProgramScreen() {
   }));
   const programs = (await api("GET", "/api/programs")).programs;
   const select = $("program-select");
-  const chosen = state.program ? state.program.name : programs.length ? programs[0].name : "";
+  const chosen = state.program ? state.program.name : programs.length ? programs[0].name : "";  // a new one is ""
   select.replaceChildren(el("option", { value: "" }, "(new program)"),
     ...programs.map((p) => el("option", { value: p.name }, `${p.name} v${p.current_version}${p.approved_version ? ` (approved v${p.approved_version})` : ""}`)));
   select.value = programs.some((p) => p.name === chosen) ? chosen : "";
-  if (select.value && (!state.program || state.program.name !== select.value || !state.program.dirty)) await openProgram(select.value);
-  else if (!state.program) newProgram();
+  const idle = state.editorActions === actions;
+  if (idle && select.value && (!state.program || state.program.name !== select.value || !state.program.dirty)) {
+    await openProgram(select.value, actions);
+  } else if (!state.program) newProgram();
   renderStepFields();
   renderProgram();
 }
 
-async function openProgram(name) {
+async function openProgram(name, actions = ++state.editorActions) {
   const loaded = await api("GET", `/api/programs/${encodeURIComponent(name)}`);
+  if (state.editorActions !== actions) return;  // the operator moved on while it loaded
   state.program = { name: loaded.name, steps: loaded.steps, version: loaded.version, approved: loaded.approved, dirty: false };
   renderProgram();
 }
 
 function newProgram() {
+  state.editorActions++;
   state.program = { name: "", steps: [], version: 0, approved: false, dirty: false };
   $("program-select").value = "";
   renderProgram();
@@ -333,6 +340,7 @@ function moveStep(index, offset) {
   const steps = state.program.steps;
   const [step] = steps.splice(index, 1);
   if (offset) steps.splice(Math.max(0, Math.min(steps.length, index + offset)), 0, step);
+  state.editorActions++;
   state.program.dirty = true;
   renderProgram();
 }
@@ -355,12 +363,21 @@ function number(name, value, min, max, step, placeholder) {
 
 function waypointSelect() { return select("waypoint", state.waypoints.map((w) => w.name)); }
 
-function renderStepFields() { $("step-fields").replaceChildren(...STEP_FIELDS[$("step-type").value]()); }
+/** The step form's fields for the chosen step type, keeping what the operator already entered. */
+function renderStepFields() {
+  const entered = Object.fromEntries(new FormData($("step-form")));
+  $("step-fields").replaceChildren(...STEP_FIELDS[$("step-type").value]());
+  for (const field of $("step-fields").querySelectorAll("[name]")) {
+    const value = entered[field.name];
+    if (value !== undefined && (field.tagName !== "SELECT" || [...field.options].some((o) => o.value === value))) field.value = value;
+  }
+}
 
 function addStep() {
   const data = Object.fromEntries(new FormData($("step-form")));
   for (const key of ["speed", "seconds", "timeout"]) if (key in data) data[key] = Number(data[key]);
   state.program.steps.push(data);
+  state.editorActions++;
   state.program.dirty = true;
   renderProgram();
 }
@@ -471,7 +488,11 @@ function wire() {
     if ($("program-select").value) await openProgram($("program-select").value); else newProgram();
   }));
   $("program-new").addEventListener("click", newProgram);
-  $("program-name").addEventListener("input", () => { state.program.name = $("program-name").value; state.program.dirty = true; });
+  $("program-name").addEventListener("input", () => {
+    state.editorActions++;
+    state.program.name = $("program-name").value;
+    state.program.dirty = true;
+  });
   $("program-delete").addEventListener("click", guarded(async () => {
     if (!state.program.version || !(await confirmDialog(`Delete program ${state.program.name}?`))) return;
     await api("DELETE", `/api/programs/${encodeURIComponent(state.program.name)}`);
