@@ -72,3 +72,69 @@ def area_resize(square: np.ndarray, size: int) -> np.ndarray:
         square = cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA)
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR  # upscaling: no area to take
     return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+# The env config's field (and ``robostral collect``'s) that gives each camera's source, by observation key.
+SOURCE_FIELDS = {"image": "camera_source", "wrist_image": "wrist_camera_source"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraSource(CameraInput):
+    """A camera's frame as it is delivered (``width`` x ``height`` pixels), and the ``CameraInput`` of it.
+
+    What the simulator renders for a policy that will read a real camera, and what a card records per camera:
+    a frame of the real camera's size, then the same crop, turn and mirror as the cell's ``camera_*``
+    parameters. The mount's field of view is the vertical one, so a wider frame sees more to the sides and its
+    middle square shows what a square frame of the same height does. Checked on creation: the crop (or, without
+    one, the frame) must fit the frame and be square.
+    """
+
+    width: int  # pixels
+    height: int  # pixels
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a whole number of pixels > 0, got {value!r}")
+        frame = f"{self.width}x{self.height}"
+        if self.crop is None:
+            if self.width != self.height:
+                raise ValueError(f"the {frame} frame (width x height) is not square: give a square crop of it, "
+                                 f"e.g. {list(self.middle_square)}, its middle")
+            return
+        x, y, width, height = self.crop
+        if x + width > self.width or y + height > self.height:
+            raise ValueError(f"crop {list(self.crop)} (x, y, width, height) does not fit the {frame} frame "
+                             "(width x height)")
+        if width != height:
+            raise ValueError(f"crop {list(self.crop)} is {width} wide and {height} high, not square: "
+                             "a policy's input is square")
+
+    @classmethod
+    def direct(cls, size: int) -> CameraSource:
+        """What stands for no source: a ``size`` square frame, used as it is (what old datasets and cards mean)."""
+        return cls(width=size, height=size)
+
+    @property
+    def middle_square(self) -> tuple[int, int, int, int]:
+        """The crop (x, y, width, height) of the largest square in the middle of the frame."""
+        side = min(self.width, self.height)
+        return (self.width - side) // 2, (self.height - side) // 2, side, side
+
+    def as_dict(self) -> dict:
+        """Width and height, then the ``CameraInput``'s fields; the crop a list, as YAML and JSON hold it."""
+        return {"width": self.width, "height": self.height, "crop": None if self.crop is None else list(self.crop),
+                "rotate": self.rotate, "mirror": self.mirror}
+
+    def describe(self) -> str:
+        """In words, for people: ``640x480 frame, crop [80, 0, 480, 480], turned 90 deg clockwise, mirrored``."""
+        words = [f"{self.width}x{self.height} frame"]
+        if self.crop is not None:
+            words.append(f"crop {list(self.crop)}")
+        if self.rotate:
+            words.append(f"turned {self.rotate} deg clockwise")
+        if self.mirror:
+            words.append("mirrored")
+        return ", ".join(words)

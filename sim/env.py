@@ -3,10 +3,12 @@
 Observation (``Dict``): ``image`` (H x W x 3 uint8, front camera), optional
 ``wrist_image``, ``proprio`` (float32: arm joint positions [rad], arm joint
 velocities [rad/s], gripper joint position [joint units]) and ``instruction``
-(text). Action: absolute joint-position targets, arm joints then the gripper's
-driving joint, in joint units. Targets outside the joint limits are clipped
-(reported in ``info["action_clipped"]``) and the commanded target moves no faster
-than each joint's velocity limit.
+(text). A camera is rendered ``image_size`` square, or at its ``camera_source``'s
+frame size, then cropped, turned and resized to ``image_size`` as the cell's
+camera parameters do (``sim.camera_input``). Action: absolute joint-position
+targets, arm joints then the gripper's driving joint, in joint units. Targets
+outside the joint limits are clipped (reported in ``info["action_clipped"]``)
+and the commanded target moves no faster than each joint's velocity limit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gymnasium import spaces
 
 from robots import DEFAULT_ROBOT, load_robot
 from sim.camera import Camera, LightConfig, ToolCamera
+from sim.camera_input import SOURCE_FIELDS, CameraSource
 from sim.config import from_dict
 from sim.language import CHARSET, MAX_LENGTH, SPLITS, colours_in
 from sim.proprio import proprio_state
@@ -39,6 +42,10 @@ class EnvConfig:
 
     image_size: int = 96  # pixels, square front image; 0 disables the camera
     wrist_camera: bool = False
+    # The frame each camera is rendered at and the crop, turn and mirror that make the image_size input of it
+    # (sim.camera_input.CameraSource), as on the cell the policy will run in; None: rendered image_size square.
+    camera_source: CameraSource | None = None
+    wrist_camera_source: CameraSource | None = None
     control_hz: int = 20
     physics_hz: int = 240
     instructions: str = "train"  # which phrasing split: train or heldout
@@ -55,6 +62,13 @@ class EnvConfig:
             )
         if self.instructions not in SPLITS:
             raise ValueError(f"instructions must be one of {SPLITS}, got {self.instructions!r}")
+        if self.wrist_camera_source is not None and not self.wrist_camera:
+            raise ValueError("wrist_camera_source is given, but wrist_camera is off")
+
+    def camera_sources(self) -> dict[str, CameraSource]:
+        """Each camera's source by observation key (``image``, ``wrist_image``), for the cameras this env has."""
+        keys = [key for key in SOURCE_FIELDS if self.image_size and (key == "image" or self.wrist_camera)]
+        return {key: getattr(self, SOURCE_FIELDS[key]) or CameraSource.direct(self.image_size) for key in keys}
 
 
 class RobotTaskEnv(gym.Env):
@@ -86,11 +100,10 @@ class RobotTaskEnv(gym.Env):
             self.sim.create_box("table", [0.45, 0.6, 0.02], [0.45, 0.0, -0.02], [*TABLE_COLOR, 1.0])
             self.robot = Robot(self.sim, description)
         self.task = task_cls(self.sim, self.robot)
-        size = self.config.image_size
-        front, light = description.front_camera, self.config.light
-        self.camera = Camera(self.sim, front, light, size, size) if size else None
-        wrist = size and self.config.wrist_camera
-        self.wrist_camera = ToolCamera(self.sim, self.robot, light, size, size) if wrist else None
+        self.sources = self.config.camera_sources()
+        front, wrist, light = self.sources.get("image"), self.sources.get("wrist_image"), self.config.light
+        self.camera = Camera(self.sim, description.front_camera, light, front.width, front.height) if front else None
+        self.wrist_camera = ToolCamera(self.sim, self.robot, light, wrist.width, wrist.height) if wrist else None
         self._video_camera: Camera | None = None
         low, high = self.robot.lower.astype(np.float32), self.robot.upper.astype(np.float32)
         self.action_space = spaces.Box(low, high, dtype=np.float32)
@@ -197,10 +210,9 @@ class RobotTaskEnv(gym.Env):
         proprio = proprio_state(q, qd)
         space = self.observation_space["proprio"]
         observation: dict[str, Any] = {}
-        if self.camera is not None:
-            observation["image"] = self.camera.render()
-        if self.wrist_camera is not None:
-            observation["wrist_image"] = self.wrist_camera.render()
+        for key, camera in (("image", self.camera), ("wrist_image", self.wrist_camera)):
+            if camera is not None:  # the frame as the camera delivers it, then what the policy sees of it
+                observation[key] = self.sources[key].apply(camera.render(), self.config.image_size)
         observation["proprio"] = np.clip(proprio, space.low, space.high)
         observation["instruction"] = self.instruction
         return observation

@@ -19,6 +19,7 @@ from robostral.runtime import PolicyRuntime
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import latest_checkpoint, load_policy_config, load_weights
 from robostral.training.trainer import train
+from sim.camera_input import CameraSource
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def frames(wrist_pipeline) -> dict[str, np.ndarray]:
 
 def test_the_bundle_declares_and_takes_the_wrist_image_with_parity(wrist_pipeline, runtime, frames):
     card = read_card(wrist_pipeline.bundle)
-    assert card.inputs["wrist_image"] == {"dtype": "uint8", "shape": ["batch", 32, 32, 3], "camera": "wrist, RGB"}
+    assert card.inputs["wrist_image"] == {"dtype": "uint8", "shape": ["batch", 32, 32, 3], "camera": "wrist, RGB",
+                                          "camera_input": CameraSource.direct(32).as_dict()}  # rendered at 32x32
     assert card.wrist_shape == (32, 32, 3) and card.network["wrist_camera"] is True
     assert card.export["parity"]["max_abs"] <= 1e-4
     session = ort.InferenceSession(str(wrist_pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])

@@ -8,6 +8,10 @@ mismatch; a signature (``card.sig``) over the card's bytes covers the files too.
 what code derives from it (image size, wrist camera, pooling, gate) is a named
 property, so no caller looks keys up. This module imports neither torch nor onnx:
 deployments read cards.
+
+Each camera input records its ``camera_input`` (``sim.camera_input.CameraSource``): the frame size the
+simulator rendered and the crop, turn and mirror that made the input of it. A card from before it was
+recorded stands for frames rendered at the input's size, used as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from sim.camera_input import CameraSource
 from sim.config import from_dict
 
 CARD_FILE = "card.yaml"
@@ -32,6 +37,7 @@ TOKENIZER_FILE = "tokenizer.json"
 FORMAT = "robostral-policy-bundle/1"
 POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
 WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
+CAMERA_INPUT = "camera_input"  # the key of an image input's CameraSource
 OPTIONAL_KEYS = ("lineage", "failure_analysis", "limitations", "license")  # left out of the file when None
 
 
@@ -83,12 +89,18 @@ class Card:
         """Refuse what the types cannot say: another format, an input without its shape, limits for other joints."""
         if self.format != FORMAT:
             raise ValueError(f"expected format {FORMAT!r}, got {self.format!r}")
-        unshaped = [name for name in POLICY_INPUTS if len(self.inputs.get(name, {}).get("shape") or ()) < 2]
+        names = (*POLICY_INPUTS, *([WRIST_INPUT] if WRIST_INPUT in self.inputs else []))
+        unshaped = [name for name in names if len((self.inputs.get(name) or {}).get("shape") or ()) < 2]
         if unshaped:
             raise ValueError(f"inputs has no (batch, ...) shape for {', '.join(unshaped)}")
         for key, values in dataclasses.asdict(self.joint_limits).items():
             if len(values) != len(self.joint_names):
                 raise ValueError(f"joint_limits.{key} has {len(values)} values for {len(self.joint_names)} joints")
+        for name in self.cameras:
+            try:
+                self.camera_input(name)
+            except ValueError as error:
+                raise ValueError(f"inputs.{name}.{CAMERA_INPUT}: {error}") from None
 
     @classmethod
     def from_dict(cls, values: Any, source: str | os.PathLike = "") -> Card:
@@ -127,6 +139,20 @@ class Card:
     @property
     def wrist_camera(self) -> bool:
         return WRIST_INPUT in self.inputs
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The image inputs, front camera first: ``image``, and ``wrist_image`` for a bundle that takes one."""
+        return ("image", WRIST_INPUT) if self.wrist_camera else ("image",)
+
+    def camera_input(self, name: str) -> CameraSource:
+        """The frame size and crop the simulator made image input ``name`` of (rendered at its size without one)."""
+        if name not in self.cameras:
+            raise ValueError(f"{name!r} is not a camera input of this bundle ({', '.join(self.cameras)})")
+        recorded = self.inputs[name].get(CAMERA_INPUT)
+        if recorded is None:
+            return CameraSource.direct(int(self.inputs[name]["shape"][1]))
+        return from_dict(CameraSource, recorded)
 
     @property
     def state_dim(self) -> int:

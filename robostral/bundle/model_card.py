@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from robostral.bundle.card import CARD_FILE, BundleError, Card, read_card
+from robostral.bundle.card import CAMERA_INPUT, CARD_FILE, BundleError, Card, read_card
 from robostral.bundle.gate import GATES, judge
 from robostral.stats import wilson_interval
 
@@ -228,7 +228,11 @@ def _model_details(card: Card) -> str:
             spec = dict(spec or {})
             shape = " x ".join(str(s) for s in spec.pop("shape", []) or [])
             dtype = spec.pop("dtype", "?")
-            rows.append([kind, f"`{name}`", dtype, shape, "; ".join(f"{k}: {v}" for k, v in spec.items())])
+            notes = [f"{k}: {v}" for k, v in spec.items() if k != CAMERA_INPUT]
+            if name in card.cameras and spec.get(CAMERA_INPUT) is not None:  # older cards: rendered at input size
+                side = card.inputs[name]["shape"][1]
+                notes.append(f"rendered as a {card.camera_input(name).describe()}, area-resized to {side}x{side}")
+            rows.append([kind, f"`{name}`", dtype, shape, "; ".join(notes)])
     if rows:
         parts.append(_table(["", "name", "dtype", "shape", "notes"], rows))
     parity, latency = card.export.get("parity") or {}, card.export.get("latency_batch1") or {}

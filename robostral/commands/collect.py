@@ -5,6 +5,11 @@ The task ``chain`` records links of instruction chains (two cubes, three bins), 
 episode: the expert completes the links before the recorded one unrecorded.
 Running the same command again resumes an interrupted collection; after a finished one
 it does nothing. Exit status: 0 done, 1 a task gave up (too many failed seeds), 130 interrupted.
+
+To train on what a cell's camera will show, render each camera at that camera's resolution and crop, turn
+and mirror it as the cell's policy node will (its camera_* parameters): ``--camera-resolution 640x480
+--camera-crop 80,0,480,480``; the same with ``--wrist-camera-*``. The dataset, and every bundle trained on
+it, records this; ``robostral eval`` renders the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import argparse
 import sys
 
 from robostral.commands.arguments import ROBOT_HELP, field_default, positive_int, robot
-from robostral.data.collect import CollectConfig, collect
+from robostral.data.collect import CAMERA_OPTIONS, CollectConfig, collect
+from sim.camera_input import ROTATIONS, CameraSource
 from sim.envs import ENV_IDS
 
 
@@ -30,6 +36,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=positive_int, default=CollectConfig.image_size,
                         help="camera image size in pixels")
     parser.add_argument("--wrist", action="store_true", help="also record the wrist camera")
+    for option in CAMERA_OPTIONS.values():
+        camera = option.removeprefix("--").replace("-", " ")
+        parser.add_argument(f"{option}-resolution", type=_resolution, metavar="WxH",
+                            help=f"render the {camera} at the real camera's frame size, e.g. 640x480, then crop "
+                                 "(default: rendered at the image size, square)")
+        parser.add_argument(f"{option}-crop", type=_crop, metavar="X,Y,W,H",
+                            help=f"the square of the {camera}'s frame the policy sees, in its pixels "
+                                 "(the policy node's crop)")
+        parser.add_argument(f"{option}-rotate", type=int, choices=ROTATIONS, default=0, metavar="DEG",
+                            help=f"turn the {camera}'s crop clockwise, degrees: {', '.join(map(str, ROTATIONS))}")
+        parser.add_argument(f"{option}-mirror", action="store_true", help=f"flip the {camera}'s image left-right")
     parser.add_argument("--level", type=float, default=CollectConfig.level,
                         help="domain randomization level (0 = nominal)")
     parser.add_argument("--perturbation", type=float, default=CollectConfig.perturbation, metavar="RAD",
@@ -52,12 +69,45 @@ def _tasks(text: str) -> tuple[str, ...]:
     return names
 
 
+def _resolution(text: str) -> tuple[int, int]:
+    """``640x480``: width and height in pixels."""
+    try:
+        width, height = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT in pixels, e.g. 640x480; got {text!r}") from None
+    return width, height
+
+
+def _crop(text: str) -> tuple[int, ...]:
+    """``80,0,480,480``: x, y, width, height in pixels (CameraSource checks the values)."""
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be X,Y,WIDTH,HEIGHT in pixels, e.g. 80,0,480,480; got {text!r}") \
+            from None
+
+
+def camera_source(args: argparse.Namespace, option: str) -> CameraSource | None:
+    """The source the ``option`` (``--camera``...) options give; None when none is given (rendered square)."""
+    name = option.removeprefix("--").replace("-", "_")
+    resolution, crop, rotate, mirror = (getattr(args, f"{name}_{key}") for key in ("resolution", "crop", "rotate",
+                                                                                    "mirror"))
+    if resolution is None and crop is None and not rotate and not mirror:
+        return None
+    width, height = resolution or (args.image_size, args.image_size)
+    try:
+        return CameraSource(width=width, height=height, crop=crop, rotate=rotate, mirror=mirror)
+    except ValueError as error:
+        raise ValueError(f"{option}-resolution/-crop: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     config = CollectConfig(
         out=args.out, robot=args.robot, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
         workers=args.workers, image_size=args.image_size, wrist=args.wrist, level=args.level,
         perturbation=args.perturbation, settle_steps=args.settle_steps,
         flush_every=args.flush_every, max_failures=args.max_failures,
+        **{name: camera_source(args, option) for name, option in CAMERA_OPTIONS.items()},
     )
     try:
         report = collect(config)

@@ -33,9 +33,15 @@ from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
 from robostral.workers import WorkerDied, WorkerPool
 from robots import DEFAULT_ROBOT, is_path, load_robot
+from sim.camera_input import CameraSource
+from sim.config import from_dict
+from sim.env import EnvConfig
 from sim.envs import ENV_IDS
 from sim.rollout import make_env, record_expert_episode
 from sim.tasks import TASKS
+
+# The options of each camera's source (``--camera-resolution``, ``--wrist-camera-crop``...), by config field.
+CAMERA_OPTIONS = {"camera_source": "--camera", "wrist_camera_source": "--wrist-camera"}
 
 SEED_POLICY = (
     "each task's seeds run seed, seed+1, ...; the dataset keeps the first N that succeed per task; "
@@ -55,6 +61,8 @@ class CollectConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # processes running episodes
     image_size: int = 96  # pixels, square camera images
     wrist: bool = False  # record the wrist camera too
+    camera_source: CameraSource | None = None  # the front camera's frame and crop (EnvConfig.camera_source)
+    wrist_camera_source: CameraSource | None = None
     level: float = 1.0  # domain randomization level (0 = nominal scenes)
     perturbation: float = 0.0  # rad, std of noise bursts on the executed arm targets (labels stay the expert's)
     settle_steps: int = 0  # steps recorded after a success while the expert holds its goal
@@ -79,6 +87,7 @@ class CollectConfig:
             raise ValueError(f"perturbation must be within [0, 0.5] rad, got {self.perturbation}")
         if not 0 <= self.settle_steps <= 100:
             raise ValueError(f"settle_steps must be within [0, 100], got {self.settle_steps}")
+        from_dict(EnvConfig, self.env_kwargs)  # the env settings checked now, not in every worker
 
     @property
     def failure_budget(self) -> int:
@@ -87,7 +96,8 @@ class CollectConfig:
     @property
     def env_kwargs(self) -> dict:
         """What ``make_env`` gets besides the task and robot."""
-        return {"image_size": self.image_size, "wrist_camera": self.wrist, "randomization": {"level": self.level}}
+        return {"image_size": self.image_size, "wrist_camera": self.wrist, "randomization": {"level": self.level},
+                "camera_source": self.camera_source, "wrist_camera_source": self.wrist_camera_source}
 
     @property
     def command(self) -> str:
@@ -97,6 +107,8 @@ class CollectConfig:
                  "--level", str(self.level), "--flush-every", str(self.flush_every)]
         if self.wrist:
             words.append("--wrist")
+        for name, option in CAMERA_OPTIONS.items():
+            words += camera_words(option, getattr(self, name))
         if self.perturbation:
             words += ["--perturbation", str(self.perturbation)]
         if self.settle_steps:
@@ -210,11 +222,23 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
     return report
 
 
+def camera_words(option: str, source: CameraSource | None) -> list[str]:
+    """The command line options (``--camera-resolution 640x480 --camera-crop 80,0,480,480``...) giving ``source``."""
+    if source is None:
+        return []
+    words = [f"{option}-resolution", f"{source.width}x{source.height}"]
+    if source.crop is not None:
+        words += [f"{option}-crop", ",".join(map(str, source.crop))]
+    if source.rotate:
+        words += [f"{option}-rotate", str(source.rotate)]
+    return words + ([f"{option}-mirror"] if source.mirror else [])
+
+
 def _check_env_config(out: str, stored: dict, requested: dict) -> None:
     """Refuse to mix episodes recorded under different env settings (randomization, cameras, rates)."""
     have, want = _flatten(stored), _flatten(requested)
-    differences = [f"{key}: dataset {have.get(key)!r}, this run {value!r}"
-                   for key, value in want.items() if have.get(key) != value]
+    differences = [f"{key}: dataset {have.get(key)!r}, this run {want.get(key)!r}"
+                   for key in sorted(have.keys() | want.keys()) if have.get(key) != want.get(key)]
     if differences:
         raise DatasetError(f"{out}: recorded with other env settings ({'; '.join(differences)}); "
                            "write to another directory")

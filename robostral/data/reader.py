@@ -33,6 +33,8 @@ from robostral.data.layout import (
     image_keys,
 )
 from robostral.data.stats import STAT_NAMES
+from sim.camera_input import SOURCE_FIELDS, CameraSource
+from sim.config import from_dict
 
 INFO_KEYS = (
     "codebase_version", "robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size",
@@ -70,6 +72,8 @@ class Dataset:
         self.tasks: list[str] = self._read_tasks()
         self.episodes: list[dict] = self._read_episodes()
         self.stats: dict[str, dict[str, np.ndarray]] = self._read_stats()
+        # Each camera's frame size and crop by observation key (image, wrist_image): what the sim rendered.
+        self.camera_sources: dict[str, CameraSource] = self._read_camera_sources()
         self._files += sorted({self.data_file(e) for e in self.episodes})
         self._columns = self._read_data_columns()
         self._hash: str | None = None
@@ -211,6 +215,24 @@ class Dataset:
                     STATS_PATH, f"{key}/count is {raw[key]['count']}, info.json has {self.info['total_frames']} frames"
                 )
         return stats
+
+    def _read_camera_sources(self) -> dict[str, CameraSource]:
+        """The sources info.json's ``robostral.env_config`` records; a camera recorded before they were (or not in
+        the simulator) stands for its image size square, used as it is."""
+        provenance = self.info.get("robostral")
+        env_config = provenance.get("env_config") if isinstance(provenance, dict) else None
+        sources = {}
+        for key, column in IMAGE_KEYS.items():
+            if column not in self.features:
+                continue
+            name = SOURCE_FIELDS[key]
+            recorded = env_config.get(name) if isinstance(env_config, dict) else None
+            try:
+                sources[key] = (CameraSource.direct(self.features[column]["shape"][0]) if recorded is None
+                                else from_dict(CameraSource, recorded))
+            except ValueError as error:
+                raise self._fail(INFO_PATH, f"robostral.env_config.{name}: {error}") from None
+        return sources
 
     def _read_tasks(self) -> list[str]:
         table = self._read_table(TASKS_PATH)

@@ -23,6 +23,7 @@ from robostral.evaluation.choice import FirstMove
 from robostral.evaluation.outcome import NamedObjectWatch
 from robostral.runtime import PolicyRuntime
 from robostral.video import label
+from sim.camera_input import SOURCE_FIELDS
 from sim.env import RobotTaskEnv
 from sim.randomization import RandomizationConfig
 from sim.rollout import chain_lead_in, make_env
@@ -158,8 +159,10 @@ def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int]
         trained = policy.card.robot
         if robot != trained:
             raise ValueError(f"the bundle drives a {trained}, not a {robot}: its actions are {trained} joint targets")
+        card = policy.card  # the cameras rendered and cropped as in training (the card's camera_input)
         config.update(image_size=policy.image_shape[0], control_hz=int(policy.control_hz))
-        config.update(wrist_camera=policy.wrist_shape is not None)
+        config.update(wrist_camera=card.wrist_camera)
+        config.update({SOURCE_FIELDS[name]: card.camera_input(name) for name in card.cameras})
     elif callable(policy):
         config.update(image_size=0)  # actors other than a bundle read the simulator, not the camera
     else:

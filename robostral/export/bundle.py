@@ -3,7 +3,8 @@
 The bundle holds ``policy.onnx`` (raw uint8 image + raw proprio + instruction
 embedding in, the action chunk in joint units out, normalization inside), the
 instruction encoder (``encoder.onnx`` + ``tokenizer.json``), optionally
-``policy_int8.onnx``, and ``card.yaml``. The export fails, leaving nothing
+``policy_int8.onnx``, and ``card.yaml`` (each camera input with its ``camera_input``: the
+frame size and crop the training data was rendered at). The export fails, leaving nothing
 behind, unless ONNX Runtime matches torch within ``PARITY_TOLERANCE`` on real
 observations from the training dataset.
 """
@@ -16,6 +17,7 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -24,6 +26,7 @@ import yaml
 
 import robostral
 from robostral.bundle.card import (
+    CAMERA_INPUT,
     ENCODER_FILE,
     FORMAT,
     POLICY_FILE,
@@ -49,6 +52,7 @@ from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs,
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
 from robots import load_robot
+from sim.camera_input import CameraSource
 from sim.proprio import LAYOUT as PROPRIO_LAYOUT
 
 PARITY_FRAMES = 64
@@ -144,6 +148,12 @@ def _card(
     limits = JointLimits([j.lower for j in joints], [j.upper for j in joints], [j.velocity for j in joints])
     size = config.image_size
     files = sorted(p.name for p in bundle.iterdir() if p.is_file())
+    recorded = state.get("camera_input") or {}  # absent from checkpoints of before: rendered at the input size
+
+    def camera(name: str, what: str) -> dict[str, Any]:
+        source = recorded.get(name) or CameraSource.direct(size).as_dict()
+        return {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": what, CAMERA_INPUT: source}
+
     return Card(
         format=FORMAT,
         name=bundle.name.split(".")[1] if bundle.name.startswith(".") else bundle.name,
@@ -154,7 +164,7 @@ def _card(
         control_hz=data.fps,
         chunk_size=config.chunk_size,
         inputs={
-            "image": {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "front, RGB"},
+            "image": camera("image", "front, RGB"),
             "state": {
                 "dtype": "float32",
                 "shape": ["batch", config.state_dim],
@@ -162,8 +172,7 @@ def _card(
             },
             "language": {"dtype": "float32", "shape": ["batch", config.language_dim], "from": ENCODER_FILE},
         }
-        | ({WRIST_INPUT: {"dtype": "uint8", "shape": ["batch", size, size, 3], "camera": "wrist, RGB"}}
-           if config.wrist_camera else {}),
+        | ({WRIST_INPUT: camera(WRIST_INPUT, "wrist, RGB")} if config.wrist_camera else {}),
         outputs={
             POLICY_OUTPUT: {
                 "dtype": "float32",

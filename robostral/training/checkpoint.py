@@ -2,7 +2,8 @@
 
 Layout of ``OUT/checkpoints/step-NNNNNNN/``: ``model.safetensors`` (weights and
 normalization buffers), ``optimizer.safetensors`` (AdamW moments), ``state.json``
-(step, optimizer hyper-parameters, random generator states) and ``config.yaml``
+(step, optimizer hyper-parameters, random generator states, the dataset and its
+cameras' ``camera_input``: the frame size and crop they were rendered at) and ``config.yaml``
 (policy and training configuration). ``OUT/checkpoints/latest`` names the newest.
 """
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from robostral.bundle.card import CARD_FILE, read_card
 from robostral.data import load_dataset
+from robostral.data.layout import IMAGE_KEYS
 from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.factory import make_policy, make_policy_config
 from robostral.policies.robostral_s.modeling import RobostralS
@@ -112,8 +113,11 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     # Created after a resume so that it starts at the checkpoint's step (its optimizer holds initial_lr).
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s), last_epoch=step - 1)
 
+    # What the cameras the policy reads were rendered at and cropped to (per graph input), for the card.
+    camera_input = {key: source.as_dict() for key, source in dataset.camera_sources.items()
+                    if IMAGE_KEYS[key] in cameras}
     extra = {"dataset": str(config.dataset), "dataset_hash": dataset.hash(), "frames": len(train_set),
-             "command": command, "prior": prior}
+             "command": command, "prior": prior, "camera_input": camera_input}
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad config, dataset or --init-from leaves nothing
     metrics = _MetricsWriter(out / "metrics.csv")
     progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
