@@ -9,15 +9,20 @@ engineer it resets the supervisor, which starts latched. A stale camera, a malfo
 image or joint state stops the commands and the policy node says why on /diagnostics;
 the supervisor then sends nothing new (at most the stop of what it commanded); no node
 dies. A NaN joint state is a broken sensor to the supervisor: it latches a fault. A
-tampered bundle fails the policy node's configure transition, with the reason.
+tampered bundle fails the policy node's configure transition, with the reason, and so does a
+camera input or transport that cannot be. A second policy node (beside the cell's, its commands
+on a topic of their own) takes the camera as JPEGs on /camera/image_raw/compressed: it commands
+from them, and a JPEG that does not decode stops its commands with the reason.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -27,14 +32,20 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.publisher import Publisher
 from ros_helpers import Probe, RosProcess, Topic, robostral_up, wait_for_diagnostic
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.bundle.card import read_card
 from robostral.ros import contract
-from robostral.ros.messages import image_msg, joint_state_msg, seconds, trajectory_from_msg
+from robostral.ros.messages import (
+    image_msg,
+    joint_state_msg,
+    seconds,
+    trajectory_from_msg,
+    trajectory_rates_from_msg,
+)
 from robostral.safety import CommandedMotion
 from robots import load_robot
 
@@ -76,13 +87,15 @@ class Cell:
         return image
 
     def good_joints(self) -> JointState:
-        positions, velocities = self.arm_pose.at(time.monotonic(), fallback=HOME)
-        return joint_state_msg(self.joint_names, positions, velocities, self.stamp())
+        state = self.arm_pose.at(time.monotonic(), fallback=HOME)
+        return joint_state_msg(self.joint_names, state.positions, state.velocities, self.stamp())
 
     def follow(self, msg: JointTrajectory) -> None:
         """The stand-in controller takes a trajectory from the supervisor."""
         names, positions, times = trajectory_from_msg(msg)
-        self.arm_pose.follow(names, positions, times, time.monotonic(), start=HOME)
+        velocities, accelerations = trajectory_rates_from_msg(msg)
+        self.arm_pose.follow(names, positions, times, time.monotonic(), start=HOME, velocities=velocities,
+                             accelerations=accelerations)
 
 
 @pytest.fixture(scope="module")
@@ -237,18 +250,55 @@ def test_a_tampered_bundle_fails_configure_with_the_reason(cell, pipeline, tmp_p
         assert node.stop(timeout=5) == 0  # and it stops cleanly on SIGINT, though idle
 
 
-def test_a_camera_input_that_cannot_be_fails_configure_with_the_reason(cell, pipeline, tmp_path):
+@pytest.mark.parametrize("parameters, reason", [
+    ({"wrist_camera_rotate": 45}, "wrist_camera: rotate must be one of (0, 90, 180, 270) degrees, got 45"),
+    ({"camera_transport": "theora"}, "camera: transport must be one of raw, compressed, got 'theora'"),
+], ids=["rotation", "transport"])
+def test_a_camera_input_that_cannot_be_fails_configure_with_the_reason(cell, pipeline, tmp_path, parameters, reason):
     started = time.monotonic()
-    node = RosProcess.node("policy_node", {"bundle": pipeline.bundle, "wrist_camera_rotate": 45},
-                           cell.graph.domain, tmp_path / "node.log", name="turned_policy")
+    node = RosProcess.node("policy_node", {"bundle": pipeline.bundle, **parameters},
+                           cell.graph.domain, tmp_path / "node.log", name="refused_policy")
     try:
         request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not cell.probe.call("/turned_policy/change_state", ChangeState, request).success
-        _, status = wait_for_diagnostic(
-            cell.diagnostics, "policy_node",
-            "camera input refused: wrist_camera: rotate must be one of (0, 90, 180, 270) degrees, got 45",
-            after=started)
+        assert not cell.probe.call("/refused_policy/change_state", ChangeState, request).success
+        _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"camera input refused: {reason}",
+                                        after=started)
         assert status.level == DiagnosticStatus.ERROR
-        assert cell.probe.call("/turned_policy/get_state", GetState).current_state.label == "unconfigured"
+        assert cell.probe.call("/refused_policy/get_state", GetState).current_state.label == "unconfigured"
+    finally:
+        assert node.stop(timeout=5) == 0
+
+
+def jpeg(cell: Cell, size: int | None = None) -> CompressedImage:
+    """The good frame as image_transport's compressed plugin sends it; cut to ``size`` bytes if given."""
+    raw = cell.good_image()
+    msg = CompressedImage(header=raw.header, format="bgr8; jpeg compressed bgr8")
+    pixels = np.frombuffer(raw.data, np.uint8).reshape(raw.height, raw.width, 3)
+    msg.data = cv2.imencode(".jpg", pixels)[1].tobytes()[:size]
+    return msg
+
+
+def test_a_policy_node_takes_compressed_frames_and_stops_on_one_that_does_not_decode(commanding, pipeline, tmp_path):
+    cell = commanding
+    side, output = cell.image_size + 2 * MARGIN, "/compressed_policy/joint_trajectory"  # beside the cell's node
+    node = RosProcess([sys.executable, "-m", "robostral.ros.policy_node", "--ros-args", "-r",
+                       "__node:=compressed_policy", "-r", f"{contract.POLICY_TRAJECTORY}:={output}",
+                       "-p", f"bundle:={pipeline.bundle}", "-p", "camera_transport:=compressed",
+                       "-p", f"camera_crop:=[{MARGIN}, 0, {side}, {side}]"], cell.graph.domain, tmp_path / "node.log")
+    try:
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            request = ChangeState.Request(transition=Transition(id=transition))
+            assert cell.probe.call("/compressed_policy/change_state", ChangeState, request).success, node.output()
+        commands = cell.probe.record(output, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
+        frames = cell.probe.publisher(f"{contract.CAMERA_IMAGE}/compressed", CompressedImage, contract.IMAGE_QOS)
+        cut = {"size": None}
+        with cell.probe.every(PERIOD, lambda: frames.publish(jpeg(cell, cut["size"]))):
+            commands.wait_for(timeout=10, after=time.monotonic(), what="commands computed from JPEG frames")
+            cut["size"], started = 500, time.monotonic()  # past its header, short of its image data
+            _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", "camera image dropped: jpeg data of 500 "
+                                            "bytes does not decode: corrupt or cut short", after=started)
+            assert status.level == DiagnosticStatus.WARN
+            time.sleep(0.5)
+            assert commands.since(started + IN_FLIGHT) == []
     finally:
         assert node.stop(timeout=5) == 0

@@ -94,7 +94,8 @@ def test_a_margin_that_leaves_no_range_is_refused():
     [
         ({"names": ("a", "a")}, "must be 2 or more distinct names"),
         ({"lower": (0.0,)}, "JointLimits.lower has 1 values for 2 joints"),
-        ({"max_velocity": (1.0, 0.0)}, "JointLimits of b: velocity and acceleration must be > 0"),
+        ({"max_velocity": (1.0, 0.0)}, "JointLimits of b: velocity, acceleration and jerk must be > 0"),
+        ({"max_jerk": (-1.0, 1.0)}, "JointLimits of a: velocity, acceleration and jerk must be > 0"),
         ({"upper": (1.0, float("inf"))}, "JointLimits.upper of b must be finite"),
     ],
 )
@@ -105,6 +106,7 @@ def test_joint_limits_validate_themselves(change, message):
         upper=(1.0, 0.1),
         max_velocity=(1.0, 1.0),
         max_acceleration=(1.0, 1.0),
+        max_jerk=(10.0, 10.0),
         margin=(0.1, 0.0),
     )
     with pytest.raises(ValueError, match=message):

@@ -85,15 +85,16 @@ def test_the_commanded_motion_is_the_controllers_linear_interpolation():
     arm = LIMITS.arm_names
     targets = HOME[:7] + np.outer([1, 2], 0.1 * np.eye(7)[0])  # joint 1: +0.1 rad per 0.1 s
     motion.follow(arm, targets, [0.1, 0.2], now=10.0, start=HOME)
-    positions, velocities = motion.at(10.05)
-    assert positions[0] == pytest.approx(0.05) and velocities[0] == pytest.approx(1.0)
-    assert np.isnan(motion.at(10.05)[0][7])  # the gripper was never commanded
+    state = motion.at(10.05)
+    assert state.positions[0] == pytest.approx(0.05) and state.velocities[0] == pytest.approx(1.0)
+    assert np.isnan(state.positions[7])  # the gripper was never commanded
     assert motion.in_motion(10.15) and not motion.in_motion(10.2)
-    assert motion.at(11.0)[0][0] == pytest.approx(0.2) and motion.at(11.0)[1][0] == 0.0  # held at the end
+    held = motion.at(11.0)
+    assert held.positions[0] == pytest.approx(0.2) and held.velocities[0] == 0.0  # held at the end
     # a new command replaces the old one from where its target is now, as the controller does
     motion.follow(arm, HOME[None, :7], [0.1], now=10.15, start=HOME)
-    assert motion.at(10.15)[0][0] == pytest.approx(0.15)
-    assert motion.at(10.2)[1][0] == pytest.approx(-1.5)
+    assert motion.at(10.15).positions[0] == pytest.approx(0.15)
+    assert motion.at(10.2).velocities[0] == pytest.approx(-1.5)
     motion.forget()
     assert not motion.known.any()
 

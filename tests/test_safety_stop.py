@@ -11,7 +11,7 @@ from conftest import ROBOT_NAMES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robostral.safety import SafetyConfig, TrajectoryPoint, controlled_stop
+from robostral.safety import CommandedMotion, SafetyConfig, TrajectoryPoint, controlled_stop
 
 CONFIG = SafetyConfig()
 LIMITS = CONFIG.joint_limits()
@@ -33,7 +33,7 @@ def rates(stop, positions, velocities, limits):
 def test_at_rest_the_stop_holds_where_the_arm_is():
     stop = controlled_stop(HOME, np.zeros(8), LIMITS, CONFIG)
     assert stop.joint_names == LIMITS.names
-    assert stop.points == (TrajectoryPoint(tuple(HOME), CONFIG.stop_step),)
+    assert stop.points == (TrajectoryPoint(tuple(HOME), CONFIG.stop_step, (0.0,) * 8, (0.0,) * 8),)
 
 
 def test_all_joints_brake_together_along_their_motion():
@@ -110,3 +110,28 @@ def test_every_stop_brakes_within_the_limits_to_standstill(limits, data):
     if np.all(velocities[index] ** 2 / (2 * max_acceleration[index]) <= room * (1 - 1e-6)):
         _, acceleration = rates(stop, positions, velocities, limits)
         assert np.all(np.abs(acceleration) <= max_acceleration[index] * (1 + 1e-6) + 1e-6)
+
+
+def test_the_stops_points_carry_the_braking_a_quintic_follows_exactly():
+    """Velocities and accelerations at every point, and a point where each joint comes to rest."""
+    velocities = np.zeros(8)
+    velocities[[0, 3]] = [1.0, -0.5]
+    stop = controlled_stop(HOME, velocities, LIMITS, CONFIG)
+    times = np.array([p.time_from_start for p in stop.points])
+    q = np.array([p.positions for p in stop.points])
+    v = np.array([p.velocities for p in stop.points])
+    a = np.array([p.accelerations for p in stop.points])
+    assert np.all(np.diff(times) > 0)
+    motion = CommandedMotion(LIMITS.names)
+    moving = np.asarray(HOME) + velocities
+    motion.follow(LIMITS.names, moving[None], [2.0], -1.0, start=HOME - velocities)  # at HOME at 0 s, moving
+    motion.follow(LIMITS.names, q, times, 0.0, start=HOME, velocities=v, accelerations=a)
+    for t in np.linspace(times[0], times[-1], 97):  # from the first point on, the spline is the braking itself
+        state = motion.at(t)
+        for joint in (0, 3):
+            duration = np.abs(velocities[joint]) / np.abs(a[0, joint])
+            along = min(t, duration)
+            expected = HOME[joint] + velocities[joint] * along - velocities[joint] / duration * along**2 / 2
+            assert state.positions[joint] == pytest.approx(expected, abs=1e-9)
+            assert state.velocities[joint] == pytest.approx(velocities[joint] * max(1 - t / duration, 0), abs=1e-6)
+    assert np.all(v[-1] == 0)

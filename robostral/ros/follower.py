@@ -1,8 +1,10 @@
 """Follow joint trajectories the way ros2_control's joint_trajectory_controller does, in plain Python.
 
 A new trajectory for some joints replaces whatever those joints were following,
-starting from where their target is now; positions are interpolated linearly in
-time between points, and the last point is held once it is reached. A trajectory the
+starting from their commanded state now; between points it interpolates linearly when
+only positions are given, with cubic splines when velocities are given too and quintic
+splines when accelerations are as well (``CommandedMotion``), and the last point is held
+once it is reached. A trajectory the
 controller cannot follow (unknown joints, NaN or infinite values, times that are negative
 or do not increase, more than ``MAX_POINTS`` points, positions outside the
 joints' limits) is refused whole with a ValueError, and what was followed goes on.
@@ -35,13 +37,22 @@ class TrajectoryFollower:
         self.held = np.asarray(positions, dtype=np.float64).copy()
         self.motion = CommandedMotion(self.joint_names)  # the same model of a controller the supervisor keeps
 
-    def follow(self, names: Sequence[str], positions: np.ndarray, times: Sequence[float], now: float) -> None:
-        """Start a trajectory received at ``now``: ``positions`` (P, len(names)) at ``now + times``.
+    def follow(self, names: Sequence[str], positions: np.ndarray, times: Sequence[float], now: float,
+               velocities: np.ndarray | None = None, accelerations: np.ndarray | None = None) -> None:
+        """Start a trajectory received at ``now``: ``positions`` (P, len(names)) at ``now + times``, with their
+        ``velocities`` and ``accelerations`` where the trajectory gives them.
 
         ValueError, and nothing changes, for a trajectory this controller cannot follow (see the module).
         """
         self.check(names, positions, times)
-        self.motion.follow(names, np.asarray(positions, dtype=np.float64), times, now, start=self.held)
+        for field, values in (("velocity", velocities), ("acceleration", accelerations)):
+            if values is not None:
+                bad = np.argwhere(~np.isfinite(np.asarray(values, dtype=np.float64)))
+                if bad.size:
+                    point, column = bad[0]
+                    raise ValueError(f"point {point}: {names[column]} {field} is {values[point][column]}")
+        self.motion.follow(names, np.asarray(positions, dtype=np.float64), times, now, start=self.held,
+                           velocities=velocities, accelerations=accelerations)
 
     def check(self, names: Sequence[str], positions: np.ndarray, times: Sequence[float]) -> None:
         """ValueError saying why the trajectory cannot be followed; nothing when it can."""
@@ -73,4 +84,4 @@ class TrajectoryFollower:
 
     def target(self, at: float) -> np.ndarray:
         """Every joint's commanded position at time ``at``."""
-        return self.motion.at(at, fallback=self.held)[0]
+        return self.motion.at(at, fallback=self.held).positions

@@ -7,7 +7,10 @@ joints, NaN): nodes report it and drop the message instead of crashing.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -16,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -24,10 +27,14 @@ from robostral.safety import MAX_POINTS
 
 MAX_JOINTS = 64  # names a joint state or trajectory may carry: far above any arm, far below a flood
 # Serialized bytes read at most, per message type: a 1,000-point trajectory of 8 joints is about 90 KB, a joint
-# state of 8 joints under 1 KB, a 1920x1080 rgb8 image 6.2 MB, an instruction under 200 bytes. A bigger message
-# is refused before it is deserialized (which holds the GIL: a flood of huge messages would stall the node).
-MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024, Image: 8 * 1024 * 1024, String: 64 * 1024,
-             DiagnosticArray: 256 * 1024}
+# state of 8 joints under 1 KB, a 1920x1080 rgb8 image 6.2 MB (as a PNG of a busy scene under 6 MB, a JPEG of a
+# 4K frame at quality 95 about 3 MB), an instruction under 200 bytes. A bigger message is refused before it is
+# deserialized (which holds the GIL: a flood of huge messages would stall the node).
+MAX_BYTES = {JointState: 64 * 1024, JointTrajectory: 256 * 1024, Image: 8 * 1024 * 1024,
+             CompressedImage: 8 * 1024 * 1024, String: 64 * 1024, DiagnosticArray: 256 * 1024}
+# Pixels a compressed frame may decode to: a 4K camera's (25 MB as BGR). Its header says how many before anything
+# is decoded, so a few KB that claim more (a decompression bomb) are refused without allocating them.
+MAX_PIXELS = 3840 * 2160
 
 
 def bounded_message(data: bytes, msg_type: type, limit: int | None = None):
@@ -102,6 +109,109 @@ def image_from_msg(msg: Image, shape: tuple[int, int, int] | None = None) -> np.
     return np.ascontiguousarray(pixels[:, :, 2::-1] if bgr else pixels[:, :, :3])
 
 
+def compressed_codec(format: str) -> str:
+    """"jpeg" or "png": the codec a ``CompressedImage.format`` names, as drivers write it ("jpeg", "png", "jpg")
+    or as image_transport's compressed plugin does ("bgr8; jpeg compressed bgr8"); ValueError for any other
+    (compressedDepth, theora, ...)."""
+    words = format.lower().rpartition(";")[2].split()
+    codec = {"jpg": "jpeg"}.get(words[0], words[0]) if words else ""
+    if codec not in _HEADERS or words[1:2] not in ([], ["compressed"]) or len(words) > 3:
+        raise ValueError(f"compressed image format is {format!r:.60}; taken: jpeg or png, alone or as "
+                         "image_transport writes them ('bgr8; jpeg compressed bgr8')")
+    return codec
+
+
+def frame_from_compressed(msg: CompressedImage) -> tuple[np.ndarray, bool]:
+    """(pixels (H, W, 3) uint8, True: their channels are BGR) of a JPEG or PNG ``CompressedImage``: what
+    ``frame_from_msg`` gives for a raw image, for ``CameraInput.apply``.
+
+    The header is read first: ValueError with the reason, before anything is decoded, for a format
+    ``compressed_codec`` refuses, data of another codec, a mono or 16-bit image (a policy reads 8-bit colour) or
+    one of more than ``MAX_PIXELS``; after, for data that does not decode. The EXIF orientation is ignored: a
+    camera's turn is the ``rotate`` of its ``CameraInput``, one place."""
+    codec = compressed_codec(msg.format)
+    data = np.frombuffer(msg.data, dtype=np.uint8)  # a view of the message's bytes
+    height, width = _HEADERS[codec](data)
+    if height * width > MAX_PIXELS:
+        raise ValueError(f"{codec} image of {width}x{height} pixels; at most {MAX_PIXELS} are decoded")
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise ValueError(f"{codec} data of {len(data)} bytes does not decode: corrupt or cut short")
+    return pixels, True
+
+
+MONO = "mono images are refused: the policy reads colour"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_GREY = (0, 4)  # colour types: grey, grey with alpha (2 RGB, 3 palette, 6 RGBA)
+# JPEG frame headers (SOF0..SOF15 less DHT, JPG and DAC), markers that stand alone (TEM, RST0..7), start of scan
+_JPEG_FRAMES = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_ALONE = {0x01, *range(0xD0, 0xD8)}
+_JPEG_SCAN = 0xDA
+
+
+def _png_size(data: np.ndarray) -> tuple[int, int]:
+    """(height, width) from a PNG's header (IHDR, always first); ValueError for a mono or 16-bit one."""
+    if len(data) < 26 or data[:8].tobytes() != _PNG_SIGNATURE or data[12:16].tobytes() != b"IHDR":
+        raise ValueError(f"png data does not start with a PNG header ({data[:8].tobytes()!r})")
+    width, height, depth, colour = struct.unpack_from(">IIBB", data, 16)
+    if colour in _PNG_GREY:
+        raise ValueError(f"{MONO} (a grey png)")
+    if depth > 8:
+        raise ValueError(f"{depth}-bit images are refused: the policy reads 8-bit colour")
+    return height, width
+
+
+def _jpeg_size(data: np.ndarray) -> tuple[int, int]:
+    """(height, width) from a JPEG's frame header, found by skipping the segments before it (EXIF, tables);
+    ValueError for a mono or 12-bit one, or one with no frame header before its image data."""
+    if data[:2].tobytes() != b"\xff\xd8":
+        raise ValueError(f"jpeg data does not start with a JPEG marker ({data[:4].tobytes()!r})")
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = int(data[at + 1])
+        if marker == 0xFF or marker in _JPEG_ALONE:  # a fill byte, or a marker without a length
+            at += 1 if marker == 0xFF else 2
+            continue
+        if marker in _JPEG_FRAMES and at + 10 <= len(data):
+            precision, height, width, components = struct.unpack_from(">BHHB", data, at + 4)
+            if components == 1:
+                raise ValueError(f"{MONO} (a one-channel jpeg)")
+            if precision != 8 or components != 3:
+                raise ValueError(f"jpeg of {components} channels of {precision} bits; the policy reads 8-bit colour")
+            if not height or not width:
+                break
+            return height, width
+        if marker == _JPEG_SCAN:
+            break
+        at += 2 + struct.unpack_from(">H", data, at + 2)[0]
+    raise ValueError("jpeg data has no frame header before its image data: corrupt or cut short")
+
+
+_HEADERS = {"jpeg": _jpeg_size, "png": _png_size}
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a camera's frames travel, by image_transport's name: the message type, its topic beside the camera's
+    (base) topic, and the decoder of a message to the frame ``CameraInput.apply`` takes."""
+
+    msg_type: type
+    suffix: str  # after the base topic: /camera/image_raw/compressed
+    decode: Callable[[Any], tuple[np.ndarray, bool]]
+
+    def topic(self, base: str) -> str:
+        return base + self.suffix
+
+    def receive(self, data: bytes) -> tuple[Any, np.ndarray, bool]:
+        """(message, pixels, whether BGR) of a serialized frame (oversized ones unread: ``bounded_message``)."""
+        msg = bounded_message(data, self.msg_type)
+        return (msg, *self.decode(msg))
+
+
+TRANSPORTS = {"raw": Transport(Image, "", frame_from_msg),
+              "compressed": Transport(CompressedImage, "/compressed", frame_from_compressed)}
+
+
 def subscribe_bounded(node: Node, msg_type: type, topic: str, callback: Callable[[object], None], qos: QoSProfile,
                       refused: Callable[[str], None]):
     """A subscription of ``node`` that hands ``callback`` each message within ``MAX_BYTES`` (deserialized) and
@@ -148,13 +258,20 @@ def joint_state_from_msg(msg: JointState, names: Sequence[str]) -> tuple[np.ndar
 
 
 def trajectory_msg(names: Sequence[str], positions: np.ndarray, times: Sequence[float],
-                   stamp: Time | None = None) -> JointTrajectory:
-    """A ``JointTrajectory`` with one point per row of ``positions`` at ``times`` (s from start)."""
+                   stamp: Time | None = None, velocities: np.ndarray | None = None,
+                   accelerations: np.ndarray | None = None) -> JointTrajectory:
+    """A ``JointTrajectory`` with one point per row of ``positions`` at ``times`` (s from start), with the
+    rows of ``velocities`` and ``accelerations`` where given."""
     msg = JointTrajectory(joint_names=list(names))
     if stamp is not None:
         msg.header.stamp = stamp
-    msg.points = [JointTrajectoryPoint(positions=[float(v) for v in row], time_from_start=duration(t))
-                  for row, t in zip(np.atleast_2d(positions), times)]
+    positions = np.atleast_2d(positions)
+    msg.points = [JointTrajectoryPoint(positions=row.tolist(), time_from_start=duration(t))
+                  for row, t in zip(positions.astype(np.float64), times)]
+    for field, values in (("velocities", velocities), ("accelerations", accelerations)):
+        if values is not None:
+            for point, row in zip(msg.points, np.asarray(values, dtype=np.float64).reshape(positions.shape)):
+                setattr(point, field, row.tolist())
     return msg
 
 
@@ -175,6 +292,25 @@ def trajectory_from_msg(msg: JointTrajectory) -> tuple[list[str], np.ndarray, np
     positions = np.array([list(point.positions) for point in msg.points], dtype=np.float64)
     times = np.array([seconds(point.time_from_start) for point in msg.points])
     return names, positions, times
+
+
+def trajectory_rates_from_msg(msg: JointTrajectory) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(velocities, accelerations), each (P, J) or None when no point gives them, of a trajectory that
+    ``trajectory_from_msg`` read; ValueError unless each is given for every joint of every point or of none,
+    and accelerations only with velocities (what joint_trajectory_controller takes)."""
+    rates = []
+    for field in ("velocities", "accelerations"):
+        lengths = {len(getattr(point, field)) for point in msg.points}
+        if lengths == {0}:
+            rates.append(None)
+        elif lengths == {len(msg.joint_names)}:
+            rates.append(np.array([list(getattr(point, field)) for point in msg.points], dtype=np.float64))
+        else:
+            raise ValueError(f"trajectory {field} must be given for all {len(msg.joint_names)} joints of every "
+                             f"point or for none, got lengths {sorted(lengths)}")
+    if rates[0] is None and rates[1] is not None:
+        raise ValueError("trajectory accelerations are given without velocities")
+    return rates[0], rates[1]
 
 
 def diagnostic_array(stamp: Time, name: str, level: str, message: str, values: Mapping[str, object]) -> DiagnosticArray:

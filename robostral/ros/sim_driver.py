@@ -34,6 +34,7 @@ from robostral.ros.messages import (
     image_msg,
     joint_state_msg,
     trajectory_from_msg,
+    trajectory_rates_from_msg,
 )
 from robostral.ros.spin import run_node
 from robostral.video import VideoStream, label
@@ -119,8 +120,10 @@ class SimDriver(Node):
     def on_trajectory(self, raw: bytes) -> None:
         """A serialized JointTrajectory: an oversized one is refused before it is deserialized."""
         try:
-            names, positions, times = trajectory_from_msg(bounded_message(raw, JointTrajectory))
-            self.follower.follow(names, positions, times, self.now())
+            msg = bounded_message(raw, JointTrajectory)
+            names, positions, times = trajectory_from_msg(msg)
+            velocities, accelerations = trajectory_rates_from_msg(msg)
+            self.follower.follow(names, positions, times, self.now(), velocities, accelerations)
             self.problems.pop("trajectory", None)
         except ValueError as error:
             self.refuse("trajectory", error)

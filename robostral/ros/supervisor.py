@@ -3,9 +3,11 @@
 Every trajectory from the policy node (or the pendant) is checked point by point
 (``robostral.safety``: joint limits with a margin, velocity and acceleration limits,
 the tool point's workspace box, NaN and unknown joints, at most ``MAX_POINTS`` points),
-re-timed by the speed override, and only then split between the arm and gripper
-controllers. A rejected command, the watchdog (no command while active) or a 0% override
-bring the arm to a controlled stop and hold it. ``/robostral/estop`` latches a controlled
+re-timed by the speed override, planned as a jerk-limited motion from the commanded state
+(``smooth_motion``: positions, velocities and accelerations, checked again at every sample),
+and only then split between the arm and gripper controllers. A rejected command, the
+watchdog (no command while active) or a 0% override bring the arm to a controlled stop and
+hold it. ``/robostral/estop`` latches a controlled
 stop until ``/robostral/reset``.
 
 What it trusts (docs/trust-model.md): its parameters, its clock and its own commands. Its
@@ -30,6 +32,7 @@ import numpy as np
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -58,6 +61,7 @@ from robostral.safety import (
     TrajectoryPoint,
     check_trajectory,
     controlled_stop,
+    smooth_motion,
 )
 from robots import DEFAULT_ROBOT
 from robots.served import served_kinematics
@@ -170,7 +174,7 @@ class SafetySupervisor(Node):
                 self.note(f"joint state dropped: {error}")
             return
         with self.lock:
-            commanded = self.commanded.at(now)[0] if self.commanded.known.any() else None
+            commanded = self.commanded.at(now).positions if self.commanded.known.any() else None
             verdict = self.monitor.check(positions, velocities, seconds(msg.header.stamp), clock, commanded)
             if verdict.believed:
                 self.positions, self.velocities, self.joint_stamp = positions, velocities, now
@@ -190,8 +194,8 @@ class SafetySupervisor(Node):
             if reason:
                 self.reject(now, reason)
                 return
-            epoch, positions, velocities = self.epoch, self.positions, self.velocities
-            override = self.speed_override
+            epoch, positions, override = self.epoch, self.positions, self.speed_override
+            start = self.commanded.at(now, fallback=positions)  # where the controller is: the plan starts there
         try:
             names, targets, times = trajectory_from_msg(bounded_message(data, JointTrajectory))
         except ValueError as error:
@@ -199,18 +203,17 @@ class SafetySupervisor(Node):
                 self.reject(now, str(error))
             return
         points = [TrajectoryPoint(tuple(row), float(t)) for row, t in zip(targets, times)]
-        manual = bool(self.get_parameter("manual_mode").value)
-        verdict = check_trajectory(
-            Trajectory(names, points), positions, velocities, limits=self.limits,
-            kinematics=self.kinematics, config=self.config, speed_override=override,
-            tool_speed_cap=self.config.manual_tool_speed if manual else None,
-        )
+        cap = self.config.manual_tool_speed if self.get_parameter("manual_mode").value else None
+        checks = dict(limits=self.limits, kinematics=self.kinematics, config=self.config, tool_speed_cap=cap)
+        verdict = check_trajectory(Trajectory(names, points), start.positions, start.velocities,
+                                   speed_override=override, **checks)
+        if isinstance(verdict, Accepted):
+            verdict = smooth_motion(verdict, start, **checks)
         with self.lock:
-            now = self.now()
             if epoch != self.epoch or not self.state.can_move:
                 self.note(f"command dropped: {self.state.state.value} while it was checked")
             elif isinstance(verdict, Accepted):
-                self.send(verdict.trajectory, now, start=positions)
+                self.send(verdict.trajectory, now, start=positions)  # from the state it was planned from, at now
                 self.braking = False
                 self.last_note = verdict.note
                 if self.state.command_accepted(now):
@@ -279,27 +282,33 @@ class SafetySupervisor(Node):
         return SetParametersResult(successful=True)
 
     # -- outputs (called with the lock held) ------------------------------------------------------
-    def send(self, trajectory: Trajectory, now: float, start: np.ndarray) -> None:
-        """Split a checked trajectory (robot joint order) between the arm and gripper controllers, and remember
-        it as what they execute from ``now`` (``start``: where joints never commanded before begin)."""
+    def send(self, trajectory: Trajectory, at: float, start: np.ndarray) -> None:
+        """Split a checked trajectory (robot joint order, its points with velocities and accelerations) between
+        the arm and gripper controllers, stamped to start at ``at`` (the supervisor's clock: when it was
+        planned, a moment ago), and remember it as what they execute (``start``: where joints never commanded
+        before begin)."""
         names = list(trajectory.joint_names)
-        positions = np.array([p.positions for p in trajectory.points])
+        positions, velocities, accelerations = (np.array([getattr(p, field) for p in trajectory.points])
+                                                for field in ("positions", "velocities", "accelerations"))
         times = [p.time_from_start for p in trajectory.points]
-        stamp = self.get_clock().now().to_msg()
+        stamp = (self.get_clock().now() - Duration(nanoseconds=int((self.now() - at) * 1e9))).to_msg()
         for publisher, group in ((self.arm, self.limits.arm_names), (self.gripper, (self.limits.gripper_name,))):
             columns = [names.index(name) for name in group if name in names]
             if columns:
-                publisher.publish(trajectory_msg([names[c] for c in columns], positions[:, columns], times, stamp))
-        self.commanded.follow(names, positions, times, now, start=start)
+                publisher.publish(trajectory_msg([names[c] for c in columns], positions[:, columns], times, stamp,
+                                                 velocities[:, columns], accelerations[:, columns]))
+        self.commanded.follow(names, positions, times, at, start=start, velocities=velocities,
+                              accelerations=accelerations)
 
     def stop(self, now: float) -> None:
         """A controlled stop from what the controller executes now (the supervisor's own last command), never
         from a received state; nothing once that motion has ended: the controller holds its last point."""
         if self.braking or not self.commanded.in_motion(now):
             return
-        positions, velocities = self.commanded.at(now)
+        state = self.commanded.at(now)
         joints = [name for name, known in zip(self.limits.names, self.commanded.known) if known]
-        self.send(controlled_stop(positions, velocities, self.limits, self.config, joints), now, start=positions)
+        stop = controlled_stop(state.positions, state.velocities, self.limits, self.config, joints)
+        self.send(stop, now, start=state.positions)
         self.braking = True
 
     def hold(self, now: float, reason: str) -> None:

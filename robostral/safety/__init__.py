@@ -4,10 +4,11 @@ The ROS 2 safety supervisor node is a thin adapter around these; they run and ar
 and without a physics client: what they know of an arm is its description (``robots``).
 """
 
-from robostral.safety.commanded import CommandedMotion
+from robostral.safety.commanded import CommandedMotion, MotionState
 from robostral.safety.envelope import clip_chunk
 from robostral.safety.limits import JointLimits, SafetyConfig, robot_limits
 from robostral.safety.plausibility import JointStateMonitor, Verdict
+from robostral.safety.smoothing import smooth_motion
 from robostral.safety.state import State, StateMachine, Status
 from robostral.safety.stop import controlled_stop
 from robostral.safety.trajectory import (
@@ -26,6 +27,7 @@ __all__ = [
     "CommandedMotion",
     "JointLimits",
     "JointStateMonitor",
+    "MotionState",
     "Paused",
     "Rejected",
     "SafetyConfig",
@@ -38,5 +40,6 @@ __all__ = [
     "check_trajectory",
     "clip_chunk",
     "controlled_stop",
+    "smooth_motion",
     "robot_limits",
 ]

@@ -5,7 +5,7 @@ squared; positions of the tool point are metres in the robot base frame (the roo
 of the URDF: x forward, z up, the table top at z = 0 in the simulator).
 
 The limits and the workspace box are the robot description's (``robots``): position and
-velocity from its URDF, acceleration from the description.
+velocity from its URDF, acceleration and jerk from the description.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class JointLimits:
     upper: tuple[float, ...]
     max_velocity: tuple[float, ...]
     max_acceleration: tuple[float, ...]
+    max_jerk: tuple[float, ...]
     margin: tuple[float, ...]
 
     def __post_init__(self) -> None:
@@ -44,8 +45,9 @@ class JointLimits:
                 if not math.isfinite(value):
                     raise ValueError(f"JointLimits.{f.name} of {name} must be finite, got {value!r}")
         for i, name in enumerate(self.names):
-            if self.max_velocity[i] <= 0 or self.max_acceleration[i] <= 0 or self.margin[i] < 0:
-                raise ValueError(f"JointLimits of {name}: velocity and acceleration must be > 0, margin >= 0")
+            rates = (self.max_velocity[i], self.max_acceleration[i], self.max_jerk[i])
+            if min(rates) <= 0 or self.margin[i] < 0:
+                raise ValueError(f"JointLimits of {name}: velocity, acceleration and jerk must be > 0, margin >= 0")
             if self.lower[i] + self.margin[i] > self.upper[i] - self.margin[i]:
                 bounds = f"[{self.lower[i]}, {self.upper[i]}]"
                 raise ValueError(f"JointLimits of {name}: margin {self.margin[i]} leaves nothing of {bounds}")
@@ -85,6 +87,7 @@ def robot_limits(robot: RobotDescription, *, position_margin: float, gripper_mar
         upper=tuple(joint.upper for joint in robot.joints),
         max_velocity=tuple(joint.velocity for joint in robot.joints),
         max_acceleration=tuple(joint.acceleration for joint in robot.joints),
+        max_jerk=tuple(joint.jerk for joint in robot.joints),
         margin=(position_margin,) * len(robot.arm_joints) + (gripper_margin,),
     )
 

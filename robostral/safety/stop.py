@@ -8,6 +8,11 @@ its full deceleration): the position margin is braking room. One that cannot sto
 limit even at full deceleration is commanded to the limit. The arm ends at rest at the last
 point, where the controller holds it. Velocities beyond a joint's limit are taken at the limit, so the
 stop's length and number of points are bounded by the limits alone, whatever it is given.
+
+The points carry their velocities and accelerations, and a pair where a joint comes to rest:
+a controller interpolating them with quintic splines follows the braking exactly from the first point
+on. A stop is the one motion not held to the jerk limits: the deceleration starts at once (stopping
+distance first).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from robostral.safety.limits import JointLimits, SafetyConfig
 from robostral.safety.trajectory import Trajectory, TrajectoryPoint
 
 STANDSTILL = 1e-6  # rad/s (or m/s): slower joints are at rest
+REST_STEP = 1e-5  # s from a joint's last braking point to its first at rest (the step in its acceleration)
 
 
 def controlled_stop(
@@ -56,10 +62,19 @@ def controlled_stop(
         before_limit = np.divide(2.0 * room, speed, out=np.full(len(q), np.inf), where=moving)  # |v| T / 2 <= room
         durations = np.maximum(full_stop, np.minimum(together, before_limit))
         steps = int(np.ceil(durations.max() / config.stop_step - 0.5))  # the last step: 0.5 to 1.5 stop_step
-        times = np.append(np.arange(1, steps) * config.stop_step, durations.max())
+        grid = np.append(np.arange(1, steps) * config.stop_step, durations.max())
+        # and each joint's moment of rest, braking into it, then at rest REST_STEP later
+        resting = durations[durations < durations.max()]
+        times = np.unique(np.concatenate([grid, durations, resting + REST_STEP]))
         t = np.minimum(times[:, None], durations)
-        path = q + v * t - v / durations * t**2 / 2.0
+        deceleration = v / durations
+        path = q + v * t - deceleration * t**2 / 2.0
+        velocity = v - deceleration * t
+        acceleration = np.where(times[:, None] <= durations, -deceleration, 0.0)
     else:
         times, path = np.array([config.stop_step]), q[None]
+        velocity = acceleration = np.zeros_like(path)
     path = np.clip(path, lower, upper)
-    return Trajectory(joints, tuple(TrajectoryPoint(tuple(row.tolist()), float(t)) for row, t in zip(path, times)))
+    return Trajectory(joints, tuple(
+        TrajectoryPoint(tuple(row.tolist()), float(t), tuple(rate.tolist()), tuple(change.tolist()))
+        for row, t, rate, change in zip(path, times, velocity, acceleration)))

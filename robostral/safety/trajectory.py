@@ -54,11 +54,13 @@ MAX_SAMPLES = 50_000
 class TrajectoryPoint:
     positions: Sequence[float]  # joint units, in the trajectory's joint_names order
     time_from_start: float  # s
+    velocities: Sequence[float] | None = None  # joint units per s: the supervisor's plans and stops give them
+    accelerations: Sequence[float] | None = None  # per s squared
 
 
 @dataclass(frozen=True)
 class Trajectory:
-    """A joint trajectory as trajectory_msgs/JointTrajectory carries it (positions and times only)."""
+    """A joint trajectory as trajectory_msgs/JointTrajectory carries it."""
 
     joint_names: Sequence[str]
     points: Sequence[TrajectoryPoint]
@@ -86,7 +88,7 @@ class Rejected:
     reason: str
 
 
-class _Unsafe(Exception):
+class _Unsafe(ValueError):
     """Raised inside the checks with the reason a trajectory is rejected."""
 
 
@@ -119,7 +121,7 @@ def check_trajectory(
         targets = _check_positions(targets, names, index, limits)
         path = None
         if set(names) & set(kinematics.joint_names):
-            path = _ToolPath.sample(start, targets, index, limits, kinematics, config.sample_step)
+            path = ToolPath.sample(start, targets, index, limits, kinematics, config.sample_step)
             path.check_workspace(config)
         if speed_override == 0.0:
             return Paused(names)
@@ -232,7 +234,7 @@ def _steps(times: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _ToolPath:
+class ToolPath:
     """The tool point along the trajectory: at both ends of every segment and at samples between them.
 
     Sample ``k`` of ``counts[s]`` in segment ``s`` (0: from the current positions to point 0) lies at
@@ -254,7 +256,7 @@ class _ToolPath:
         limits: JointLimits,
         kinematics: ToolKinematics,
         step: float,
-    ) -> _ToolPath:
+    ) -> ToolPath:
         """Sub-steps of at most ``step`` (joint units) of motion of any joint."""
         configurations = np.tile(start, (len(targets) + 1, 1))
         configurations[1:, index] = targets
@@ -275,12 +277,14 @@ class _ToolPath:
         points = kinematics.tool_points(samples)
         return cls(points=points, segment=segment, k=k, counts=counts, rates=rates)
 
-    def check_workspace(self, config: SafetyConfig) -> None:
+    def check_workspace(self, config: SafetyConfig, free: int = 1) -> None:
+        """ValueError unless the tool point stays in the box; while the arm starts outside it, the way back
+        is free along the first ``free`` segments, whose end must be inside."""
         box = config.workspace
         at_point = self.k == self.counts[self.segment]
         checked = self.k > 0
-        if not box.contains(self.points[0]):  # the arm starts outside: the way back to point 0 is free
-            checked &= (self.segment > 0) | at_point
+        if not box.contains(self.points[0]):
+            checked &= (self.segment >= free) | (at_point & (self.segment == free - 1))
         outside = checked & ~box.contains(self.points)
         if outside.any():
             s = int(np.argmax(outside))
@@ -309,7 +313,7 @@ class _Motion:
     max_velocity: np.ndarray  # (m,)
     max_acceleration: np.ndarray  # (m,)
     names: tuple[str, ...]
-    path: _ToolPath | None
+    path: ToolPath | None
     tool_speed_cap: float | None
 
     def rates(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
