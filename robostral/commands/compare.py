@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 def _print(comparison: dict) -> None:
     for side in ("baseline", "new"):
         who = comparison[side]
-        print(f"{side + ':':<10}{who['path']} ({who['bundle_name']}, {'int8' if who['int8'] else 'fp32'})")
+        runtime = "int8" if who["int8"] else "fp32"
+        print(f"{side + ':':<10}{who['path']} ({who['bundle_name']}, {runtime}, controller {who['controller']})")
     print(f"\n{'task':<14}{'phrasing':<10}{'pairs':>6}{'baseline':>10}{'new':>8}"
           f"{'only baseline':>15}{'only new':>10}{'p':>9}  verdict")
     rows = [(task, split, paired) for task, splits in comparison["tasks"].items() for split, paired in splits.items()]

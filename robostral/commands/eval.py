@@ -19,6 +19,7 @@ from pathlib import Path
 from robostral.commands.arguments import ROBOT_HELP, positive_int, robot
 from robostral.evaluation.evaluate import EvalConfig, evaluate, record_in_card
 from robostral.evaluation.outcome import describe_failures
+from robostral.evaluation.supervised import CONTROLLERS
 from sim.tasks import TASKS
 from sim.tasks.chain import CHAIN_LENGTH
 
@@ -48,6 +49,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=positive_int, default=EvalConfig.workers, metavar="W",
                         help="processes, each with its own runtime (default %(default)s)")
     parser.add_argument("--int8", action="store_true", help="run policy_int8.onnx")
+    parser.add_argument("--controller", choices=CONTROLLERS, default=EvalConfig.controller,
+                        help="how each step's targets reach the arm: direct (the simulator's position target, as in "
+                             "training), or through the safety supervisor's checks and a controller, as on a cell: "
+                             "linear (positions only, interpolated linearly) or smooth (its jerk-limited plans); "
+                             "default: %(default)s")
     parser.add_argument("--videos", type=_non_negative, default=EvalConfig.videos, metavar="N",
                         help="episodes per task filmed into one video, plus one chain (default %(default)s; 0: none)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: runs/eval/<bundle name>)")
@@ -79,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         bundle=args.policy, tasks=tuple(dict.fromkeys(args.tasks or TASKS)), robot=args.robot,
         episodes=args.episodes, heldout_episodes=args.heldout_episodes, chains=args.chains,
         chain_links=args.chain_links, seed=args.seed,
-        batch_size=args.batch_size, workers=args.workers, int8=args.int8, videos=args.videos, out=args.out,
+        batch_size=args.batch_size, workers=args.workers, int8=args.int8, controller=args.controller,
+        videos=args.videos, out=args.out,
         command=_command(args),
     )
     report = evaluate(config)
@@ -89,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(report)
     if args.no_write_card:
         print("card left unchanged (--no-write-card)")
+    elif args.controller != "direct":
+        print(f"card left unchanged: its evaluation is the direct controller's, this ran {args.controller}")
     else:
         stale = record_in_card(args.policy, report)
         print(f"evaluation written to {args.policy / 'card.yaml'}")

@@ -39,20 +39,24 @@ class PolicyActor:
             self.controllers[slot].reset()
 
     def act(self, observations: Sequence[dict | None]) -> list[np.ndarray | None]:
-        actions: list[np.ndarray | None] = [None] * len(observations)
+        return [None if plan is None else plan[0] for plan in self.plans(observations)]
+
+    def plans(self, observations: Sequence[dict | None]) -> list[np.ndarray | None]:
+        """Per slot, the ensembled chunk (K, A): this step's target, then the plan a trajectory message carries."""
+        plans: list[np.ndarray | None] = [None] * len(observations)
         busy = [slot for slot, o in enumerate(observations) if o is not None]
         if self.batched and busy:
-            for slot, action in zip(busy, _act(self.controllers[0], [observations[s] for s in busy], busy)):
-                actions[slot] = action
+            for slot, plan in zip(busy, _plan(self.controllers[0], [observations[s] for s in busy], busy)):
+                plans[slot] = plan
         elif busy:
             for slot in busy:
-                actions[slot] = _act(self.controllers[slot], [observations[slot]])[0]
-        return actions
+                plans[slot] = _plan(self.controllers[slot], [observations[slot]])[0]
+        return plans
 
 
-def _act(controller: ChunkController, rows: Sequence[dict], envs: Sequence[int] | None = None) -> np.ndarray:
+def _plan(controller: ChunkController, rows: Sequence[dict], envs: Sequence[int] | None = None) -> np.ndarray:
     wrist = np.stack([o["wrist_image"] for o in rows]) if "wrist_image" in rows[0] else None
-    return controller.act(
+    return controller.act_chunk(
         np.stack([o["image"] for o in rows]), np.stack([o["proprio"] for o in rows]), [o["instruction"] for o in rows],
         envs, wrist,
     )

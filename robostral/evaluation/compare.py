@@ -108,7 +108,8 @@ def _led_in(report: dict, key: str) -> dict[int, bool]:
 
 
 def _identity(report: dict) -> dict[str, Any]:
-    return {k: report[k] for k in ("path", "bundle", "bundle_name", "int8", "command")}
+    return {**{k: report[k] for k in ("path", "bundle", "bundle_name", "int8", "command")},
+            "controller": report.get("controller", "direct")}  # reports before --controller ran direct
 
 
 def _compare_chains(baseline: dict, new: dict) -> dict[str, Any] | None:

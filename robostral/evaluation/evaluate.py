@@ -33,6 +33,7 @@ from robostral.evaluation.report import (
     write_markdown,
 )
 from robostral.evaluation.rollouts import ChainResult, evaluate_chain_links, evaluate_chains, evaluate_episodes
+from robostral.evaluation.supervised import CONTROLLERS
 from robostral.figures import draw_or_warn
 from robostral.runtime import PolicyRuntime
 from robostral.video import label, mosaic, write_video
@@ -60,6 +61,7 @@ class EvalConfig:
     batch_size: int = 8  # envs stepped together per process
     workers: int = 1  # processes
     int8: bool = False
+    controller: str = "direct"  # how targets reach the arm: direct, or through the supervisor (linear, smooth)
     videos: int = 4  # recorded episodes per task (one mosaic each) and 1 chain; 0: none
     out: Path | None = None  # None: runs/eval/<bundle name>
     command: str = ""
@@ -71,6 +73,8 @@ class EvalConfig:
         for name in ("episodes", "batch_size", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {self.controller!r}")
         for name in ("heldout_episodes", "chains", "chain_links", "videos", "seed"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -103,8 +107,9 @@ class Job:
         """Where its results are filed: kind, task, split, and the link for chain links."""
         return (self.kind, self.task, self.split, *([str(self.link)] if self.link else []))
 
-    def run(self, policy: PolicyRuntime, robot: str, batch_size: int, tick) -> list:
-        options = {"instructions": self.split, "batch_size": batch_size, "record": self.record, "progress": tick}
+    def run(self, policy: PolicyRuntime, robot: str, batch_size: int, controller: str, tick) -> list:
+        options = {"instructions": self.split, "batch_size": batch_size, "record": self.record, "progress": tick,
+                   "controller": controller}
         if self.kind == "chains":
             return evaluate_chains(policy, robot, self.seeds, **options)
         if self.kind == "links":
@@ -213,7 +218,7 @@ def _run_jobs(config: EvalConfig, robot: str, jobs: list[Job], progress: bool) -
     runtime = PolicyRuntime(config.bundle, int8=config.int8)  # a bad bundle is refused here, before any worker
     with tqdm(total=total, desc=f"eval {name}", unit="ep", disable=not progress, smoothing=0.05) as bar:
         if config.workers == 1:
-            return {j.key: j.run(runtime, robot, config.batch_size, bar.update) for j in jobs}
+            return {j.key: j.run(runtime, robot, config.batch_size, config.controller, bar.update) for j in jobs}
         del runtime  # each worker loads its own
         shares = [share for job in jobs for share in _split(job, config.workers)]
         done = _run_in_workers(config, robot, shares, bar)
@@ -232,15 +237,15 @@ def _split(job: Job, parts: int) -> list[Job]:
 
 def _run_in_workers(config: EvalConfig, robot: str, shares: list[Job], bar: tqdm) -> list[list]:
     threads = max(1, (os.cpu_count() or 1) // config.workers)
-    args = (config.bundle, config.int8, threads, robot, config.batch_size)
+    args = (config.bundle, config.int8, threads, robot, config.batch_size, config.controller)
     with WorkerPool(_policy_runner, args, config.workers, "evaluation") as pool:
         return [results for _, results in pool.run(deque(shares), on_tick=bar.update)]
 
 
-def _policy_runner(bundle, int8: bool, threads: int, robot: str, batch_size: int):
+def _policy_runner(bundle, int8: bool, threads: int, robot: str, batch_size: int, controller: str):
     """In a worker: load the bundle once; each job is a share of episodes run with it."""
     runtime = PolicyRuntime(bundle, threads=threads, int8=int8)
-    return lambda share, tick: share.run(runtime, robot, batch_size, tick)
+    return lambda share, tick: share.run(runtime, robot, batch_size, controller, tick)
 
 
 def _last_seed(config: EvalConfig) -> int:
@@ -258,6 +263,7 @@ def _report(config: EvalConfig, card: Card, robot: str, results: dict[tuple, lis
         "bundle_name": card.name,
         "robot": robot,
         "int8": config.int8,
+        "controller": config.controller,
         "command": config.command,
         "seeds": {
             "first": config.seed,

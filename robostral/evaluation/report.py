@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from robostral.evaluation.outcome import FAILURES, count_failures  # noqa: E402
 from robostral.evaluation.rollouts import ChainResult, EpisodeResult, LinkResult  # noqa: E402
+from robostral.evaluation.supervised import CONTROLLER_WORDS  # noqa: E402
 from robostral.markdown import rate_text, table  # noqa: E402
 from robostral.stats import error_bars, success_summary, wilson_interval  # noqa: E402
 from sim.tasks.chain import CHAIN_LENGTH  # noqa: E402
@@ -89,7 +90,8 @@ def write_markdown(report: dict, path: Path) -> Path:
         "",
         f"`{report['command']}`  ",
         f"Seeds {report['seeds']['first']} to {report['seeds']['last']}, randomization on; "
-        f"runtime: ONNX Runtime ({'int8' if report['int8'] else 'fp32'}).",
+        f"runtime: ONNX Runtime ({'int8' if report['int8'] else 'fp32'}); "
+        f"targets to the arm: {CONTROLLER_WORDS[report.get('controller', 'direct')]}.",
         "",
         table(["task", "success (95% CI)", "episodes", "mean length", "held-out phrasings (95% CI)",
                "named object chosen"], tasks, right=(2, 3)),

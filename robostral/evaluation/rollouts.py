@@ -21,6 +21,7 @@ import numpy as np
 from robostral.evaluation.actors import Actor, PolicyActor
 from robostral.evaluation.choice import FirstMove
 from robostral.evaluation.outcome import NamedObjectWatch
+from robostral.evaluation.supervised import CONTROLLERS, SupervisedActor
 from robostral.runtime import PolicyRuntime
 from robostral.video import label
 from sim.camera_input import SOURCE_FIELDS
@@ -87,13 +88,16 @@ def evaluate_episodes(
     record: Collection[int] = (),
     progress: Callable[[], None] | None = None,
     batched: bool = True,
+    controller: str = "direct",
 ) -> list[EpisodeResult]:
     """One episode per seed of ``task`` on ``robot``; ``record`` seeds keep labelled frames.
 
     ``batched=False``: a bundle is called once per env per step instead of once per step (for comparison).
+    ``controller``: how a bundle's targets reach the arm (``robostral.evaluation.supervised``).
     """
     return _evaluate(
-        _Episode, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched
+        _Episode, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched,
+        controller,
     )
 
 
@@ -107,10 +111,12 @@ def evaluate_chains(
     batch_size: int = 8,
     record: Collection[int] = (),
     progress: Callable[[], None] | None = None,
+    controller: str = "direct",
 ) -> list[ChainResult]:
     """One chain of ``CHAIN_LENGTH`` instructions per seed in a ``ChainScene`` (see ``chains``)."""
     return _evaluate(
-        _Chain, policy, ChainScene, robot, seeds, randomization, instructions, batch_size, record, progress
+        _Chain, policy, ChainScene, robot, seeds, randomization, instructions, batch_size, record, progress,
+        controller=controller,
     )
 
 
@@ -125,6 +131,7 @@ def evaluate_chain_links(
     batch_size: int = 8,
     record: Collection[int] = (),
     progress: Callable[[], None] | None = None,
+    controller: str = "direct",
 ) -> list[LinkResult]:
     """Link ``link`` of a chain per seed: the expert completes the links before it unrecorded, the policy this one.
 
@@ -135,19 +142,22 @@ def evaluate_chain_links(
         raise ValueError(f"link must be within 1..{CHAIN_LENGTH}, got {link}")
     return _evaluate(
         partial(_Link, link=link), policy, "chain", robot, seeds, randomization, instructions, batch_size, record,
-        progress,
+        progress, controller=controller,
     )
 
 
 def _evaluate(
-    kind, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched=True
+    kind, policy, task, robot, seeds, randomization, instructions, batch_size, record, progress, batched=True,
+    controller="direct",
 ) -> list:
     """The loop both public entry points share: ``kind`` (_Episode or _Chain) runs one seed."""
+    if controller not in CONTROLLERS:
+        raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
     envs = _make_envs(
         policy, robot, batch_size, seeds, task=task, randomization=randomization, instructions=instructions
     )
     start = partial(kind, split=instructions, record=frozenset(record))
-    return _run(envs, _actor(policy, envs, batched), seeds, start, progress)
+    return _run(envs, _actor(policy, envs, batched, robot, controller), seeds, start, progress)
 
 
 def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int], task, **config) -> list[gym.Env]:
@@ -173,8 +183,13 @@ def _make_envs(policy: Policy, robot: str, batch_size: int, seeds: Sequence[int]
     return [RobotTaskEnv(task, robot, render_mode="rgb_array", render_size=RENDER_SIZE, **config) for _ in range(count)]
 
 
-def _actor(policy: Policy, envs: list[gym.Env], batched: bool) -> Actor:
-    return PolicyActor(policy, len(envs), batched) if isinstance(policy, PolicyRuntime) else policy(envs)
+def _actor(policy: Policy, envs: list[gym.Env], batched: bool, robot: str, controller: str) -> Actor:
+    if not isinstance(policy, PolicyRuntime):
+        return policy(envs)
+    actor = PolicyActor(policy, len(envs), batched)
+    if controller == "direct":
+        return actor
+    return SupervisedActor(actor, envs, robot, policy.control_hz, smooth=controller == "smooth")
 
 
 def _run(envs: list[gym.Env], actor: Actor, seeds: Sequence[int], start, progress) -> list:
