@@ -24,10 +24,10 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robostral.ros import contract
 from robostral.ros.messages import duration
 
-ARM_ACTION = "/arm_controller/follow_joint_trajectory"
-GRIPPER_ACTION = "/gripper_controller/gripper_cmd"
+ARM_ACTION, GRIPPER_ACTION = contract.ARM_ACTION, contract.GRIPPER_ACTION
 
 STATUS_NAMES = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_ABORTED: "aborted",
                 GoalStatus.STATUS_CANCELED: "canceled", GoalStatus.STATUS_UNKNOWN: "unknown"}

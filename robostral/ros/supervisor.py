@@ -40,6 +40,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.ros import contract
+from robostral.ros.controller_output import INTERFACES, ActionOutput, TopicOutput
 from robostral.ros.messages import (
     NonFinite,
     bounded_message,
@@ -47,7 +48,6 @@ from robostral.ros.messages import (
     joint_state_from_msg,
     seconds,
     trajectory_from_msg,
-    trajectory_msg,
 )
 from robostral.ros.spin import run_node
 from robostral.safety import (
@@ -86,6 +86,12 @@ class SafetySupervisor(Node):
         # A real cell: the topic robot_state_publisher serves its URDF on ('' = none). The supervisor takes its
         # kinematics from there once it matches the description, and refuses a reset until it has.
         self.declare_parameter("robot_description_topic", "")
+        # How commands reach the controllers: "topic" (joint_trajectory_controller's topics) or "action"
+        # (FollowJointTrajectory and GripperCommand goals: the controller reports each goal's end).
+        self.declare_parameter("controller_interface", "topic")
+        self.declare_parameter("arm_action", contract.ARM_ACTION)
+        self.declare_parameter("gripper_action", contract.GRIPPER_ACTION)
+        self.declare_parameter("gripper_max_effort", 0.0)  # N for a GripperCommand goal; 0: the controller's limit
         self.config = self.load_config()
         self.limits = self.config.joint_limits()
         self.kinematics = self.config.description.tool_kinematics()
@@ -112,8 +118,7 @@ class SafetySupervisor(Node):
         # The e-stop, the reset and the watchdog live on a node of their own, spun on its own thread: no message
         # to this node can delay them (its own name: the process's remaps and parameters are this node's).
         self.urgent = Node(f"{self.get_name()}_urgent", use_global_arguments=False)
-        self.arm = self.create_publisher(JointTrajectory, contract.ARM_TRAJECTORY, contract.CONTROLLER_QOS)
-        self.gripper = self.create_publisher(JointTrajectory, contract.GRIPPER_TRAJECTORY, contract.CONTROLLER_QOS)
+        self.output = self.controller_output()
         self.state_topic = self.create_publisher(String, contract.SUPERVISOR_STATE, contract.LATCHED_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         # Raw bytes in: a message's size is checked before it is deserialized (bounded work per message).
@@ -130,6 +135,24 @@ class SafetySupervisor(Node):
         self.urgent.create_timer(WATCHDOG_PERIOD, self.on_watchdog)
         self.get_logger().warning(STARTED)
         self.publish_state()
+
+    def controller_output(self) -> TopicOutput | ActionOutput:
+        """The controllers' topics or actions, as ``controller_interface`` says; a bad choice ends the process."""
+        interface = self.get_parameter("controller_interface").value
+        if interface == "topic":
+            return TopicOutput(self)
+        if interface != "action":
+            raise SystemExit(f"safety_supervisor: controller_interface {interface!r} refused: it is one of "
+                             f"{', '.join(INTERFACES)}")
+        effort = self.get_parameter("gripper_max_effort").value
+        if isinstance(effort, bool) or not isinstance(effort, (int, float)) or not 0 <= effort < float("inf"):
+            raise SystemExit(f"safety_supervisor: gripper_max_effort {effort!r} refused: a number of newtons >= 0")
+        try:
+            return ActionOutput(self, self.get_parameter("arm_action").value,
+                                self.get_parameter("gripper_action").value, float(effort), self.on_controller_problem)
+        except ImportError as error:
+            raise SystemExit(f"safety_supervisor: controller_interface 'action' needs control_msgs ({error}): "
+                             "`make interfaces` builds it") from None
 
     def load_config(self) -> SafetyConfig:
         """The safety config its parameters name; a bad one ends the process with the reason (nothing moves)."""
@@ -223,6 +246,12 @@ class SafetySupervisor(Node):
             else:
                 self.reject(now, verdict.reason)
 
+    def on_controller_problem(self, reason: str) -> None:
+        """A controller refused or aborted the latest goal (the action interface): the arm is not where it was
+        sent, so nothing more is commanded until an engineer's reset."""
+        with self.lock:
+            self.latch_fault(self.now(), f"controller: {reason}")
+
     def on_estop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Latch first, then stop: whatever goes wrong planning the stop, the latch is in force and answered."""
         with self.lock:
@@ -277,7 +306,8 @@ class SafetySupervisor(Node):
                     return SetParametersResult(successful=False, reason=str(error))
                 with self.lock:
                     self.speed_override = value
-            elif parameter.name in ("robot", "safety_config", "watchdog_timeout"):
+            elif parameter.name in ("robot", "safety_config", "watchdog_timeout", "controller_interface",
+                                    "arm_action", "gripper_action", "gripper_max_effort"):
                 return SetParametersResult(successful=False, reason=f"{parameter.name} is fixed at start")
         return SetParametersResult(successful=True)
 
@@ -292,13 +322,17 @@ class SafetySupervisor(Node):
                                                 for field in ("positions", "velocities", "accelerations"))
         times = [p.time_from_start for p in trajectory.points]
         stamp = (self.get_clock().now() - Duration(nanoseconds=int((self.now() - at) * 1e9))).to_msg()
-        for publisher, group in ((self.arm, self.limits.arm_names), (self.gripper, (self.limits.gripper_name,))):
+        problems = []
+        for send, group in ((self.output.arm, self.limits.arm_names),
+                            (self.output.gripper, (self.limits.gripper_name,))):
             columns = [names.index(name) for name in group if name in names]
             if columns:
-                publisher.publish(trajectory_msg([names[c] for c in columns], positions[:, columns], times, stamp,
-                                                 velocities[:, columns], accelerations[:, columns]))
+                problems.append(send([names[c] for c in columns], positions[:, columns], times,
+                                     velocities[:, columns], accelerations[:, columns], stamp))
         self.commanded.follow(names, positions, times, at, start=start, velocities=velocities,
                               accelerations=accelerations)
+        for problem in filter(None, problems):  # a controller not there: latched (once: its stop meets the same)
+            self.latch_fault(self.now(), f"controller: {problem}")
 
     def stop(self, now: float) -> None:
         """A controlled stop from what the controller executes now (the supervisor's own last command), never
