@@ -25,7 +25,10 @@ or m), times seconds.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 from ruckig import InputParameter, Result, Ruckig
@@ -89,7 +92,8 @@ def smooth_motion(
             raise ValueError(f"the tool speed stays above the {tool_speed_cap:g} m/s cap after slowing "
                              f"the plan {stretch:.3g}x")
         if set(names) & set(kinematics.joint_names):
-            path = ToolPath.sample(start.positions, plan.positions, index, limits, kinematics, config.sample_step)
+            path = ToolPath.sample(start.positions, plan.positions, index, limits, kinematics, config.sample_step,
+                                   rates=False)
             path.check_workspace(config, free=int(np.argmax(plan.at_point)) + 1)  # the way back to point 0
     except ValueError as error:  # each check says what it found
         return Rejected(f"smoothed path: {error}")
@@ -147,19 +151,23 @@ def _plan(targets: np.ndarray, times: np.ndarray, start: MotionState, index: lis
                  at_point=np.array(columns[4]))
 
 
-def _sample_times(segment: RuckigTrajectory) -> np.ndarray:
+def _sample_times(segment: RuckigTrajectory) -> list[float]:
     """Where to sample a planned segment: wherever a joint's jerk changes, so that a quintic through the samples
     is the plan itself, and every ``SAMPLE_PERIOD`` between; no two samples closer than ``MIN_STEP`` (a grid
-    time gives way to a switch); the last is its end."""
-    switches = np.array([sum(p.brake.t[:k + 1]) for p in segment.profiles[0] for k in range(len(p.brake.t))]
-                        + [p.brake.duration + sum(p.t[:k + 1]) for p in segment.profiles[0] for k in range(len(p.t))])
-    switches = np.unique(np.append(switches[(switches >= MIN_STEP) & (switches < segment.duration)],
-                                   segment.duration))
-    grid = np.arange(SAMPLE_PERIOD, segment.duration, SAMPLE_PERIOD)
-    nearest = np.abs(grid[:, None] - switches[None, :]).min(axis=1)
-    times = np.union1d(grid[nearest >= MIN_STEP], switches)
-    kept = times[np.append(np.diff(times) >= MIN_STEP, True)]  # of a close pair, the later one
-    return kept if kept[0] >= MIN_STEP else kept[1:]
+    time gives way to a switch); the last is its end. Plain floats: a few dozen per segment, planned 20 times
+    a second."""
+    end = segment.duration
+    switches = {end}
+    for profile in segment.profiles[0]:
+        for offset, phases in ((0.0, profile.brake.t), (profile.brake.duration, profile.t)):
+            for t in accumulate(phases, initial=offset):
+                if MIN_STEP <= t < end:
+                    switches.add(t)
+    ordered = sorted(switches)
+    grid = (k * SAMPLE_PERIOD for k in range(1, int(end / SAMPLE_PERIOD) + 1))
+    near = lambda t: any(abs(t - s) < MIN_STEP for s in ordered[max(bisect(ordered, t) - 1, 0):][:2])  # noqa: E731
+    times = sorted(switches.union(t for t in grid if t < end and not near(t)))
+    return [t for t, after in zip(times, times[1:] + [math.inf]) if after - t >= MIN_STEP]  # of a close pair, the later
 
 
 def _check_limits(plan: _Plan, start: np.ndarray, names: tuple[str, ...], index: list[int],

@@ -256,8 +256,10 @@ class ToolPath:
         limits: JointLimits,
         kinematics: ToolKinematics,
         step: float,
+        rates: bool = True,
     ) -> ToolPath:
-        """Sub-steps of at most ``step`` (joint units) of motion of any joint."""
+        """Sub-steps of at most ``step`` (joint units) of motion of any joint; ``rates=False`` leaves the tool
+        speeds out (zeros), for a check of the box alone."""
         configurations = np.tile(start, (len(targets) + 1, 1))
         configurations[1:, index] = targets
         arm = configurations[:, [limits.names.index(name) for name in kinematics.joint_names]]
@@ -270,12 +272,13 @@ class ToolPath:
         k = np.arange(len(segment)) - np.repeat(np.cumsum(counts + 1) - (counts + 1), counts + 1)
         direction = deltas[segment]
         samples = arm[segment] + (k / counts[segment])[:, None] * direction
-        # the speed at each sample, not the mean over a sub-step: a central difference along the motion
-        ahead = kinematics.tool_points(samples + RATE_STEP * direction)
-        behind = kinematics.tool_points(samples - RATE_STEP * direction)
-        rates = np.linalg.norm(ahead - behind, axis=1) / (2.0 * RATE_STEP)
+        speeds = np.zeros(len(samples))
+        if rates:  # the speed at each sample, not the mean over a sub-step: a central difference along the motion
+            ahead = kinematics.tool_points(samples + RATE_STEP * direction)
+            behind = kinematics.tool_points(samples - RATE_STEP * direction)
+            speeds = np.linalg.norm(ahead - behind, axis=1) / (2.0 * RATE_STEP)
         points = kinematics.tool_points(samples)
-        return cls(points=points, segment=segment, k=k, counts=counts, rates=rates)
+        return cls(points=points, segment=segment, k=k, counts=counts, rates=speeds)
 
     def check_workspace(self, config: SafetyConfig, free: int = 1) -> None:
         """ValueError unless the tool point stays in the box; while the arm starts outside it, the way back
