@@ -26,6 +26,7 @@ from robostral.safety import (
     check_trajectory,
     smooth_motion,
 )
+from robostral.safety.smoothing import MAX_SENT
 from robots import Workspace
 
 PERIOD = 0.05  # s: a policy's control period
@@ -184,6 +185,19 @@ def test_a_gripper_only_command_is_planned_within_the_grippers_limits(robot):
     assert positions[-1, 0] == pytest.approx(low)
     assert np.abs(velocities).max() <= limits.max_velocity[-1] * (1 + 1e-6)
     assert np.abs(accelerations).max() <= limits.max_acceleration[-1] * (1 + 1e-6)
+
+
+def test_a_long_plan_sends_every_point_and_at_most_max_sent_samples():
+    home = home_of(CONFIG)
+    times = PERIOD * np.arange(1, 201)  # 10 s of every joint swaying
+    targets = home + 0.2 * np.sin(np.outer(times, np.linspace(1.0, 2.0, 8)))
+    targets[:, -1] = home[-1]
+    verdict = plan(list(zip(targets, times)), at_rest(home))
+    assert isinstance(verdict, Accepted), verdict
+    _, positions, _, _ = arrays(verdict.trajectory)
+    assert len(positions) <= MAX_SENT
+    for q in targets:
+        assert np.abs(positions - q).max(axis=1).min() < 1e-9
 
 
 finite = st.floats(-1.0, 1.0)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
-from ruckig import InputParameter, Result, Ruckig
+from ruckig import InputParameter, Result, Ruckig, RuckigError
 from ruckig import Trajectory as RuckigTrajectory
 
 from robostral.safety.commanded import MotionState
@@ -40,6 +40,10 @@ from robostral.safety.trajectory import ROUNDING, Accepted, Rejected, ToolPath, 
 from robots import ToolKinematics
 
 SAMPLE_PERIOD = 0.02  # s between the samples sent, at most: under half a policy chunk's point spacing (0.05 s)
+# At most this many samples go out (a controller takes MAX_POINTS): a longer plan keeps its points and an even
+# share of the samples between them, each still exactly the plan's state; only the spline between differs a little.
+MAX_SENT = 800
+NEGLIGIBLE = 1e-12  # joint units: a smaller move is none (Ruckig cannot synchronize a denormal one)
 MIN_STEP = 1e-5  # s: closer knots of a plan are sent as one sample (a quintic over less is numerically poor)
 # A check passes within this relative excess over a limit: Ruckig's own rounding.
 TOLERANCE = 1e-6
@@ -126,6 +130,7 @@ def _plan(targets: np.ndarray, times: np.ndarray, start: MotionState, index: lis
     samples: list[tuple[float, list[float], list[float], list[float], bool]] = []
     began = 0.0
     for i, (target, velocity) in enumerate(zip(targets, velocities)):
+        target = np.where(np.abs(target - state[0]) < NEGLIGIBLE, state[0], target)  # Ruckig fails on 1e-311
         request.current_position, request.current_velocity, request.current_acceleration = (
             values.tolist() for values in state)
         request.target_position, request.target_acceleration = target.tolist(), [0.0] * dofs
@@ -136,24 +141,32 @@ def _plan(targets: np.ndarray, times: np.ndarray, start: MotionState, index: lis
             request.minimum_duration = max(request.minimum_duration, float(braking.max()))
         for passing in (velocity, np.zeros(dofs)):  # at rest at the point if passing it is infeasible
             request.target_velocity = passing.tolist()
-            result = generator.calculate(request, segment)
+            try:
+                result = generator.calculate(request, segment)
+            except RuckigError as error:  # Ruckig raises on some inputs it cannot synchronize
+                result = str(error).strip()
             if result in (Result.Working, Result.Finished):
                 break
         else:
-            raise ValueError(f"no jerk-limited motion reaches point {i} ({result.name})")
+            raise ValueError(f"no jerk-limited motion reaches point {i} ({getattr(result, 'name', result)})")
         for t in _sample_times(segment)[:-1]:
             samples.append((began + t, *segment.at_time(t), False))
         samples.append((began + segment.duration, target.tolist(), passing.tolist(), [0.0] * dofs, True))
         state = [target, passing, np.zeros(dofs)]
         began += segment.duration
+    if len(samples) > MAX_SENT:
+        between = [k for k, sample in enumerate(samples) if not sample[4]]
+        room = max(MAX_SENT - (len(samples) - len(between)), 1)  # what the points leave
+        keep = set(between[::math.ceil(len(between) / room)])
+        samples = [sample for k, sample in enumerate(samples) if sample[4] or k in keep]
     columns = list(zip(*samples))
     return _Plan(np.array(columns[0]), *(np.array(column, dtype=np.float64) for column in columns[1:4]),
                  at_point=np.array(columns[4]))
 
 
 def _sample_times(segment: RuckigTrajectory) -> list[float]:
-    """Where to sample a planned segment: wherever a joint's jerk changes, so that a quintic through the samples
-    is the plan itself, and every ``SAMPLE_PERIOD`` between; no two samples closer than ``MIN_STEP`` (a grid
+    """Where to sample a planned segment: wherever a joint's jerk changes (so that a quintic through the samples
+    is the plan itself) and every ``SAMPLE_PERIOD`` between; no two samples closer than ``MIN_STEP`` (a grid
     time gives way to a switch); the last is its end. Plain floats: a few dozen per segment, planned 20 times
     a second."""
     end = segment.duration
