@@ -122,6 +122,23 @@ def wrist_pipeline(pipeline, tmp_path_factory) -> Pipeline:
     return Pipeline(dataset, run, bundle)
 
 
+@pytest.fixture(scope="session")
+def ur5_pipeline(tmp_path_factory) -> Pipeline:
+    """The pipeline on a UR5, as tiny: 2 reach episodes at 32 px, tiny_train_config, exported (for the fake cell)."""
+    from robostral.data.collect import CollectConfig, collect
+    from robostral.export.bundle import export_bundle
+    from robostral.training.checkpoint import latest_checkpoint
+    from robostral.training.trainer import train
+
+    root = tmp_path_factory.mktemp("ur5")
+    dataset, run, bundle = root / "dataset", root / "run", root / "bundle"
+    collect(CollectConfig(out=str(dataset), robot="ur5", tasks=("reach",), episodes=2, workers=2, image_size=32),
+            progress=False)
+    train(tiny_train_config(dataset, run))
+    export_bundle(latest_checkpoint(run), bundle, "robostral export (tests/conftest.py ur5_pipeline)")
+    return Pipeline(dataset, run, bundle)
+
+
 def copy_bundle(bundle, target):
     """A copy of ``bundle`` to tamper with; encoder.onnx (90 MB) is hard-linked, so never write to it in place."""
     import os

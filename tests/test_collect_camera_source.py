@@ -54,7 +54,7 @@ def test_the_sources_go_from_collect_to_the_dataset_checkpoint_and_card(made):
     env_config = dataset.info["robostral"]["env_config"]
     assert env_config["camera_source"] == {"crop": [8, 0, 48, 48], "rotate": 0, "mirror": False, "width": 64,
                                            "height": 48}
-    assert "--camera-resolution 64x48 --camera-crop 8,0,48,48" in dataset.info["robostral"]["commands"][0]
+    assert "--camera-resolution 64x48 --camera-crop 8 0 48 48" in dataset.info["robostral"]["commands"][0]
     recorded = {"image": FRONT.as_dict(), "wrist_image": WRIST.as_dict()}
     assert read_state(latest_checkpoint(made["run"]))["camera_input"] == recorded
 
@@ -88,10 +88,10 @@ def test_the_collect_command_line_gives_back_the_same_sources():
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["--camera-resolution", "640x480", "--camera-crop", "600,0,480,480"],
+    (["--camera-resolution", "640x480", "--camera-crop", "600", "0", "480", "480"],
      "--camera-resolution/-crop: crop [600, 0, 480, 480] (x, y, width, height) does not fit the 640x480 frame"),
     (["--camera-resolution", "640x480"], "--camera-resolution/-crop: the 640x480 frame (width x height) is not square"),
-    (["--wrist-camera-resolution", "640x480", "--wrist-camera-crop", "0,0,480,400"],
+    (["--wrist-camera-resolution", "640x480", "--wrist-camera-crop", "0", "0", "480", "400"],
      "--wrist-camera-resolution/-crop: crop [0, 0, 480, 400] is 480 wide and 400 high, not square"),
     (["--wrist-camera-mirror"], "wrist_camera_source is given, but wrist_camera is off"),
 ])

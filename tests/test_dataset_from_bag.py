@@ -1,16 +1,22 @@
-"""`robostral dataset from-bag`: a recorded run becomes a dataset `robostral train` accepts; bad bags fail clearly."""
+"""`robostral dataset from-bag`: a recorded run becomes a dataset `robostral train` accepts; bad bags fail clearly.
+
+A camera recorded raw or compressed, at any resolution, gives the images the policy node would make of it (the
+crop, turn and mirror of the options or of the deployment's parameter file, then the resize to --image-size).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
+import cv2
 import numpy as np
 import pytest
 import yaml
 from builtin_interfaces.msg import Time
 from conftest import tiny_train_config
 from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 
 from robostral.cli import main
@@ -25,10 +31,11 @@ from robostral.ros.contract import (
     WRIST_CAMERA_IMAGE,
 )
 from robostral.ros.from_bag import BagConversionError, FromBagConfig, from_bag
-from robostral.ros.messages import image_msg, joint_state_msg, trajectory_msg
+from robostral.ros.messages import TRANSPORTS, image_msg, joint_state_msg, trajectory_msg
 from robostral.training.batches import ACTION, IMAGE, STATE, WRIST_IMAGE
 from robostral.training.checkpoint import latest_checkpoint
 from robots import load_robot
+from sim.camera_input import CameraInput
 from sim.env import RobotTaskEnv
 from sim.experts import make_expert
 
@@ -36,9 +43,11 @@ T0 = 1_700_000_000_000_000_000  # ns since the epoch
 MS = 1_000_000  # ns
 PERIOD = 50 * MS  # 20 Hz, the sim's control rate
 PANDA = load_robot("panda")
+COMPRESSED_IMAGE = TRANSPORTS["compressed"].topic(CAMERA_IMAGE)
 TYPES = {
     JOINT_STATES: "sensor_msgs/msg/JointState",
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    COMPRESSED_IMAGE: "sensor_msgs/msg/CompressedImage",
     WRIST_CAMERA_IMAGE: "sensor_msgs/msg/Image",
     INSTRUCTION: "std_msgs/msg/String",
     ARM_TRAJECTORY: "trajectory_msgs/msg/JointTrajectory",
@@ -150,11 +159,18 @@ def test_a_recording_with_a_wrist_camera_gives_the_dataset_its_images(tmp_path):
     assert not np.array_equal(arrays[WRIST_IMAGE], arrays[IMAGE])
 
 
+def scene(size: tuple[int, int]) -> np.ndarray:
+    """The synthetic camera's view (RGB): a gradient, so that a crop, turn or mirror shows."""
+    y, x = np.mgrid[0:size[0], 0:size[1]]
+    return np.stack([x * 3, y * 5, 90 + x - y], axis=2).astype(np.uint8)
+
+
 def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, encoding="rgb8", size=(8, 8),
-                        names=None, skip=(), wrist_size=None, wrist_until=None, wrist_lag=0.0):
-    """A short recording with made-up values: camera at ``camera_hz``, joints and commands at 100 Hz;
-    with ``wrist_size``, a wrist camera of that size alongside, stamped ``wrist_lag`` seconds late
-    and silent after ``wrist_until`` seconds."""
+                        names=None, skip=(), wrist_size=None, wrist_until=None, wrist_lag=0.0, raw=True,
+                        compressed=False):
+    """A short recording with made-up values: camera at ``camera_hz`` (``raw``, and with ``compressed`` as a PNG
+    on its /compressed topic too), joints and commands at 100 Hz; with ``wrist_size``, a wrist camera of that size
+    alongside, stamped ``wrist_lag`` seconds late and silent after ``wrist_until`` seconds."""
     with open_bag(folder) as bag:
         if INSTRUCTION not in skip:
             write(bag, INSTRUCTION, String(data="hold still"), T0 - MS)
@@ -169,9 +185,14 @@ def synthetic_recording(folder, *, seconds=1.0, camera_hz=30, gap_after=None, en
         if gap_after is not None:  # no image for 0.6 s
             camera = camera[(camera < T0 + gap_after * 1e9) | (camera >= T0 + (gap_after + 0.6) * 1e9)]
         for t in camera:
-            image = image_msg(np.full((*size, 3), 7, dtype=np.uint8), stamp(int(t)))
+            image = image_msg(scene(size), stamp(int(t)))
             image.encoding = encoding
-            write(bag, CAMERA_IMAGE, image, int(t))
+            if raw:
+                write(bag, CAMERA_IMAGE, image, int(t))
+            if compressed:
+                png = CompressedImage(header=image.header, format="rgb8; png compressed bgr8")
+                png.data = cv2.imencode(".png", scene(size)[:, :, ::-1])[1].tobytes()
+                write(bag, COMPRESSED_IMAGE, png, int(t))
             if wrist_size is not None and (wrist_until is None or t < T0 + wrist_until * 1e9):
                 wrist = image_msg(np.zeros((*wrist_size, 3), np.uint8), stamp(int(t + wrist_lag * 1e9)))
                 write(bag, WRIST_CAMERA_IMAGE, wrist, int(t))
@@ -214,10 +235,11 @@ def test_a_recording_cut_by_a_kill_converts_what_it_holds(tmp_path, capsys):
         ({"encoding": "mono8"}, "image encoding is 'mono8'; a policy takes colour"),
         ({"size": (6, 8)}, "image is 6x8, not square"),
         ({"names": [f"joint{i}" for i in range(1, 7)]}, "lacks panda_joint1, "),
-        ({"wrist_size": (4, 4)}, "the wrist camera's images are not 8x8 like the front camera's"),
+        ({"size": (6, 8), "raw": False, "compressed": True},
+         "the image is 6x8, not square: configure a square crop of the camera's frame"),
         ({"wrist_size": (8, 8), "wrist_lag": 1.0}, "both controllers and a wrist camera image within 0.5 s"),
     ],
-    ids=["missing topics", "wrong encoding", "not square", "other arm's joints", "wrist camera of another size",
+    ids=["missing topics", "wrong encoding", "not square", "other arm's joints", "compressed, not square",
          "no wrist image near any frame"],
 )
 def test_a_bag_that_cannot_become_a_dataset_is_refused_clearly(tmp_path, capsys, recording, error):
@@ -227,3 +249,37 @@ def test_a_bag_that_cannot_become_a_dataset_is_refused_clearly(tmp_path, capsys,
     assert not (tmp_path / "dataset").exists()
     assert main(["dataset", "from-bag", str(tmp_path / "run"), "--out", str(tmp_path / "dataset")]) == 2
     assert error in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec_from", ["options", "params"])
+def test_a_compressed_camera_at_any_resolution_gives_what_the_policy_sees_of_it(tmp_path, spec_from):
+    synthetic_recording(tmp_path / "run", seconds=0.3, size=(48, 64), raw=False, compressed=True)
+    crop = ["--camera-crop", "8", "0", "48", "48", "--camera-rotate", "90", "--camera-mirror"]
+    if spec_from == "params":
+        params = {"policy_node": {"ros__parameters": {"camera_crop": [8, 0, 48, 48], "camera_rotate": 90,
+                                                      "camera_mirror": True, "camera_transport": "compressed"}}}
+        (tmp_path / "cell.yaml").write_text(yaml.safe_dump(params))
+        crop = ["--params", str(tmp_path / "cell.yaml")]
+    dataset = tmp_path / "dataset"
+    assert main(["dataset", "from-bag", str(tmp_path / "run"), "--out", str(dataset), "--image-size", "16", *crop]) == 0
+
+    images = load_dataset(dataset).load_arrays([IMAGE])[IMAGE]
+    expected = CameraInput(crop=(8, 0, 48, 48), rotate=90, mirror=True).apply(scene((48, 64)), 16)
+    assert images.shape[1:] == (16, 16, 3) and len(images) == 6
+    np.testing.assert_array_equal(images, np.broadcast_to(expected, images.shape))
+    command = json.loads((dataset / "meta" / "info.json").read_text())["robostral"]["commands"][0]
+    assert command.endswith("--image-size 16 --camera-crop 8 0 48 48 --camera-rotate 90 --camera-mirror")
+
+
+def test_raw_frames_are_taken_before_compressed_ones_and_a_wrist_camera_of_another_size_is_resized(tmp_path,
+                                                                                                   monkeypatch):
+    synthetic_recording(tmp_path / "run", seconds=0.3, size=(8, 8), compressed=True, wrist_size=(4, 4))
+
+    def unused(msg):
+        raise AssertionError("a compressed frame was decoded where the raw one was recorded")
+
+    monkeypatch.setitem(TRANSPORTS, "compressed", dataclasses.replace(TRANSPORTS["compressed"], decode=unused))
+    from_bag(FromBagConfig(str(tmp_path / "run"), str(tmp_path / "dataset")))
+    arrays = load_dataset(tmp_path / "dataset").load_arrays([IMAGE, WRIST_IMAGE])
+    np.testing.assert_array_equal(arrays[IMAGE][0], scene((8, 8)))
+    assert arrays[WRIST_IMAGE].shape[1:] == (8, 8, 3)  # the wrist camera's 4x4, resized as the policy node would

@@ -66,6 +66,8 @@ SKIPS: dict[tuple[str, str], str] = {
     ("docs/datasets.md", "dataset from-bag"): "reads the recording of `up --hardware --record`; the same "
                                               "command runs after `up --sim --record` in docs/deployment.md",
     ("docs/security.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
+    ("docs/deployment.md", "fake-cell --robot"): "the cell runs until Ctrl-C beside up --hardware; "
+                                                 "tests/test_ros_e2e_fake_cell.py rehearses this bring-up",
     ("docs/sweeps.md", "ray start --head"): "starts a Ray head for a cluster of several hosts",
     ("docs/sweeps.md", "ray start --address=HEAD_IP"): "joins a Ray head on another host",
     ("docs/sweeps.md", "--address HEAD_IP:6379   #"): "needs that Ray cluster",

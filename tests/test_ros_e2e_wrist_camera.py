@@ -15,9 +15,11 @@ from trajectory_msgs.msg import JointTrajectory
 from robostral.bundle.card import read_card
 from robostral.ros import contract
 from robostral.ros.messages import image_msg, joint_state_msg
+from robostral.ros.remaps import load_remaps
 from robots import load_robot
 
 PERIOD = 0.05  # s: 20 Hz
+CELL = load_remaps("hardware")  # the test plays the cell's drivers: by the cell's topic names
 STALE_TIMEOUT = 0.2  # s: policy_node.stale_timeout in launch/params/hardware.yaml
 IN_FLIGHT = 0.15  # s: a command computed before the wrist camera stopped may still come
 HOME = load_robot("panda").home_positions  # rad, the gripper open (m)
@@ -41,7 +43,7 @@ def test_a_stale_wrist_camera_stops_the_commands_and_the_policy_node_says_why(wr
     with robostral_up(["--hardware", "--policy", str(wrist_pipeline.bundle)], tmp_path / "up.log") as (_, probe):
         diagnostics = probe.record_diagnostics()
         commands = probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
-        images = probe.publisher(contract.CAMERA_IMAGE, Image, contract.IMAGE_QOS)
+        images = probe.publisher(CELL.topic(contract.CAMERA_IMAGE), Image, contract.IMAGE_QOS)
         wrist_images = probe.publisher(contract.WRIST_CAMERA_IMAGE, Image, contract.IMAGE_QOS)
         joint_states = probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS, subscribers=2)
         probe.publisher(contract.INSTRUCTION, String, contract.LATCHED_QOS).publish(

@@ -8,7 +8,7 @@ it does nothing. Exit status: 0 done, 1 a task gave up (too many failed seeds), 
 
 To train on what a cell's camera will show, render each camera at that camera's resolution and crop, turn
 and mirror it as the cell's policy node will (its camera_* parameters): ``--camera-resolution 640x480
---camera-crop 80,0,480,480``; the same with ``--wrist-camera-*``. The dataset, and every bundle trained on
+--camera-crop 80 0 480 480``; the same with ``--wrist-camera-*``. The dataset, and every bundle trained on
 it, records this; ``robostral eval`` renders the same way.
 """
 
@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument(f"{option}-resolution", type=_resolution, metavar="WxH",
                             help=f"render the {camera} at the real camera's frame size, e.g. 640x480, then crop "
                                  "(default: rendered at the image size, square)")
-        parser.add_argument(f"{option}-crop", type=_crop, metavar="X,Y,W,H",
+        parser.add_argument(f"{option}-crop", type=int, nargs=4, metavar=("X", "Y", "W", "H"),
                             help=f"the square of the {camera}'s frame the policy sees, in its pixels "
                                  "(the policy node's crop)")
         parser.add_argument(f"{option}-rotate", type=int, choices=ROTATIONS, default=0, metavar="DEG",
@@ -78,15 +78,6 @@ def _resolution(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _crop(text: str) -> tuple[int, ...]:
-    """``80,0,480,480``: x, y, width, height in pixels (CameraSource checks the values)."""
-    try:
-        return tuple(int(n) for n in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be X,Y,WIDTH,HEIGHT in pixels, e.g. 80,0,480,480; got {text!r}") \
-            from None
-
-
 def camera_source(args: argparse.Namespace, option: str) -> CameraSource | None:
     """The source the ``option`` (``--camera``...) options give; None when none is given (rendered square)."""
     name = option.removeprefix("--").replace("-", "_")
@@ -96,7 +87,8 @@ def camera_source(args: argparse.Namespace, option: str) -> CameraSource | None:
         return None
     width, height = resolution or (args.image_size, args.image_size)
     try:
-        return CameraSource(width=width, height=height, crop=crop, rotate=rotate, mirror=mirror)
+        return CameraSource(width=width, height=height, crop=None if crop is None else tuple(crop), rotate=rotate,
+                            mirror=mirror)
     except ValueError as error:
         raise ValueError(f"{option}-resolution/-crop: {error}") from None
 

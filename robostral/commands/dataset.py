@@ -3,7 +3,10 @@
 The recording is a folder of MCAP files in the rosbag2 layout (from `robostral-recorder`
 or `ros2 bag record -s mcap`) with the camera, joint states, instruction and controller
 commands; the episodes are appended to DATASET (created if needed) in the layout
-`robostral collect` writes. See robostral/ros/from_bag.py for how frames are made.
+`robostral collect` writes. Cameras may be raw or compressed (JPEG, PNG) at any resolution: each
+image is what the policy node makes of it, the crop, turn and mirror of `--params` (the deployment's
+parameter file) or of the --camera-* and --wrist-camera-* options, then a resize to --image-size.
+See robostral/ros/from_bag.py for how frames are made.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import argparse
 import warnings
 
 from robostral.commands.arguments import ROBOT_HELP, given, positive_int, robot
+from robostral.commands.camera import add_camera_input_arguments, camera_input
+
+CAMERAS = ("camera", "wrist_camera")  # policy_node.CAMERAS (its module is too heavy to import for the parser)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,15 +30,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from_bag.add_argument("--robot", type=robot, help=f"the arm that was recorded: {ROBOT_HELP}")
     from_bag.add_argument("--rate", type=positive_int, help="frames per second: the control rate [Hz]")
     from_bag.add_argument("--max-gap", type=float, help="seconds without images that end an episode")
+    from_bag.add_argument("--image-size", type=positive_int,
+                          help="the images' side [px]: the policy's input (default: the front camera's square's)")
+    from_bag.add_argument("--params", metavar="YAML",
+                          help="a ROS params file (launch/params/hardware.yaml): the policy node's camera_* and "
+                               "wrist_camera_* parameters say what the policy sees; the options below override them")
+    for camera in CAMERAS:
+        add_camera_input_arguments(from_bag, camera)
     from_bag.set_defaults(run=from_bag_command)
 
 
 def from_bag_command(args: argparse.Namespace) -> int:
     from robostral.ros.from_bag import FromBagConfig, from_bag  # mcap is imported only when converting
+    from robostral.ros.policy_node import camera_spec, parameters_in_file
 
+    parameters = parameters_in_file(args.params)
+    cameras = {camera: camera_input(args, camera, camera_spec(camera, parameters.__getitem__)[0]) for camera in CAMERAS}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ends early")  # reported below, once per file
-        report = from_bag(FromBagConfig(bag=args.bag, out=args.out, **given(args, "robot", "rate", "max_gap")))
+        report = from_bag(FromBagConfig(bag=args.bag, out=args.out, **cameras,
+                                        **given(args, "robot", "rate", "max_gap", "image_size")))
     for name in report.truncated:
         print(f"{name} ended early (the recorder was killed): read up to its last complete chunk")
     print(f"added {report.episodes} episodes ({report.frames} frames) from {args.bag}; "

@@ -1,9 +1,10 @@
 """`robostral up`: bring up the ROS 2 node graph without a ROS 2 distro (what `ros2 launch` starts).
 
 `--sim` (default): sim_driver + safety_supervisor + policy_node; `--hardware`: no
-sim_driver, the arm's ros2_control provides the controllers. The graph and its
-parameters come from launch/graph.yaml and launch/params/, the same files the
-launch files read. Nodes that die are restarted with backoff; Ctrl-C stops all.
+sim_driver, the arm's ros2_control provides the controllers. The graph, its
+parameters and the cell's topic names (a graph's `remap` section) come from
+launch/graph.yaml and launch/params/, the same files the launch files read.
+Nodes that die are restarted with backoff; Ctrl-C stops all.
 
 `--robot` names the cell's arm (a shipped one, or a description file): the sim driver
 simulates it and the supervisor takes its limits, kinematics and workspace from it.
@@ -41,18 +42,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robostral.ros.up import Bringup  # rclpy only for the commands that need it
+    from robostral.ros.remaps import load_remaps  # rclpy only for the commands that need it
+    from robostral.ros.up import Bringup
 
     # Loopback-only discovery unless the site chose a range: no DDS-Security in these wheels (docs/security.md).
     default_discovery_range()  # in os.environ before rclpy starts: `up` and every node it starts inherit it
     graph = load_graph(args.graph)
+    remaps = load_remaps(args.graph)  # a malformed remap section stops here, before anything starts
     nodes = graph.selected(("recorder",) if args.record else ())
     overrides, card = parameter_overrides(args, graph)
     if card is not None and args.robot and not same_arm(card.robot, args.robot):  # the parameter file's bundle
         print(f"robostral up: the bundle {overrides.get(BUNDLE) or graph.parameter(POLICY_NODE, 'bundle')} drives a "
               f"{card.robot}, not the {args.robot}: the graph runs without {POLICY_NODE} (pass --policy for one)")
         nodes = tuple(node for node in nodes if node.name != POLICY_NODE)
-    return Bringup(graph, nodes, overrides).run()
+    return Bringup(graph, nodes, overrides, remaps=remaps).run()
 
 
 def parameter_overrides(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, str], Card | None]:

@@ -223,12 +223,12 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
 
 
 def camera_words(option: str, source: CameraSource | None) -> list[str]:
-    """The command line options (``--camera-resolution 640x480 --camera-crop 80,0,480,480``...) giving ``source``."""
+    """The command line options (``--camera-resolution 640x480 --camera-crop 80 0 480 480``...) giving ``source``."""
     if source is None:
         return []
     words = [f"{option}-resolution", f"{source.width}x{source.height}"]
     if source.crop is not None:
-        words += [f"{option}-crop", ",".join(map(str, source.crop))]
+        words += [f"{option}-crop", *map(str, source.crop)]
     if source.rotate:
         words += [f"{option}-rotate", str(source.rotate)]
     return words + ([f"{option}-mirror"] if source.mirror else [])

@@ -1,6 +1,7 @@
 """Turn recordings of the arm into demonstrations in the dataset layout `robostral collect` writes: the data flywheel.
 
-A recording holds the camera (``/camera/image_raw``, any colour encoding), the joints (``/joint_states``),
+A recording holds the camera (``/camera/image_raw``, any colour encoding, or JPEG or PNG on
+``/camera/image_raw/compressed`` where no raw frames were recorded), the joints (``/joint_states``),
 the operator's instruction (``/robostral/instruction``) and the commands the safety
 supervisor sent to the controllers (``/arm_controller/joint_trajectory``,
 ``/gripper_controller/joint_trajectory``). It becomes frames like the simulator's:
@@ -16,8 +17,11 @@ supervisor sent to the controllers (``/arm_controller/joint_trajectory``,
 - task = the latest instruction. Each instruction published starts an episode, and so
   does a gap of more than ``max_gap`` seconds without images. Frames before the first
   instruction or the first commands have no task or action and are left out;
-- a recording that holds a wrist camera (``/wrist_camera/image_raw``) gives every frame the
-  wrist image nearest to the tick as well (frames with none within ``max_gap`` are left out).
+- a recording that holds a wrist camera (``/wrist_camera/image_raw``, or its ``/compressed``) gives
+  every frame the wrist image nearest to the tick as well (frames with none within ``max_gap`` are left out);
+- each image is what the policy node makes of it: the camera's ``CameraInput`` (crop, turn, mirror:
+  the policy node's ``camera_*`` and ``wrist_camera_*`` parameters), then an area resize to
+  ``image_size`` (default: the side of the front camera's square, unresized), at any resolution.
 
 Header stamps pair images with joint states (both from the driver's clock); receive times
 (the recorder's clock) pair them with instructions and commands, which carry no stamp.
@@ -31,7 +35,7 @@ each episode kept is a demonstration (``success`` true).
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,11 +50,15 @@ from robostral.ros.contract import (
     JOINT_STATES,
     WRIST_CAMERA_IMAGE,
 )
-from robostral.ros.messages import image_from_msg, joint_state_from_msg, trajectory_from_msg
+from robostral.ros.messages import TRANSPORTS, Transport, joint_state_from_msg, trajectory_from_msg
 from robots import DEFAULT_ROBOT, RobotDescription, load_robot
+from sim.camera_input import CameraInput
 from sim.proprio import proprio_state
 
-DATASET_TOPICS = (JOINT_STATES, CAMERA_IMAGE, INSTRUCTION, ARM_TRAJECTORY, GRIPPER_TRAJECTORY)  # what frames need
+# What frames need (the camera raw or compressed); the wrist camera is optional.
+DATASET_TOPICS = (JOINT_STATES, CAMERA_IMAGE, INSTRUCTION, ARM_TRAJECTORY, GRIPPER_TRAJECTORY)
+CAMERAS = {CAMERA_IMAGE: "camera", WRIST_CAMERA_IMAGE: "wrist_camera"}  # base topic -> its FromBagConfig field
+RECORDED_TOPICS = (*DATASET_TOPICS, *(t.topic(base) for base in CAMERAS for t in TRANSPORTS.values()))
 
 
 class BagConversionError(RecordingError):
@@ -66,6 +74,9 @@ class FromBagConfig:
     robot: str = DEFAULT_ROBOT  # which arm the recording is of (joint names and order)
     rate: int = 20  # frames per second: the control rate [Hz]
     max_gap: float = 0.5  # seconds without a camera image that end an episode
+    camera: CameraInput = field(default_factory=CameraInput)  # what the policy sees of the front camera
+    wrist_camera: CameraInput = field(default_factory=CameraInput)  # and of the wrist camera
+    image_size: int | None = None  # the images' side [px], the policy's input; None: the front camera's square's
 
     def __post_init__(self) -> None:
         load_robot(self.robot)  # a clear error for an unknown arm or a bad description
@@ -73,12 +84,25 @@ class FromBagConfig:
             raise ValueError(f"rate must be > 0 Hz, got {self.rate}")
         if not self.max_gap > 0:
             raise ValueError(f"max_gap must be > 0 s, got {self.max_gap}")
+        if self.image_size is not None and self.image_size <= 0:
+            raise ValueError(f"image_size must be > 0 px, got {self.image_size}")
 
     @property
     def command(self) -> str:
         """The command line that makes exactly this conversion."""
-        return shlex.join(["robostral", "dataset", "from-bag", self.bag, "--out", self.out, "--robot", self.robot,
-                           "--rate", str(self.rate), "--max-gap", str(self.max_gap)])
+        words = ["robostral", "dataset", "from-bag", self.bag, "--out", self.out, "--robot", self.robot,
+                 "--rate", str(self.rate), "--max-gap", str(self.max_gap)]
+        words += ["--image-size", str(self.image_size)] if self.image_size else []
+        for name in CAMERAS.values():
+            words += _camera_options(name.replace("_", "-"), getattr(self, name))
+        return shlex.join(words)
+
+
+def _camera_options(camera: str, spec: CameraInput) -> list[str]:
+    """The options ``--camera-crop X Y W H`` (``--wrist-camera-...``), ``-rotate``, ``-mirror`` that give ``spec``."""
+    words = [f"--{camera}-crop", *map(str, spec.crop)] if spec.crop else []
+    words += [f"--{camera}-rotate", str(spec.rotate)] if spec.rotate else []
+    return words + ([f"--{camera}-mirror"] if spec.mirror else [])
 
 
 @dataclass(frozen=True)
@@ -91,9 +115,9 @@ class FromBagReport:
 
 def from_bag(config: FromBagConfig) -> FromBagReport:
     """Convert the recording ``config.bag`` and append its episodes to the dataset ``config.out``."""
-    recording = read_bag(config.bag, (*DATASET_TOPICS, WRIST_CAMERA_IMAGE))
+    recording = read_bag(config.bag, RECORDED_TOPICS)
     robot = load_robot(config.robot)
-    episodes = recording_episodes(recording, robot, config.rate, config.max_gap)
+    episodes = recording_episodes(recording, robot, config)
     size = episodes[0].image_shape[0]
     wrist = IMAGE_KEYS["wrist_image"] in episodes[0].png
     dataset = DatasetSpec(robot.name, robot.joint_names, config.rate, size, wrist=wrist)
@@ -110,19 +134,17 @@ def from_bag(config: FromBagConfig) -> FromBagReport:
     return FromBagReport(len(episodes), sum(e.length for e in episodes), total, recording.truncated)
 
 
-def recording_episodes(recording: Recording, robot: RobotDescription, rate: int, max_gap: float) -> list[Episode]:
+def recording_episodes(recording: Recording, robot: RobotDescription, config: FromBagConfig) -> list[Episode]:
     """The recording's episodes, encoded for the dataset (see the module docstring for how frames are made)."""
-    missing = [t for t in DATASET_TOPICS if not recording.messages.get(t)]
+    rate, max_gap = config.rate, config.max_gap
+    camera, wrist_camera = (_Camera.recorded(recording, base, getattr(config, name)) for base, name in CAMERAS.items())
+    missing = [t for t in DATASET_TOPICS if not (camera if t == CAMERA_IMAGE else recording.messages.get(t))]
     if missing:
         have = ", ".join(sorted(recording.messages)) or "none"
         raise BagConversionError(f"{recording.folder}: no messages on {', '.join(missing)} (topics recorded: {have}); "
-                                 f"a dataset needs {', '.join(DATASET_TOPICS)}")
-    images = sorted(recording.messages[CAMERA_IMAGE], key=lambda m: _stamp(m.message))
-    shape = _check_images(images, CAMERA_IMAGE)
-    wrist_images = sorted(recording.messages.get(WRIST_CAMERA_IMAGE, []), key=lambda m: _stamp(m.message))
-    if wrist_images and _check_images(wrist_images, WRIST_CAMERA_IMAGE) != shape:
-        raise BagConversionError(f"{recording.folder}: the wrist camera's images are not {shape[0]}x{shape[1]} like "
-                                 "the front camera's; a dataset needs both cameras at one size")
+                                 f"a dataset needs {', '.join(DATASET_TOPICS)} (the camera's raw or compressed)")
+    size = config.image_size or camera.image(0).shape[0]
+    images = camera.frames
     image_stamps = np.array([_stamp(m.message) for m in images], dtype=np.int64)
     image_logs = np.array([m.log_time for m in images], dtype=np.int64)
     state_stamps, states = _joint_states(recording.messages[JOINT_STATES], robot)
@@ -140,23 +162,22 @@ def recording_episodes(recording: Recording, robot: RobotDescription, rate: int,
     gripper_index = _latest(gripper_logs, tick_logs + period)
     state = _nearest(state_stamps, ticks)
     usable = (instruction >= 0) & (arm_index >= 0) & (gripper_index >= 0)
-    if wrist_images:
-        wrist_stamps = np.array([_stamp(m.message) for m in wrist_images], dtype=np.int64)
+    if wrist_camera:
+        wrist_stamps = np.array([_stamp(m.message) for m in wrist_camera.frames], dtype=np.int64)
         wrist = _nearest(wrist_stamps, ticks)
         usable &= np.abs(wrist_stamps[wrist] - ticks) <= max_gap * 1e9
     kept = np.flatnonzero(usable)
     if not len(kept):
-        wrist_needed = f" and a wrist camera image within {max_gap} s" if wrist_images else ""
+        wrist_needed = f" and a wrist camera image within {max_gap} s" if wrist_camera else ""
         raise BagConversionError(f"{recording.folder}: no camera frame comes after both an instruction and commands "
                                  f"to both controllers{wrist_needed}; nothing to learn from")
 
     episodes = []
     key = stretch[kept] * (len(instructions) + 1) + instruction[kept]  # (stretch, instruction) of each frame
     for frames in np.split(kept, np.flatnonzero(np.diff(key)) + 1):
-        cameras = {IMAGE_KEYS["image"]: np.stack([image_from_msg(images[i].message, shape) for i in image[frames]])}
-        if wrist_images:
-            cameras[IMAGE_KEYS["wrist_image"]] = np.stack(
-                [image_from_msg(wrist_images[i].message, shape) for i in wrist[frames]])
+        cameras = {IMAGE_KEYS["image"]: np.stack([camera.image(i, size) for i in image[frames]])}
+        if wrist_camera:
+            cameras[IMAGE_KEYS["wrist_image"]] = np.stack([wrist_camera.image(i, size) for i in wrist[frames]])
         episodes.append(Episode.encode(
             sim_task=f"recording:{recording.folder.name}",
             seed=len(episodes),
@@ -201,21 +222,37 @@ def _stamp(message) -> int:
     return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
 
 
-def _check_images(images: list[BagMessage], topic: str) -> tuple[int, int, int]:
-    """The shape (H, W, 3) every image has; BagConversionError naming the first one that differs."""
-    first = images[0].message
-    shape = (first.height, first.width, 3)
-    for number, bag_message in enumerate(images):
+@dataclass(frozen=True)
+class _Camera:
+    """One camera's recorded frames, in stamp order, and what the policy sees of each."""
+
+    topic: str  # where they were recorded
+    transport: Transport
+    frames: list[BagMessage]
+    spec: CameraInput
+    option: str  # the prefix of the options that set ``spec``: camera, wrist-camera
+
+    @classmethod
+    def recorded(cls, recording: Recording, base: str, spec: CameraInput) -> _Camera | None:
+        """The camera on ``base``: its raw frames where the recording holds them (lossless), else its compressed."""
+        for transport in TRANSPORTS.values():
+            frames = recording.messages.get(transport.topic(base))
+            if frames:
+                return cls(transport.topic(base), transport, sorted(frames, key=lambda m: _stamp(m.message)), spec,
+                           CAMERAS[base].replace("_", "-"))
+        return None
+
+    def image(self, index: int, size: int | None = None) -> np.ndarray:
+        """Frame ``index`` as the policy sees it: (size, size, 3) uint8 RGB (None: the spec's square, unresized);
+        BagConversionError naming the frame where it cannot be."""
+        message = self.frames[index].message
         try:
-            if shape[0] != shape[1]:
-                raise ValueError(f"image is {shape[0]}x{shape[1]}, not square")
-            image_from_msg(bag_message.message, shape)
+            pixels, bgr = self.transport.decode(message)
+            return self.spec.apply(pixels, size or (self.spec.crop[3] if self.spec.crop else len(pixels)), bgr)
         except ValueError as error:
             raise BagConversionError(
-                f"{topic}: image {number} (stamp {_stamp(bag_message.message)} ns): {error}; a dataset needs "
-                "colour square images of one size, like the sim camera's: set the camera driver to publish them"
-            ) from None
-    return shape
+                f"{self.topic}: image {index} (stamp {_stamp(message)} ns): {error}; a dataset takes colour frames, "
+                f"cropped square where they are not (--{self.option}-crop, or --params)") from None
 
 
 def _joint_states(messages: list[BagMessage], robot: RobotDescription) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,10 @@ with the stamp of the camera image it was computed from (so that the image-to-co
 latency can be measured from outside, as bench/ros_latency.py does). When an input is
 missing, malformed or older than ``stale_timeout`` it publishes nothing and says why;
 for a bundle that takes a wrist camera image, /wrist_camera/image_raw is one more such
-input. An instruction that ``sim.language.check_instruction`` refuses (read from the
+input. A camera's frames come raw (``sensor_msgs/Image``) or, with ``camera_transport``
+(``wrist_camera_transport``) "compressed", as JPEG or PNG ``CompressedImage`` on
+``<topic>/compressed``; a frame that does not decode is dropped like a malformed one.
+An instruction that ``sim.language.check_instruction`` refuses (read from the
 serialized message: rclpy would silently cut it at a NUL byte or replace invalid UTF-8)
 is refused on /diagnostics and ends the previous one: nothing is commanded until a
 valid one comes (an empty one clears). Inference and end-to-end
@@ -23,15 +26,19 @@ valid one comes (an empty one clears). Inference and end-to-end
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -40,9 +47,10 @@ from robostral.ros import contract
 from robostral.ros.instruct import received_instruction
 from robostral.ros.latency import LatencyWindow
 from robostral.ros.messages import (
+    TRANSPORTS,
+    Transport,
     bounded_message,
     diagnostic_array,
-    frame_from_msg,
     joint_state_from_msg,
     seconds,
     trajectory_msg,
@@ -61,7 +69,42 @@ REPORT_PERIOD = 1.0  # s between routine diagnostics
 BUNDLE_REFUSED, ENVELOPE_REFUSED, CAMERA_INPUT_REFUSED = ("bundle refused", "safety envelope refused",
                                                           "camera input refused")
 CONFIGURE_FAILED = (BUNDLE_REFUSED, ENVELOPE_REFUSED, CAMERA_INPUT_REFUSED)
-CAMERAS = ("camera", "wrist_camera")  # their parameters' prefixes: camera_crop, wrist_camera_rotate, ...
+# Each camera's base topic, by the prefix of its parameters (camera_crop, wrist_camera_rotate, ...).
+CAMERA_TOPICS = {"camera": contract.CAMERA_IMAGE, "wrist_camera": contract.WRIST_CAMERA_IMAGE}
+CAMERAS = tuple(CAMERA_TOPICS)
+# What the policy sees of each camera (sim.camera_input.CameraInput): a crop (x, y, width, height in the camera's
+# pixels; all 0 = the whole frame, which must then be square), a turn (0, 90, 180 or 270 degrees clockwise) and a
+# mirror, then the resize to the card's input; and how its frames come (messages.TRANSPORTS: "raw" Image on the
+# base topic, "compressed" CompressedImage on <base>/compressed). Each parameter's default.
+CAMERA_PARAMETERS = {"crop": [0, 0, 0, 0], "rotate": 0, "mirror": False, "transport": "raw"}
+
+
+def camera_spec(camera: str, parameter: Callable[[str], Any]) -> tuple[CameraInput, Transport]:
+    """A camera's input spec and transport from the values ``parameter(name)`` gives its parameters
+    (``camera_crop``, ...); ValueError naming the camera where they cannot be one."""
+    try:
+        crop = list(parameter(f"{camera}_crop"))  # whole pixels: CameraInput refuses 4.5
+        spec = CameraInput(crop=None if crop == [0, 0, 0, 0] else tuple(crop),
+                           rotate=parameter(f"{camera}_rotate"), mirror=bool(parameter(f"{camera}_mirror")))
+        transport = parameter(f"{camera}_transport")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{camera}: {error}") from None
+    return spec, TRANSPORTS[transport]
+
+
+def parameters_in_file(path: str | os.PathLike | None) -> dict[str, Any]:
+    """The policy node's parameters as a ROS params file (launch/params/hardware.yaml) sets them, the cameras'
+    defaults where it does not (or where there is no file): the deployment's own camera specs, for the tools that
+    run without the node (``robostral camera preview``, ``dataset from-bag``)."""
+    try:
+        document = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
+        parameters = dict(document.get("policy_node", {}).get("ros__parameters", {}))
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not a ROS params file with a policy_node section ({error})") from None
+    defaults = {f"{camera}_{name}": value for camera in CAMERAS for name, value in CAMERA_PARAMETERS.items()}
+    return {**defaults, **parameters}
 
 
 class PolicyNode(LifecycleNode):
@@ -73,13 +116,9 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter("rate", 0.0)  # Hz; 0 = the card's control rate
         # YAML of robostral.safety.SafetyConfig ('' = its defaults): the supervisor's, set once for both (/**)
         self.declare_parameter("safety_config", "")
-        # What the policy sees of each camera (sim.camera_input.CameraInput): a crop (x, y, width, height in the
-        # camera's pixels; all 0 = the whole frame, which must then be square), a turn (0, 90, 180 or 270 degrees
-        # clockwise) and a mirror, then the resize to the card's input.
-        for camera in CAMERAS:
-            self.declare_parameter(f"{camera}_crop", [0, 0, 0, 0])
-            self.declare_parameter(f"{camera}_rotate", 0)
-            self.declare_parameter(f"{camera}_mirror", False)
+        for camera in CAMERAS:  # see CAMERA_PARAMETERS
+            for name, default in CAMERA_PARAMETERS.items():
+                self.declare_parameter(f"{camera}_{name}", default)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
         self.runtime: PolicyRuntime | None = None
         self.timer = None
@@ -104,8 +143,9 @@ class PolicyNode(LifecycleNode):
             self.report("error", f"{ENVELOPE_REFUSED}: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
         try:
-            self.camera_input, self.wrist_camera_input = (self.camera_input_of(camera) for camera in CAMERAS)
-        except (ValueError, TypeError) as error:
+            (self.camera_input, self.camera_transport), (self.wrist_camera_input, self.wrist_camera_transport) = (
+                camera_spec(camera, lambda name: self.get_parameter(name).value) for camera in CAMERAS)
+        except ValueError as error:
             self.get_logger().error(f"configure failed: camera input: {error}")
             self.report("error", f"{CAMERA_INPUT_REFUSED}: {error}", force=True)
             return TransitionCallbackReturn.FAILURE
@@ -125,14 +165,14 @@ class PolicyNode(LifecycleNode):
             JointTrajectory, contract.POLICY_TRAJECTORY, contract.POLICY_TRAJECTORY_QOS
         )
         self.subscriptions_ = [
-            self.create_subscription(Image, contract.CAMERA_IMAGE, self.on_image, contract.IMAGE_QOS, raw=True),
+            self.camera_subscription(self.camera_transport, "camera", self.on_image),
             self.create_subscription(JointState, contract.JOINT_STATES, self.on_joints, contract.JOINT_STATES_QOS,
                                      raw=True),
             self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, contract.LATCHED_QOS, raw=True),
         ]
         if self.runtime.wrist_shape is not None:
-            self.subscriptions_.append(self.create_subscription(
-                Image, contract.WRIST_CAMERA_IMAGE, self.on_wrist_image, contract.IMAGE_QOS, raw=True))
+            self.subscriptions_.append(
+                self.camera_subscription(self.wrist_camera_transport, "wrist_camera", self.on_wrist_image))
         self.get_logger().info(f"configured: {card.name} ({card.robot}, {self.rate:g} Hz) from {bundle}")
         if card.gate_name == "preview":
             self.get_logger().warning(f"{card.name} passed only the preview gate: a policy under development, "
@@ -140,15 +180,10 @@ class PolicyNode(LifecycleNode):
         self.report("ok", "configured", force=True)
         return TransitionCallbackReturn.SUCCESS
 
-    def camera_input_of(self, camera: str) -> CameraInput:
-        """A camera's ``CameraInput`` from its parameters; ValueError naming the camera where they cannot be one."""
-        crop = list(self.get_parameter(f"{camera}_crop").value)  # whole pixels: CameraInput refuses 4.5
-        try:
-            return CameraInput(crop=None if crop == [0, 0, 0, 0] else tuple(crop),
-                               rotate=self.get_parameter(f"{camera}_rotate").value,
-                               mirror=bool(self.get_parameter(f"{camera}_mirror").value))
-        except ValueError as error:
-            raise ValueError(f"{camera}: {error}") from None
+    def camera_subscription(self, transport: Transport, camera: str, callback: Callable[[bytes], None]):
+        """The serialized frames of ``camera`` as ``transport`` carries them (``<base topic>/compressed``, ...)."""
+        return self.create_subscription(transport.msg_type, transport.topic(CAMERA_TOPICS[camera]), callback,
+                                        contract.IMAGE_QOS, raw=True)
 
     def load_envelope(self, card: Card) -> None:
         """The supervisor's ``SafetyConfig`` for the card's robot, its limits and tool kinematics."""
@@ -190,10 +225,10 @@ class PolicyNode(LifecycleNode):
 
     # -- inputs -----------------------------------------------------------------------------------
     def on_image(self, raw: bytes) -> None:
-        """A serialized camera image (an oversized one refused unread); a fresh one may trigger a control step."""
+        """A serialized camera frame, raw or compressed (an oversized one refused unread); a fresh one may trigger a
+        control step."""
         try:
-            msg = bounded_message(raw, Image)
-            frame, bgr = frame_from_msg(msg)
+            msg, frame, bgr = self.camera_transport.receive(raw)
             pixels = self.camera_input.apply(frame, self.runtime.image_shape[0], bgr)
             self.image = (seconds(msg.header.stamp), pixels, msg.header.stamp)
             self.problems.pop("image", None)
@@ -205,8 +240,7 @@ class PolicyNode(LifecycleNode):
 
     def on_wrist_image(self, raw: bytes) -> None:
         try:
-            msg = bounded_message(raw, Image)
-            frame, bgr = frame_from_msg(msg)
+            msg, frame, bgr = self.wrist_camera_transport.receive(raw)
             pixels = self.wrist_camera_input.apply(frame, self.runtime.wrist_shape[0], bgr)
             self.wrist_image = (seconds(msg.header.stamp), pixels)
             self.problems.pop("wrist image", None)

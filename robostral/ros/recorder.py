@@ -7,10 +7,12 @@ arrive) and takes the serialized CDR bytes as they are, so recording costs no
 deserialization. SIGINT or SIGTERM finishes the current file; a killed recorder leaves
 every finished chunk readable, and chunks are finished at least every ``flush_seconds``.
 
-Parameters: ``topics`` (string array), ``output`` (the folder that holds the recordings: each
-run records into a new ``robostral_YYYY_MM_DD-HH_MM_SS`` folder in it, as rosbag2 names them;
-default the working directory), ``max_file_mb`` and ``max_file_seconds`` (rotation, 0 = none),
-``flush_seconds``, ``compression`` (zstd, lz4, none).
+Parameters: ``topics`` (string array; default ``TOPICS``, each camera's raw and compressed topics
+among them: a driver that offers both through image_transport gets both recorded, so name the one
+to keep), ``output`` (the folder that holds the recordings: each run records into a new
+``robostral_YYYY_MM_DD-HH_MM_SS`` folder in it, as rosbag2 names them; default the working
+directory), ``max_file_mb`` and ``max_file_seconds`` (rotation, 0 = none), ``flush_seconds``,
+``compression`` (zstd, lz4, none).
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ from rclpy.topic_endpoint_info import TopicEndpointInfo
 
 from robostral.recording.bag_writer import BagConfig, BagWriter
 from robostral.ros import contract
+from robostral.ros.messages import TRANSPORTS
 from robostral.ros.spin import run_node
 
-# What `robostral dataset from-bag` needs, what the policy asked for, and every node's health.
-TOPICS = (contract.JOINT_STATES, contract.CAMERA_IMAGE, contract.WRIST_CAMERA_IMAGE, contract.INSTRUCTION,
-          contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY, contract.POLICY_TRAJECTORY, contract.DIAGNOSTICS)
+# What `robostral dataset from-bag` needs (each camera raw or compressed, whichever its driver publishes), what the
+# policy asked for, and every node's health.
+CAMERAS = [transport.topic(base) for base in (contract.CAMERA_IMAGE, contract.WRIST_CAMERA_IMAGE)
+           for transport in TRANSPORTS.values()]
+TOPICS = (contract.JOINT_STATES, *CAMERAS, contract.INSTRUCTION, contract.ARM_TRAJECTORY, contract.GRIPPER_TRAJECTORY,
+          contract.POLICY_TRAJECTORY, contract.DIAGNOSTICS)
 DEPTH = 100  # messages queued per topic while the disk is busy
 DISCOVERY_PERIOD = 0.5  # s between looks for the topics not found yet
 
@@ -72,12 +78,15 @@ class Recorder(Node):
     def discover(self) -> None:
         """Subscribe to each waiting topic that now has a publisher."""
         types = dict(self.get_topic_names_and_types())
-        for topic in [t for t in self.waiting if t in types]:
-            publishers = self.get_publishers_info_by_topic(topic)
+        for topic in list(self.waiting):
+            # the cell's own name where the graph remaps it (launch/graph.yaml); recorded under the graph's name,
+            # which from-bag reads, and subscribed by it (the process's remaps apply)
+            on_cell = self.resolve_topic_name(topic)
+            publishers = self.get_publishers_info_by_topic(on_cell) if on_cell in types else []
             if not publishers:
                 continue
             self.waiting.remove(topic)
-            type_name = types[topic][0]
+            type_name = types[on_cell][0]
             try:
                 self.bag.add_topic(topic, type_name, offered_qos_profiles(publishers))
             except LookupError as error:  # no .msg file: standard readers could not decode it

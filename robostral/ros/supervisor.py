@@ -217,7 +217,9 @@ class SafetySupervisor(Node):
             if reason:
                 self.reject(now, reason)
                 return
-            epoch, positions, override = self.epoch, self.positions, self.speed_override
+            epoch, override = self.epoch, self.speed_override
+            # a joint read a hair past its limit (a gripper squeezed open) is held at the limit by its controller
+            positions = np.clip(self.positions, self.limits.lower, self.limits.upper)
             start = self.commanded.at(now, fallback=positions)  # where the controller is: the plan starts there
         try:
             names, targets, times = trajectory_from_msg(bounded_message(data, JointTrajectory))

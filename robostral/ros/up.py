@@ -1,6 +1,6 @@
 """``robostral up``: start a bring-up graph where no ROS 2 distro (and so no ``ros2 launch``) is installed.
 
-Each node runs in its own process with the graph's parameter file; lifecycle nodes
+Each node runs in its own process with the graph's parameter file and topic remaps; lifecycle nodes
 are driven to active through their standard ``change_state`` services; a node that
 dies is reported and restarted with exponential backoff (lifecycle nodes driven to
 active again). The safety supervisor starts latched after any (re)start: for a
@@ -28,6 +28,7 @@ from std_srvs.srv import Trigger
 
 from robostral.ros import contract
 from robostral.ros.graph import Graph, NodeSpec
+from robostral.ros.remaps import NO_REMAPS, Remaps
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0)  # s before restarts 1, 2, 3, 4+ of one node
 HEALTHY_AFTER = 30.0  # s of running that resets a node's backoff
@@ -49,10 +50,10 @@ class NodeProcess:
     log: list[str] = field(default_factory=list)
 
 
-def node_command(spec: NodeSpec, graph: Graph, overrides: dict[str, str]) -> list[str]:
-    """The process command line for one node: this Python, its module, the graph's parameters."""
+def node_command(spec: NodeSpec, graph: Graph, overrides: dict[str, str], remaps: Remaps = NO_REMAPS) -> list[str]:
+    """The process command line for one node: this Python, its module, the graph's parameters and remaps."""
     words = [sys.executable, "-m", f"robostral.ros.{spec.module}", "--ros-args",
-             "-r", f"__node:={spec.name}", "--params-file", str(graph.parameters)]
+             "-r", f"__node:={spec.name}", *remaps.ros_arguments(), "--params-file", str(graph.parameters)]
     for key, value in overrides.items():
         node, _, parameter = key.partition(".")
         if node == spec.name:
@@ -64,10 +65,11 @@ class Bringup:
     """The running graph: start, watch, restart, stop. ``say`` receives every status line."""
 
     def __init__(self, graph: Graph, nodes: Sequence[NodeSpec], overrides: dict[str, str],
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, remaps: Remaps = NO_REMAPS) -> None:
         self.graph = graph
         self.say = say
-        self.nodes = [NodeProcess(spec, node_command(spec, graph, overrides)) for spec in nodes]
+        self.remaps = remaps
+        self.nodes = [NodeProcess(spec, node_command(spec, graph, overrides, remaps)) for spec in nodes]
         self.stopping = False
         self.stop_asked = 0.0  # monotonic s of the first stop signal
         rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
@@ -77,6 +79,8 @@ class Bringup:
         """Start everything, then watch until SIGINT/SIGTERM; returns the exit status."""
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if self.remaps.pairs:
+                self.say(f"the cell's topics (launch/graph.yaml {self.graph.name} remap): {self.remaps.describe()}")
             for node in self.nodes:
                 self.start(node)
             if self.graph.release_latch:  # before the policy is active: nothing commands the arm yet

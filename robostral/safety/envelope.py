@@ -14,9 +14,10 @@ import numpy as np
 from robostral.safety.limits import JointLimits, SafetyConfig
 from robots import ToolKinematics
 
-# m: clipped tool points stay this far inside the workspace box, so that rounding (and the
-# curvature of the tool path between the supervisor's samples) never lands them on its border.
-WORKSPACE_TOLERANCE = 1e-3
+# m: clipped tool points stay this far inside the workspace box, so that rounding, the curvature of the
+# tool path between the supervisor's samples and its jerk-limited plan, which can pass a little outside
+# the straight joint path between points (about 1 mm seen along the table), never take them over its border.
+WORKSPACE_TOLERANCE = 5e-3
 # Samples, in one forward-kinematics batch, of the sub-step (the supervisor's sampling step) in which a
 # segment leaves the box: the last one inside is where its point goes, within 0.02 / 128 rad of the border.
 REFINE = 128
