@@ -14,6 +14,8 @@ from robostral.evaluation.supervised import SupervisedActor
 from robostral.runtime import PolicyRuntime
 from sim.rollout import make_env
 
+RATE = 1000  # Hz: how often a controller samples its trajectory
+
 
 @pytest.mark.parametrize("smooth", [False, True])
 def test_each_step_sends_the_arm_where_the_supervised_controller_will_be(pipeline, smooth):
@@ -23,20 +25,29 @@ def test_each_step_sends_the_arm_where_the_supervised_controller_will_be(pipelin
         actor = SupervisedActor(PolicyActor(runtime, 1), [env], "panda", runtime.control_hz, smooth=smooth)
         observation, _ = env.reset(seed=EVAL_SEED_BASE)
         actor.reset(0)
-        targets = []
-        for step in range(12):
+        targets, executed = [], []
+        period = 1.0 / runtime.control_hz
+        for step in range(40):
             (target,) = actor.act([observation])
             motion = actor.motions[0]
             expected = motion.at(actor.clocks[0], fallback=env.unwrapped.robot.joint_positions()).positions
             assert np.allclose(target, expected, atol=1e-6)  # where the controller is one period on
             assert actor.clocks[0] == pytest.approx((step + 1) / runtime.control_hz)
+            # what the controller executes until the next command replaces this one, at 1 kHz
+            executed += [motion.at(t) for t in step * period + np.arange(0, period * RATE) / RATE]
             targets.append(target)
             observation, *_ = env.step(target)
         assert actor.rejected == 0
         assert np.ptp(np.array(targets)[:, :7], axis=0).max() > 1e-3  # the arm was driven
-        if smooth:  # the commanded motion carries velocities and accelerations: the plan's, not a line's
-            knots = [k for k in actor.motions[0].knots if k is not None]
-            assert knots and all(k.velocities is not None and k.accelerations is not None for k in knots)
+        if smooth:  # policy-driven: velocity and acceleration continuous at every hand-off, within the limits
+            limits = actor.limits
+            velocities = np.array([s.velocities for s in executed])
+            accelerations = np.array([s.accelerations for s in executed])
+            jerk = np.abs(np.diff(accelerations, axis=0)).max(axis=0) * RATE / np.asarray(limits.max_jerk)
+            speed_steps = np.abs(np.diff(velocities, axis=0)).max(axis=0) * RATE / np.asarray(limits.max_acceleration)
+            # measured: at most 1.004x and 1.08x, within 5 ms of a hand-off between chunks (docs/deployment.md)
+            assert speed_steps.max() <= 1.01 and jerk.max() <= 1.15, (speed_steps, jerk)
+            assert np.all(np.abs(accelerations) <= np.asarray(limits.max_acceleration) * 1.01)
     finally:
         env.close()
 
