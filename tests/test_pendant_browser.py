@@ -9,6 +9,7 @@ e-stop, roles. Screenshots of the main screens land in runs/pendant-screenshots/
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,13 @@ import httpx
 import numpy as np
 import pendant_browser
 import pytest
+from PIL import Image as PilImage
 from ros_helpers import ROOT, Probe, Topic, free_port, robostral_up, stamp_seconds, wait_until
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
+from robostral.bundle.card import read_card
 from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT
 from robostral.ros import contract
 
@@ -175,6 +178,20 @@ def test_the_live_view_keeps_up_with_the_joint_state_and_the_camera(page):
     rates = pendant_browser.live_rates(page.evaluate(pendant_browser.READ_COUNTER))
     # sent at 20 Hz and 10 fps on a fixed schedule: 100 +- 1 states and 50 +- 1 frames in 5 s
     assert rates["state_hz"] >= 19.6 and rates["camera_fps"] >= 9.6, rates
+
+
+def test_the_run_screen_shows_what_the_policy_sees(page, cell, pipeline):
+    """The policy node's input after its crop and resize, as a PNG the page refreshes while its panel is open."""
+    size = read_card(pipeline.bundle).image_size
+    tab(page, "run")
+    page.get_by_test_id("policy-input-panel").locator("summary").click()
+    wait_until(lambda: page.get_by_test_id("policy-input").evaluate("img => img.naturalWidth") == size, 10,
+               "the policy's camera input in the page")
+    response = page.request.get("/api/camera/policy-input")
+    assert response.status == 200 and response.headers["content-type"] == "image/png"
+    assert PilImage.open(io.BytesIO(response.body())).size == (size, size)
+    assert httpx.get(f"{cell.base}/api/camera/policy-input").status_code == 401  # not without a session
+    page.get_by_test_id("policy-input-panel").locator("summary").click()
 
 
 def test_a_nan_joint_state_shows_as_unusable_without_page_errors_or_lost_updates(page, cell):

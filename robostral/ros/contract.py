@@ -17,6 +17,9 @@ from rclpy.qos import (
 JOINT_STATES = "/joint_states"
 CAMERA_IMAGE = "/camera/image_raw"
 WRIST_CAMERA_IMAGE = "/wrist_camera/image_raw"  # for a policy bundle that takes a wrist camera image
+# What the policy sees of the front camera after its crop, turn, mirror and resize (rgb8, a few a second): the
+# pendant shows it, to line a real camera up with the training viewpoint.
+POLICY_CAMERA_INPUT = "/robostral/policy/camera_input"
 INSTRUCTION = "/robostral/instruction"
 POLICY_TRAJECTORY = "/robostral/policy/joint_trajectory"
 PENDANT_TRAJECTORY = "/robostral/pendant/joint_trajectory"

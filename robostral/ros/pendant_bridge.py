@@ -115,6 +115,7 @@ class PendantBridge(Node):
         self._image: tuple[int, Image] | None = None  # (sequence number, message)
         self._jpeg: tuple[int, bytes] | None = None
         self._jpeg_at = 0.0
+        self._policy_input: Image | None = None  # what the policy sees of the camera, as the policy node shows it
         self._state = ("", "")  # the supervisor's (state, reason); ('', '') until it is heard
         self._instruction = ""
         self._diagnostics: dict[str, dict] = {}  # node -> level, message, values, at
@@ -128,6 +129,7 @@ class PendantBridge(Node):
         for msg_type, topic, callback, qos in (
                 (JointState, contract.JOINT_STATES, self._on_joints, contract.JOINT_STATES_QOS),
                 (Image, contract.CAMERA_IMAGE, self._on_image, contract.IMAGE_QOS),
+                (Image, contract.POLICY_CAMERA_INPUT, self._on_policy_input, contract.IMAGE_QOS),
                 (String, contract.SUPERVISOR_STATE, self._on_state, contract.LATCHED_QOS),
                 (String, contract.INSTRUCTION, self._on_instruction, contract.LATCHED_QOS),
                 (DiagnosticArray, contract.DIAGNOSTICS, self._on_diagnostics, contract.DIAGNOSTICS_QOS)):
@@ -182,6 +184,19 @@ class PendantBridge(Node):
         PilImage.fromarray(pixels).save(out, format="JPEG", quality=85)
         self._jpeg, self._jpeg_at = (sequence, out.getvalue()), now
         return self._jpeg
+
+    def policy_input_png(self) -> bytes | None:
+        """PNG of what the policy sees of the camera (its input, after crop and resize), or None before any."""
+        msg = self._policy_input
+        if msg is None:
+            return None
+        try:
+            pixels = image_from_msg(msg)
+        except ValueError:
+            return None
+        out = io.BytesIO()
+        PilImage.fromarray(pixels).save(out, format="PNG")
+        return out.getvalue()
 
     def snapshot(self) -> dict:
         """Everything the page shows, JSON-ready: no NaN or infinity, whatever the topics carry."""
@@ -296,6 +311,9 @@ class PendantBridge(Node):
 
     def _on_image(self, msg: Image) -> None:
         self._image = (self._image[0] + 1 if self._image else 0, msg)
+
+    def _on_policy_input(self, msg: Image) -> None:
+        self._policy_input = msg
 
     def _on_instruction(self, msg: String) -> None:
         self._instruction = msg.data

@@ -38,7 +38,7 @@ import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -51,6 +51,7 @@ from robostral.ros.messages import (
     Transport,
     bounded_message,
     diagnostic_array,
+    image_msg,
     joint_state_from_msg,
     seconds,
     trajectory_msg,
@@ -64,6 +65,7 @@ from sim.config import from_yaml
 from sim.proprio import proprio_state
 
 REPORT_PERIOD = 1.0  # s between routine diagnostics
+INPUT_VIEW_PERIOD = 0.5  # s between frames of what the policy sees, for the pendant
 # What the node reports when configure fails (the demo and tests read it): the bundle, its envelope or a
 # camera's input spec refused.
 BUNDLE_REFUSED, ENVELOPE_REFUSED, CAMERA_INPUT_REFUSED = ("bundle refused", "safety envelope refused",
@@ -120,6 +122,8 @@ class PolicyNode(LifecycleNode):
             for name, default in CAMERA_PARAMETERS.items():
                 self.declare_parameter(f"{camera}_{name}", default)
         self.diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, contract.DIAGNOSTICS_QOS)
+        self.input_view = self.create_publisher(Image, contract.POLICY_CAMERA_INPUT, contract.IMAGE_QOS)
+        self.input_shown = 0.0  # monotonic s when input_view last went out
         self.runtime: PolicyRuntime | None = None
         self.timer = None
         self.trajectories = None
@@ -232,6 +236,9 @@ class PolicyNode(LifecycleNode):
             pixels = self.camera_input.apply(frame, self.runtime.image_shape[0], bgr)
             self.image = (seconds(msg.header.stamp), pixels, msg.header.stamp)
             self.problems.pop("image", None)
+            if time.monotonic() - self.input_shown >= INPUT_VIEW_PERIOD:  # for the pendant's view of it
+                self.input_view.publish(image_msg(pixels, msg.header.stamp, msg.header.frame_id))
+                self.input_shown = time.monotonic()
         except ValueError as error:
             self.problems["image"] = f"camera image dropped: {error}"
             return

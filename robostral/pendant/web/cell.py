@@ -20,6 +20,9 @@ class PendantCell(Cell, Protocol):
     def camera_frame(self) -> tuple[int, bytes] | None:
         """(sequence number, JPEG) of the latest camera image, or None before the first."""
 
+    def policy_input_png(self) -> bytes | None:
+        """PNG of what the policy sees of the camera after its preprocessing, or None before the first."""
+
     def instruction(self) -> str:
         """The instruction the policy follows now ('' when none)."""
 

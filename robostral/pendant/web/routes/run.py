@@ -64,6 +64,14 @@ class RunRoutes:
             self._estop_threads = anyio.CapacityLimiter(ESTOP_THREADS)
         return await anyio.to_thread.run_sync(function, *args, limiter=self._estop_threads)
 
+    async def policy_input(self, request: Request) -> Response:
+        """What the policy sees of the camera, to line a real camera up with the training viewpoint."""
+        await self.context.session(request, Permission.VIEW)
+        png = await run_in_threadpool(self.context.cell.policy_input_png)
+        if png is None:
+            return JSONResponse({"error": "the policy node has not shown its camera input yet"}, status_code=404)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     async def reset(self, request: Request) -> Response:
         session = await self.context.session(request, Permission.RESET_ESTOP)
         body = await read_json(request, ("confirm",))
@@ -88,6 +96,7 @@ def routes(context: AppContext) -> list[Route]:
     screen = RunRoutes(context)
     return [
         Route("/api/state", screen.state, methods=["GET"]),
+        Route("/api/camera/policy-input", screen.policy_input, methods=["GET"]),
         Route("/api/estop", screen.estop, methods=["POST"]),
         Route("/api/reset", screen.reset, methods=["POST"]),
         Route("/api/instruction", screen.instruction, methods=["POST", "DELETE"]),

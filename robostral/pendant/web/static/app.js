@@ -139,6 +139,14 @@ function send(message) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
 }
 
+// What the policy sees (its input after crop and resize), refreshed every second while its panel is open.
+const POLICY_INPUT_PERIOD = 1000; // ms
+setInterval(() => {
+  if (state.screen === "run" && state.session && $("policy-input-panel").open) {
+    $("policy-input").src = `/api/camera/policy-input?at=${Date.now()}`;
+  }
+}, POLICY_INPUT_PERIOD);
+
 function showFrame(blob) {
   const image = $("camera");
   const previous = image.src;
