@@ -44,7 +44,7 @@ SAMPLE_PERIOD = 0.02  # s between the samples sent, at most: under half a policy
 # share of the samples between them, each still exactly the plan's state; only the spline between differs a little.
 MAX_SENT = 800
 NEGLIGIBLE = 1e-12  # joint units: a smaller move is none (Ruckig cannot synchronize a denormal one)
-MIN_STEP = 1e-5  # s: closer knots of a plan are sent as one sample (a quintic over less is numerically poor)
+MIN_STEP = 2e-6  # s: closer knots of a plan are sent as one sample (a quintic over less is numerically poor)
 # A check passes within this relative excess over a limit: Ruckig's own rounding.
 TOLERANCE = 1e-6
 # Times a plan that breaks the manual-mode tool speed cap is slowed and planned again before it is rejected.
@@ -179,8 +179,11 @@ def _sample_times(segment: RuckigTrajectory) -> list[float]:
     ordered = sorted(switches)
     grid = (k * SAMPLE_PERIOD for k in range(1, int(end / SAMPLE_PERIOD) + 1))
     near = lambda t: any(abs(t - s) < MIN_STEP for s in ordered[max(bisect(ordered, t) - 1, 0):][:2])  # noqa: E731
-    times = sorted(switches.union(t for t in grid if t < end and not near(t)))
-    return [t for t, after in zip(times, times[1:] + [math.inf]) if after - t >= MIN_STEP]  # of a close pair, the later
+    kept: list[float] = []  # from the end: each kept time at least MIN_STEP before the next kept one
+    for t in sorted(switches.union(t for t in grid if t < end and not near(t)), reverse=True):
+        if not kept or kept[-1] - t >= MIN_STEP:
+            kept.append(t)
+    return kept[::-1]
 
 
 def _check_limits(plan: _Plan, start: np.ndarray, names: tuple[str, ...], index: list[int],
