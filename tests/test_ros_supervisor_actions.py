@@ -7,13 +7,17 @@ controller aborts, or a controller that is not there, latches a fault that says 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rclpy.action import ActionServer
-from ros_helpers import Probe, RosProcess, next_domain, wait_until
+from rclpy.publisher import Publisher
+from ros_helpers import Probe, RosProcess, Topic, next_domain, wait_until
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -55,28 +59,38 @@ class StandInController:
         return GripperCommand.Result(position=handle.request.command.position, reached_goal=True)
 
 
-@pytest.fixture
-def cell(tmp_path):
+@contextlib.contextmanager
+def supervised(log: Path, **parameters) -> Iterator[tuple[StandInController, Topic, Publisher]]:
+    """A supervisor with ``controller_interface: action`` (and ``parameters``), reset, the arm at rest on
+    /joint_states, the stand-in controller's servers up before it: the controller, the supervisor's latched
+    state and a publisher of policy commands."""
     domain = next_domain()
     probe = Probe(domain)
     controller = StandInController(probe)
-    supervisor = RosProcess.node("supervisor", {"controller_interface": "action"}, domain,
-                                 tmp_path / "supervisor.log", name="safety_supervisor")
-    states = probe.node.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
+    supervisor = RosProcess.node("supervisor", {"controller_interface": "action", **parameters}, domain, log,
+                                 name="safety_supervisor")
     state = probe.record(contract.SUPERVISOR_STATE, String, contract.LATCHED_QOS)
+    states = probe.publisher(contract.JOINT_STATES, JointState, contract.JOINT_STATES_QOS)  # the supervisor hears it
     publish = lambda: states.publish(joint_state_msg(LIMITS.names, HOME, np.zeros(len(HOME)),  # noqa: E731
                                                      probe.node.get_clock().now().to_msg()))
     try:
         with probe.every(0.02, publish):
             supervisor.wait_for_output("latched until an engineer's reset", timeout=60)
             wait_until(lambda: probe.call(contract.RESET, Trigger).success, 20, "the supervisor reset")
-            commands = probe.publisher(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
-            yield controller, commands, state, probe
+            time.sleep(0.2)  # ten joint states at rest on a matched publisher: the supervisor believes one
+            yield controller, state, probe.publisher(contract.POLICY_TRAJECTORY, JointTrajectory,
+                                                     contract.POLICY_TRAJECTORY_QOS)
     finally:
         supervisor.stop()
         for server in controller.servers:
             server.destroy()
         probe.close()
+
+
+@pytest.fixture
+def cell(tmp_path):
+    with supervised(tmp_path / "supervisor.log") as (controller, state, commands):
+        yield controller, commands, state
 
 
 def nudge(commands, names=LIMITS.names, joint: int = 0, by: float = 0.02) -> None:
@@ -88,7 +102,7 @@ def nudge(commands, names=LIMITS.names, joint: int = 0, by: float = 0.02) -> Non
 
 
 def test_a_command_reaches_the_controllers_as_goals_with_velocities_and_accelerations(cell):
-    controller, commands, _, _ = cell
+    controller, commands, _ = cell
     nudge(commands)
     wait_until(lambda: controller.arm_goals and controller.gripper_goals, 10, "an arm goal and a gripper goal")
     trajectory = controller.arm_goals[-1].trajectory
@@ -101,7 +115,7 @@ def test_a_command_reaches_the_controllers_as_goals_with_velocities_and_accelera
 
 
 def test_a_goal_the_controller_aborts_latches_a_fault_with_its_reason(cell):
-    controller, commands, state, _ = cell
+    controller, commands, state = cell
     controller.abort = True
     sent = time.monotonic()
     nudge(commands, names=LIMITS.arm_names)
@@ -118,26 +132,11 @@ def test_a_goal_the_controller_aborts_latches_a_fault_with_its_reason(cell):
 
 
 def test_no_controller_to_take_the_goal_is_a_fault(tmp_path):
-    domain = next_domain()
-    probe = Probe(domain)
-    supervisor = RosProcess.node("supervisor", {"controller_interface": "action", "arm_action": "/nobody/here"},
-                                 domain, tmp_path / "supervisor.log", name="safety_supervisor")
-    states = probe.node.create_publisher(JointState, contract.JOINT_STATES, contract.JOINT_STATES_QOS)
-    state = probe.record(contract.SUPERVISOR_STATE, String, contract.LATCHED_QOS)
-    publish = lambda: states.publish(joint_state_msg(LIMITS.names, HOME, np.zeros(len(HOME)),  # noqa: E731
-                                                     probe.node.get_clock().now().to_msg()))
-    try:
-        with probe.every(0.02, publish):
-            supervisor.wait_for_output("latched until an engineer's reset", timeout=60)
-            wait_until(lambda: probe.call(contract.RESET, Trigger).success, 20, "the supervisor reset")
-            commands = probe.publisher(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
-            sent = time.monotonic()
-            nudge(commands, names=LIMITS.arm_names)
-            _, latched = state.wait_for(lambda m: m.data.startswith("fault"), timeout=10, after=sent, what="a fault")
-            assert "no action server /nobody/here: the controller is not running" in latched.data
-    finally:
-        supervisor.stop()
-        probe.close()
+    with supervised(tmp_path / "supervisor.log", arm_action="/nobody/here") as (_, state, commands):
+        sent = time.monotonic()
+        nudge(commands, names=LIMITS.arm_names)
+        _, latched = state.wait_for(lambda m: m.data.startswith("fault"), timeout=10, after=sent, what="a fault")
+        assert "no action server /nobody/here: the controller is not running" in latched.data
 
 
 def test_an_unknown_controller_interface_ends_the_supervisor_with_the_reason(tmp_path):
