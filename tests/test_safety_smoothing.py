@@ -130,6 +130,17 @@ def test_the_plan_passes_every_point_at_its_position_from_the_commanded_state_an
     assert np.abs(positions[0] - expected).max() < LIMITS.max_jerk[0] * dt**3
 
 
+def test_a_slow_way_into_the_last_point_does_not_make_the_plan_crawl():
+    """Braking evenly from 0.01 rad/s over 0.02 rad would take 4 s: the last segment takes at most twice its time
+    (a supervisor killed mid-stream left a plan creeping on for seconds)."""
+    home = home_of(CONFIG)
+    start = MotionState(home, np.eye(8)[0] * 0.01, np.zeros(8))
+    verdict = plan([(home + np.eye(8)[0] * 0.02, 0.1)], start)
+    assert isinstance(verdict, Accepted), verdict
+    times, positions, _, _ = arrays(verdict.trajectory)
+    assert times[-1] <= 0.2 + 1e-9 and positions[-1, 0] == pytest.approx(home[0] + 0.02)
+
+
 def test_a_plan_that_would_overshoot_a_joint_limit_is_rejected_with_the_sample_and_joint():
     """Moving fast at a limit, a point just short of it cannot be reached without passing it: braking at the
     acceleration limit takes longer than the room left. The points themselves are all within the limits."""

@@ -9,8 +9,9 @@ reaching each no earlier than its time, within each joint's velocity, accelerati
 (the robot description's). Each point is passed with the velocity the path keeps there: the
 harmonic mean of the velocities of the segments either side, 0 where the path turns and at the
 last point (the motion ends at rest, where the controller holds it). The way into the last point
-takes at least as long as braking evenly from the incoming velocity: a stream that stops comes to
-rest there without first speeding up (a streamed chunk is replaced long before its end). The plan is sent as samples
+takes as long as braking evenly from the incoming velocity, up to twice its given time: a stream
+that stops comes to rest there without first speeding up beyond the way in or the points' own pace
+(a streamed chunk is replaced long before its end). The plan is sent as samples
 with positions, velocities and accelerations: every ``SAMPLE_PERIOD`` and at each point; a
 controller interpolating them with quintic splines (joint_trajectory_controller) follows the plan.
 
@@ -135,10 +136,11 @@ def _plan(targets: np.ndarray, times: np.ndarray, start: MotionState, index: lis
             values.tolist() for values in state)
         request.target_position, request.target_acceleration = target.tolist(), [0.0] * dofs
         request.minimum_duration = times[i] - (times[i - 1] if i else 0.0)
-        if i == len(targets) - 1:  # coming to rest at the last point: no faster than the way in, braking evenly
-            distance, incoming = target - state[0], state[1]
+        if i == len(targets) - 1:  # coming to rest at the last point: no faster than the way in, braking evenly,
+            distance, incoming = target - state[0], state[1]  # taking at most twice the time given (a slow way in
             braking = np.divide(2.0 * distance, incoming, out=np.zeros(dofs), where=distance * incoming > 0)
-            request.minimum_duration = max(request.minimum_duration, float(braking.max()))
+            longest = 2.0 * request.minimum_duration  # must not make it crawl: no faster than the points' pace then)
+            request.minimum_duration = max(request.minimum_duration, min(float(braking.max()), longest))
         for passing in (velocity, np.zeros(dofs)):  # at rest at the point if passing it is infeasible
             request.target_velocity = passing.tolist()
             try:
