@@ -26,6 +26,8 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
@@ -259,12 +261,38 @@ class Probe:
         """Call ``service`` and return its response."""
         client = self.node.create_client(srv_type, service)
         try:
-            wait_until(lambda: client.wait_for_service(timeout_sec=0.1), timeout, f"service {service}")
-            future = client.call_async(request if request is not None else srv_type.Request())
-            wait_until(future.done, timeout, f"response from {service}")
-            return future.result()
+            return self._answer(client, service, request if request is not None else srv_type.Request(), timeout)
         finally:
             self.node.destroy_client(client)
+
+    def transition(self, node: str, transition: int, timeout: float = 30.0) -> Any:
+        """Ask lifecycle node ``node`` for ``transition``; its ChangeState response.
+
+        The change_state client is made first, then get_state is asked until it answers: the node learns
+        of the probe's endpoints in the order they were made, so it then knows where change_state's
+        answer goes (a service drops an answer to a reader it has not discovered yet: a busy machine
+        lost one that way, CI). get_state may be asked again; a transition may not.
+        """
+        client = self.node.create_client(ChangeState, f"/{node}/change_state")
+        try:
+            wait_until(lambda: self.state(node, timeout=2.0), timeout, f"{node}'s lifecycle state")
+            request = ChangeState.Request(transition=Transition(id=transition))
+            return self._answer(client, f"/{node}/change_state", request, timeout)
+        finally:
+            self.node.destroy_client(client)
+
+    def state(self, node: str, timeout: float = 30.0) -> str:
+        """Lifecycle node ``node``'s state label ('' when it does not answer within ``timeout`` s)."""
+        try:
+            return self.call(f"/{node}/get_state", GetState, timeout=timeout).current_state.label
+        except AssertionError:
+            return ""
+
+    def _answer(self, client: Any, service: str, request: Any, timeout: float) -> Any:
+        wait_until(lambda: client.wait_for_service(timeout_sec=0.1), timeout, f"service {service}")
+        future = client.call_async(request)
+        wait_until(future.done, timeout, f"response from {service}")
+        return future.result()
 
     def close(self) -> None:
         self.executor.shutdown()

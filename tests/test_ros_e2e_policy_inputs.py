@@ -29,7 +29,6 @@ from builtin_interfaces.msg import Time
 from conftest import copy_bundle
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.publisher import Publisher
 from ros_helpers import Probe, RosProcess, Topic, robostral_up, wait_for_diagnostic
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -241,13 +240,11 @@ def test_a_tampered_bundle_fails_configure_with_the_reason(cell, pipeline, tmp_p
     node = RosProcess.node("policy_node", {"bundle": tampered}, cell.graph.domain, tmp_path / "node.log",
                            name="tampered_policy")
     try:
-        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not cell.probe.call("/tampered_policy/change_state", ChangeState, request).success
+        assert not cell.probe.transition("tampered_policy", Transition.TRANSITION_CONFIGURE).success
         _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"bundle refused: {tampered}: policy.onnx",
                                         after=started)
         assert status.level == DiagnosticStatus.ERROR and "tampered or corrupt" in status.message
-        state = cell.probe.call("/tampered_policy/get_state", GetState).current_state.label
-        assert state == "unconfigured" and node.process.poll() is None
+        assert cell.probe.state("tampered_policy") == "unconfigured" and node.process.poll() is None
         assert "configure failed: bundle" in node.output()
     finally:
         assert node.stop(timeout=5) == 0  # and it stops cleanly on SIGINT, though idle
@@ -262,12 +259,11 @@ def test_a_camera_input_that_cannot_be_fails_configure_with_the_reason(cell, pip
     node = RosProcess.node("policy_node", {"bundle": pipeline.bundle, **parameters},
                            cell.graph.domain, tmp_path / "node.log", name="refused_policy")
     try:
-        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not cell.probe.call("/refused_policy/change_state", ChangeState, request).success
+        assert not cell.probe.transition("refused_policy", Transition.TRANSITION_CONFIGURE).success
         _, status = wait_for_diagnostic(cell.diagnostics, "policy_node", f"camera input refused: {reason}",
                                         after=started)
         assert status.level == DiagnosticStatus.ERROR
-        assert cell.probe.call("/refused_policy/get_state", GetState).current_state.label == "unconfigured"
+        assert cell.probe.state("refused_policy") == "unconfigured"
     finally:
         assert node.stop(timeout=5) == 0
 
@@ -290,8 +286,7 @@ def test_a_policy_node_takes_compressed_frames_and_stops_on_one_that_does_not_de
                        "-p", f"camera_crop:=[{MARGIN}, 0, {side}, {side}]"], cell.graph.domain, tmp_path / "node.log")
     try:
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            request = ChangeState.Request(transition=Transition(id=transition))
-            assert cell.probe.call("/compressed_policy/change_state", ChangeState, request).success, node.output()
+            assert cell.probe.transition("compressed_policy", transition).success, node.output()
         commands = cell.probe.record(output, JointTrajectory, contract.POLICY_TRAJECTORY_QOS)
         frames = cell.probe.publisher(f"{contract.CAMERA_IMAGE}/compressed", CompressedImage, contract.IMAGE_QOS)
         cut = {"size": None}

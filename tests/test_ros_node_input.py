@@ -22,7 +22,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
 from rclpy.publisher import Publisher
 from ros_helpers import Probe, RosProcess, Topic, next_domain, stamp_seconds, wait_for_diagnostic, wait_until
 from sensor_msgs.msg import Image, JointState
@@ -238,8 +237,7 @@ def policy(pipeline, tmp_path_factory):
     probe = Probe(domain)
     try:
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            request = ChangeState.Request(transition=Transition(id=transition))
-            assert probe.call("/policy_node/change_state", ChangeState, request, timeout=STARTUP).success
+            assert probe.transition("policy_node", transition, timeout=STARTUP).success
         image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
         policy = Policy(node, probe, probe.record_diagnostics(),
                         probe.record(contract.POLICY_TRAJECTORY, JointTrajectory, contract.POLICY_TRAJECTORY_QOS),
@@ -352,9 +350,8 @@ def test_a_bad_safety_config_fails_the_policy_nodes_configure_with_the_reason(po
     node = RosProcess.node("policy_node", {"bundle": pipeline.bundle, "safety_config": config}, policy.node.domain,
                            tmp_path / "node.log", name="misconfigured_policy")
     try:
-        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not policy.probe.call("/misconfigured_policy/change_state", ChangeState, request,
-                                     timeout=STARTUP).success
+        assert not policy.probe.transition("misconfigured_policy", Transition.TRANSITION_CONFIGURE,
+                                           timeout=STARTUP).success
         wait_for_diagnostic(policy.diagnostics, "policy_node",
                             f"safety envelope refused: {config}: SafetyConfig: unknown key(s) workspace_box",
                             after=started)

@@ -128,44 +128,49 @@ class Bringup:
         """Reset each latching node once (a simulated cell at first start); said either way."""
         for node in self.nodes:
             if node.spec.latches:
-                answer = self.call(self.client_node.create_client(Trigger, contract.RESET), Trigger.Request())
+                client = self.client_node.create_client(Trigger, contract.RESET)
+                answer = self.call(client, Trigger.Request())
+                self.client_node.destroy_client(client)
                 if answer is not None and answer.success:
                     self.say(f"{node.spec.name}: latch released at start ({answer.message}): a simulated cell")
                 else:
                     self.say(f"{node.spec.name}: could not release its start latch; reset it ({contract.RESET})")
 
     def activate(self, node: NodeProcess) -> bool:
-        """configure then activate a lifecycle node once it answers; False (and said why) when that fails."""
-        if not self.lifecycle_state(node.spec.name):
-            self.say(f"{node.spec.name}: its lifecycle services do not answer; it stays unconfigured")
-            return False
-        for transition, label in ((Transition.TRANSITION_CONFIGURE, "configure"),
-                                  (Transition.TRANSITION_ACTIVATE, "activate")):
-            if not self.change_state(node.spec.name, transition):
-                self.say(f"{node.spec.name}: {label} failed (see its log); it stays inactive")
+        """configure then activate a lifecycle node once it answers; False (and said why) when that fails.
+
+        The change_state client is made before the node is first asked its state: the node learns of
+        this process's endpoints in the order they were made, so once it has answered get_state it also
+        knows where to send change_state's answers (a service drops an answer to a reader it has not
+        yet discovered, which a busy machine can make take longer than Fast DDS waits for it).
+        """
+        client = self.client_node.create_client(ChangeState, f"/{node.spec.name}/change_state")
+        try:
+            if not self.lifecycle_state(node.spec.name):
+                self.say(f"{node.spec.name}: its lifecycle services do not answer; it stays unconfigured")
                 return False
+            for transition, label in ((Transition.TRANSITION_CONFIGURE, "configure"),
+                                      (Transition.TRANSITION_ACTIVATE, "activate")):
+                answer = self.call(client, ChangeState.Request(transition=Transition(id=transition)))
+                if answer is None or not answer.success:
+                    self.say(f"{node.spec.name}: {label} failed (see its log); it stays inactive")
+                    return False
+        finally:
+            self.client_node.destroy_client(client)
         self.say(f"{node.spec.name}: active")
         return True
 
-    def change_state(self, name: str, transition: int) -> bool:
-        answer = self.call(self.client_node.create_client(ChangeState, f"/{name}/change_state"),
-                           ChangeState.Request(transition=Transition(id=transition)))
-        return answer is not None and answer.success
-
     def call(self, client, request, timeout: float = TRANSITION_TIMEOUT):
-        """The answer of ``client``'s service to ``request`` (the client destroyed after), or None when it does
-        not answer within ``timeout`` s or a stop was requested meanwhile."""
-        try:
-            deadline = time.monotonic() + timeout
-            while not client.wait_for_service(timeout_sec=SPIN_SLICE):
-                if time.monotonic() > deadline or self.stopping:
-                    return None
-            future = client.call_async(request)
-            while not future.done() and time.monotonic() < deadline and not self.stopping:
-                rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=SPIN_SLICE)
-            return future.result() if future.done() else None
-        finally:
-            self.client_node.destroy_client(client)
+        """The answer of ``client``'s service to ``request``, or None when it does not answer within
+        ``timeout`` s or a stop was requested meanwhile."""
+        deadline = time.monotonic() + timeout
+        while not client.wait_for_service(timeout_sec=SPIN_SLICE):
+            if time.monotonic() > deadline or self.stopping:
+                return None
+        future = client.call_async(request)
+        while not future.done() and time.monotonic() < deadline and not self.stopping:
+            rclpy.spin_until_future_complete(self.client_node, future, timeout_sec=SPIN_SLICE)
+        return future.result() if future.done() else None
 
     def lifecycle_state(self, name: str) -> str:
         """The node's lifecycle state label, asked every ASK_PERIOD until it answers ('' if it never does).
