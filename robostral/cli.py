@@ -16,6 +16,7 @@ from robostral.commands import fake_cell as fake_cell_command
 from robostral.commands import instruct as instruct_command
 from robostral.commands import pendant as pendant_command
 from robostral.commands import policies as policies_command
+from robostral.commands import recipe as recipe_command
 from robostral.commands import robots as robots_command
 from robostral.commands import security as security_command
 from robostral.commands import sim as sim_command
@@ -24,8 +25,8 @@ from robostral.commands import train as train_command
 from robostral.commands import up as up_command
 
 COMMANDS = (robots_command, sim_command, collect_command, dataset_command, train_command, export_command,
-            policies_command, eval_command, compare_command, sweep_command, up_command, fake_cell_command,
-            instruct_command, camera_command, pendant_command, security_command)
+            policies_command, recipe_command, eval_command, compare_command, sweep_command, up_command,
+            fake_cell_command, instruct_command, camera_command, pendant_command, security_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
