@@ -1,4 +1,5 @@
-"""Policy inference latency: ONNX Runtime (fp32, int8) against PyTorch eager, and the physical floor.
+"""Policy inference latency: ONNX Runtime (fp32; int8 where the card vouches for it) against PyTorch eager, and the
+physical floor.
 
 Batch-1 calls of the same Robostral-S network, 2 threads each, interleaved in
 rounds so that the machine's noise hits every contender alike; ONNX Runtime on the
@@ -30,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
 from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
-from robostral.bundle.card import POLICY_INT8_FILE, read_card  # noqa: E402
+from robostral.bundle.card import read_card  # noqa: E402
 from robostral.export.bundle import write_policy_onnx  # noqa: E402
 from robostral.language.runtime import session_options  # noqa: E402
 from robostral.policies.robostral_s.modeling import FiLMBlock, RobostralS  # noqa: E402
@@ -120,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     flops = counter.get_total_flops()
 
     contenders = {"ONNX Runtime fp32": policy_session(args.bundle / "policy.onnx", THREADS)}
-    if POLICY_INT8_FILE in card.files:
-        contenders["ONNX Runtime int8"] = policy_session(args.bundle / POLICY_INT8_FILE, THREADS)
+    if card.int8:  # what the runtime would load with int8=True; a bundle without one ships fp32 only
+        contenders["ONNX Runtime int8"] = policy_session(args.bundle / card.int8["file"], THREADS)
     contenders[f"ONNX Runtime fp32, {NODE_THREADS} thread (policy node)"] = policy_session(
         args.bundle / "policy.onnx", NODE_THREADS)
     with tempfile.TemporaryDirectory() as scratch:

@@ -135,6 +135,15 @@ def totals(log: dict) -> dict[str, float]:
     return {key: round(sum(s[key] for s in log["stages"]), 1) for key in ("wall_s", "cpu_s")}
 
 
+def card_recipe(log: dict) -> dict:
+    """What a bundle's card keeps of the recipe that made it: the file, each stage's command and time, the sums."""
+    if not log["stages"]:
+        raise ValueError("the recipe log holds no finished stage: run the recipe (robostral recipe run) first")
+    keys = ("name", "command", "wall_s", "cpu_s", "device")
+    return {"file": log["recipe"], "stages": [{key: stage[key] for key in keys} for stage in log["stages"]],
+            **totals(log)}
+
+
 def _seconds(log: dict, name: str) -> str:
     stage = next(s for s in log["stages"] if s["name"] == name)
     return f"{stage['wall_s']:.0f} s wall, {stage['cpu_s']:.0f} s CPU"

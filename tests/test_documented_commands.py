@@ -131,7 +131,7 @@ GROUPS = groups()
 RUN = [g for g in GROUPS if runnable(g[0])]  # a block of skipped commands only: see the skip test
 # Blocks over the file's budget (~5 min on 2 cores), run by `make test-slow`: (file, a command's text).
 SLOW = {("docs/training.md", "--config configs/robostral-s-panda-fresh.yaml"):
-        "fine-tune, export --int8 (~80 s alone), two evals, compare, sign, verify, promote: ~6 min"}
+        "fine-tune, export (~80 s alone), two evals, compare, sign, verify, promote: ~6 min"}
 
 
 def case(group: list[Block]):

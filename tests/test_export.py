@@ -1,4 +1,4 @@
-"""`robostral export`: ONNX-torch parity on real frames, the card, int8, and failures that write nothing."""
+"""`robostral export`: ONNX-torch parity on real frames, the card, a vouched int8, and failures that write nothing."""
 
 from __future__ import annotations
 
@@ -87,17 +87,20 @@ def test_card_describes_the_bundle(pipeline):
     assert card.outputs["actions"]["shape"] == ["batch", 5, 8]
 
 
-def test_int8_variant_reports_its_parity_and_speed(pipeline):
+def test_int8_variant_is_vouched_for_with_its_parity_and_speed(pipeline):
     card = read_card(pipeline.bundle)
-    reported = card.export["parity"]["int8_max_abs"]  # on frames the calibration did not see
+    vouched = card.int8  # measured on frames the calibration did not see
     speed = card.export["latency_batch1"]
     for variant in ("fp32_ms", "int8_ms"):
         assert 0 < speed[variant]["p50"] <= speed[variant]["p99"]
+    assert vouched == {"file": POLICY_INT8_FILE, "vouched": True, "max_abs": vouched["max_abs"], "bound": 1.0,
+                       "speedup": speed["fp32_ms"]["p50"] / speed["int8_ms"]["p50"], "min_speedup": 0.0, "frames": 64}
+    assert "int8_max_abs" not in card.export["parity"]
 
     inputs = dataset_inputs(pipeline.dataset, pipeline.bundle)
     error = np.abs(onnx_actions(pipeline.bundle / POLICY_INT8_FILE, inputs) - torch_actions(
         latest_checkpoint(pipeline.run), inputs)).max()
-    assert 0 < reported <= error + 1e-5  # the card's frames are some of the dataset's
+    assert 0 < vouched["max_abs"] <= error + 1e-5  # the card's frames are some of the dataset's
     assert error < 0.05  # joint units over every frame: quantization costs a little accuracy, not the policy
 
 

@@ -38,7 +38,7 @@ FORMAT = "robostral-policy-bundle/1"
 POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
 WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
 CAMERA_INPUT = "camera_input"  # the key of an image input's CameraSource
-OPTIONAL_KEYS = ("lineage", "failure_analysis", "limitations", "license")  # left out of the file when None
+OPTIONAL_KEYS = ("lineage", "recipe", "failure_analysis", "limitations", "license")  # left out of the file when None
 
 
 class BundleError(ValueError):
@@ -76,11 +76,12 @@ class Card:
     encoder: dict[str, Any]  # the instruction encoder: files, model, pooling
     network: dict[str, Any]  # the network's settings and its trainable_parameters
     training: dict[str, Any]  # dataset, command, steps, wall time of the last training stage
-    export: dict[str, Any]  # command, ONNX parity, batch-1 latency, versions
+    export: dict[str, Any]  # command, ONNX parity, batch-1 latency, the int8 variant it vouches for, versions
     evaluation: dict[str, Any] | None  # what `robostral eval` recorded (robostral.evaluation.evaluate.card_evaluation)
     gate: dict[str, Any] | None  # the gate `robostral policies promote` judges (robostral.bundle.gate)
     files: dict[str, str]  # file name -> sha256
     lineage: list[dict[str, Any]] | None = None
+    recipe: dict[str, Any] | None = None  # the recipe stages that made it, with their time (robostral.recipe)
     failure_analysis: list[dict[str, Any]] | None = None
     limitations: list[str] | None = None
     license: str | None = None  # the model card's; the project's when None
@@ -186,6 +187,11 @@ class Card:
     def gate_name(self) -> str | None:
         """``production``, ``preview``, or None for a card without a gate."""
         return (self.gate or {}).get("name")
+
+    @property
+    def int8(self) -> dict[str, Any] | None:
+        """What export measured of the int8 variant it vouches for (``export.int8``); None: fp32 only."""
+        return self.export.get("int8")
 
     @property
     def dataset(self) -> str | None:

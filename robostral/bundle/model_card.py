@@ -15,6 +15,8 @@ sections they feed say "not recorded" (and ``license``, the project's without it
   ``measured``: a list of ``{command, against, results}``, each result ``{metric, before, after,
   episodes, unit, p, note}``. A rate (``unit`` ``rate``, the default) over ``episodes`` is shown
   with its 95% Wilson interval; ``p`` is kept as the text it was written as.
+- ``recipe``: written by ``robostral export --recipe LOG``: the recipe file, each stage's ``name``,
+  ``command``, ``device``, ``wall_s`` and ``cpu_s``, and their sums (``robostral.recipe.card_recipe``).
 - ``failure_analysis``: a list of ``{bundle, command, finding}``: why episodes failed.
 - ``limitations``: a list of sentences.
 
@@ -238,11 +240,13 @@ def _model_details(card: Card) -> str:
     parity, latency = card.export.get("parity") or {}, card.export.get("latency_batch1") or {}
     lines = []
     if parity:
-        line = (f"ONNX against torch on {parity.get('frames', '?')} dataset frames: max abs difference "
-                f"{float(parity.get('max_abs', 0)):.2g} (tolerance {parity.get('tolerance', '?')})")
-        if parity.get("int8_max_abs") is not None:
-            line += f"; int8 variant {float(parity['int8_max_abs']):.2g}"
-        lines.append(line)
+        lines.append(f"ONNX against torch on {parity.get('frames', '?')} dataset frames: max abs difference "
+                     f"{float(parity.get('max_abs', 0)):.2g} (tolerance {parity.get('tolerance', '?')})")
+    int8 = card.int8
+    if int8:
+        lines.append(f"int8 variant `{int8['file']}`, vouched for at export: max abs difference "
+                     f"{float(int8['max_abs']):.2g} against fp32 (bound {int8['bound']}), "
+                     f"{float(int8['speedup']):.2f}x the fp32 speed at batch 1 (at least {int8['min_speedup']}x)")
     for variant, stats in latency.items():
         lines.append(f"batch-1 latency at export, {variant.replace('_ms', '')}: p50 {float(stats['p50']):.2f} ms, "
                      f"p99 {float(stats['p99']):.2f} ms")
@@ -327,9 +331,12 @@ def _training_procedure(card: Card) -> str:
             line += (f", started from `{start.get('bundle') or start.get('checkpoint')}` "
                      f"({int(start.get('steps', 0)):,} steps by {_code(start.get('command', '?'))})")
         parts.append(line + ".")
+    if card.recipe:
+        parts.append(_recipe(card.recipe))
     lineage = card.lineage or []
     if not lineage:
-        parts.append("Stage lineage: " + NOT_RECORDED)
+        if not card.recipe:
+            parts.append("Stage lineage: " + NOT_RECORDED)
         return "\n\n".join(parts)
     line = [stage for stage in lineage if stage.get("in_line", True)]
     tried = [stage for stage in lineage if not stage.get("in_line", True)]
@@ -345,6 +352,18 @@ def _training_procedure(card: Card) -> str:
                      "repeats them unknowingly.")
         parts += [_stage(stage) for stage in tried]
     return "\n\n".join(parts)
+
+
+def _recipe(recipe: Mapping[str, Any]) -> str:
+    """The recipe that rebuilds the bundle: its command, then each stage's command and time, and the sums."""
+    rows = [[stage["name"], _code("robostral " + stage["command"]), stage["device"], f"{stage['wall_s'] / 60:.1f}",
+             f"{stage['cpu_s'] / 60:.1f}"] for stage in recipe["stages"]]
+    return "\n\n".join([
+        f"### Recipe\n\nRebuilt from a fresh clone by {_code('robostral recipe run ' + recipe['file'])}, "
+        f"{float(recipe['cpu_s']) / 3600:.1f} CPU hours in all ({float(recipe['wall_s']) / 3600:.1f} hours wall), "
+        "up to this export:",
+        _table(["stage", "command", "device", "wall min", "CPU min"], rows, ["---", "---", "---", "---:", "---:"]),
+    ])
 
 
 def _stage_label(stage: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Trusted public keys come from the caller or, when the caller passes ``None``,
 from ``ROBOSTRAL_TRUSTED_KEYS`` (PEM paths separated by ``os.pathsep``): a site
 that sets it makes every runtime on it refuse unsigned bundles. Without trusted
-keys only the hashes are checked.
+keys only the hashes are checked. An int8 variant runs only where the card vouches for it
+(``check_int8``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from robostral.bundle.card import ENCODER_FILE, POLICY_FILE, TOKENIZER_FILE, BundleError, Card, read_card, verify_files
+from robostral.bundle.card import (
+    ENCODER_FILE,
+    POLICY_FILE,
+    POLICY_INT8_FILE,
+    TOKENIZER_FILE,
+    BundleError,
+    Card,
+    read_card,
+    verify_files,
+)
 
 TRUSTED_KEYS_ENV = "ROBOSTRAL_TRUSTED_KEYS"
 REQUIRED_FILES = (POLICY_FILE, ENCODER_FILE, TOKENIZER_FILE)  # what every runtime loads
@@ -51,3 +61,20 @@ def verify_bundle(
     if unlisted:
         raise BundleError(f"{bundle}: incomplete, the card lists no {', '.join(unlisted)}")
     return VerifiedBundle(card, len(keys))
+
+
+def check_int8(bundle: str | os.PathLike, card: Card) -> None:
+    """BundleError unless ``card`` (verified) vouches for its int8 variant: ``robostral export --int8`` measured it
+    within its bound of fp32 and faster than fp32 (``robostral.export.quantize.Int8Gate``) and listed its hash."""
+    vouched = card.int8 or {}
+    if vouched.get("vouched") is not True or POLICY_INT8_FILE not in card.files:
+        raise BundleError(
+            f"{bundle}: its card vouches for no int8 variant (export.int8), so none runs: run policy.onnx "
+            "(without --int8), or export with --int8, which measures one and keeps it only within its bounds"
+        )
+    if not (vouched["max_abs"] <= vouched["bound"] and vouched["speedup"] >= vouched["min_speedup"]):
+        raise BundleError(
+            f"{bundle}: its card vouches for an int8 variant that its own numbers refuse: max abs "
+            f"{vouched['max_abs']:.3g} (bound {vouched['bound']:g}), {vouched['speedup']:.2f}x fp32 "
+            f"(at least {vouched['min_speedup']:g}x)"
+        )

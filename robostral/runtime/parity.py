@@ -19,14 +19,23 @@ def max_abs_difference(session: ort.InferenceSession, inputs: dict[str, np.ndarr
     return max(float(np.abs(batched - expected).max()), float(np.abs(singles - expected[:4]).max()))
 
 
-def latency_ms(session: ort.InferenceSession, inputs: dict[str, np.ndarray], calls: int = 200) -> dict[str, float]:
-    """Batch-1 latency percentiles (ms) over ``calls`` calls after a warm-up."""
+def latency_ms(
+    sessions: dict[str, ort.InferenceSession], inputs: dict[str, np.ndarray], calls: int = 200, rounds: int = 5,
+) -> dict[str, dict[str, float]]:
+    """Batch-1 latency percentiles (ms) of each session over ``calls`` calls after a warm-up.
+
+    The calls are interleaved in ``rounds`` (every session's share of a round back to back), so that the
+    machine's noise hits every session alike and their ratio means something.
+    """
     single = {k: v[:1] for k, v in inputs.items()}
-    for _ in range(20):
-        run_policy(session, single)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        run_policy(session, single)
-        times.append((time.perf_counter() - start) * 1000)
-    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
+    for session in sessions.values():
+        for _ in range(20):
+            run_policy(session, single)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            for _ in range(max(1, calls // rounds)):
+                start = time.perf_counter()
+                run_policy(session, single)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: {"p50": float(np.percentile(t, 50)), "p99": float(np.percentile(t, 99))} for name, t in times.items()}

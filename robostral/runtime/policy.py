@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robostral.bundle.card import ENCODER_FILE, POLICY_FILE, POLICY_INT8_FILE, TOKENIZER_FILE
-from robostral.bundle.verify import verify_bundle
+from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
+from robostral.bundle.verify import check_int8, verify_bundle
 from robostral.language.runtime import InstructionEncoder
 from robostral.runtime.session import policy_inputs, policy_session, run_policy
 from sim.language import check_instruction
@@ -31,7 +31,8 @@ class PolicyRuntime:
 
     ``trusted_keys``: public key files the bundle's signature must match; ``None``
     takes them from ``ROBOSTRAL_TRUSTED_KEYS``, and with no keys at all only the
-    hashes are checked. A bundle that fails is refused with a BundleError.
+    hashes are checked. A bundle that fails is refused with a BundleError, and so is
+    ``int8=True`` on a bundle whose card does not vouch for its int8 variant (``check_int8``).
     ``device="cuda"`` runs the policy graph on a GPU (see ``policy_session``).
     """
 
@@ -45,9 +46,10 @@ class PolicyRuntime:
         trusted_keys: Sequence[str | os.PathLike] | None = None,
     ) -> None:
         self.path = Path(bundle)
-        graph = POLICY_INT8_FILE if int8 else POLICY_FILE
-        self.card = verify_bundle(self.path, trusted_keys, required=(graph, ENCODER_FILE, TOKENIZER_FILE)).card
-        self.session = policy_session(self.path / graph, threads, device)
+        self.card = verify_bundle(self.path, trusted_keys).card  # policy.onnx, the encoder and its tokenizer
+        if int8:
+            check_int8(self.path, self.card)
+        self.session = policy_session(self.path / (POLICY_INT8_FILE if int8 else POLICY_FILE), threads, device)
         self.encoder = InstructionEncoder(self.path, threads=1)
         card = self.card
         self.image_shape, self.wrist_shape = card.image_shape, card.wrist_shape  # wrist: None without one
