@@ -48,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="envs stepped together, one batched runtime call per step (default %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=EvalConfig.workers, metavar="W",
                         help="processes, each with its own runtime (default %(default)s)")
-    parser.add_argument("--int8", action="store_true", help="run the int8 variant the card vouches for (refused where it vouches for none)")
+    parser.add_argument("--int8", action="store_true",
+                        help="run the int8 variant the card vouches for (refused where it vouches for none)")
     parser.add_argument("--controller", choices=CONTROLLERS, default=EvalConfig.controller,
                         help="how each step's targets reach the arm: direct (the simulator's position target, as in "
                              "training), or through the safety supervisor's checks and a controller, as on a cell: "
