@@ -301,6 +301,7 @@ def test_init_from_a_checkpoint_of_another_network_is_refused_and_writes_nothing
         ("language_noise: -0.5\n", (), "TrainConfig.language_noise must be >= 0, got -0.5"),
         ("paraphrase_prob: 1.5\n", (), "TrainConfig.paraphrase_prob must be within [0, 1], got 1.5"),
         ("", ("--device", "tpu"), "TrainConfig.device must be cpu or cuda[:N], got 'tpu'"),
+        ("frame_cache: ram\n", (), "TrainConfig.frame_cache must be one of ('disk', 'memory', 'off'), got 'ram'"),
         ("policy:\n  fine_keypoints: -2\n", (), "fine_keypoints -2 needs >= 0"),
         ("policy:\n  language_pooling: max\n", (), "unknown instruction pooling 'max'"),
         ("policy:\n  order_rank: 4\n", (), "order_rank 4 needs an order vector of at least that many floats; "

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from robostral.bundle.card import CARD_FILE, read_card
 from robostral.commands.arguments import given
-from robostral.training.config import PolicyOptions, TrainConfig
+from robostral.training.config import FRAME_CACHE_MODES, PolicyOptions, TrainConfig
 from sim.config import from_dict, yaml_mapping
 
 # Command-line flags that override the YAML config (None = not given).
-OVERRIDES = ("dataset", "out", "steps", "batch_size", "lr", "seed", "device", "threads", "init_from")
+OVERRIDES = ("dataset", "out", "steps", "batch_size", "lr", "seed", "device", "threads", "init_from", "frame_cache",
+             "frame_cache_dir")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help=f"cpu, cuda or cuda:N (default: --config's, else {TrainConfig.device})")
     parser.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
+    parser.add_argument("--frame-cache", choices=FRAME_CACHE_MODES,
+                        help="camera frames decoded once into a file per camera that later runs reuse (disk), into "
+                             "memory at each start (memory), or per batch from PNG (off) (default: --config's, "
+                             f"else {TrainConfig.frame_cache})")
+    parser.add_argument("--frame-cache-dir", metavar="DIR",
+                        help="where disk frame caches live (default: a .frame_cache folder inside the dataset's)")
     parser.add_argument("--chunk-size", type=int, help="actions predicted per call (K)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     parser.add_argument("--init-from", metavar="CHECKPOINT|BUNDLE",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -346,9 +347,12 @@ class Dataset:
                 row = int(np.flatnonzero(bad.any(axis=1))[0]) + start
                 raise self._fail(relative, f"{key} has NaN or infinite values (first at index {row})")
 
-    def _read_images(self, key: str, encoded: bool) -> np.ndarray | EncodedImages:
+    def image_frames(self, key: str) -> Iterator[tuple[bytes, np.ndarray]]:
+        """Each frame of the image column ``key`` in index order: its PNG bytes and the decoded (H, W, 3) uint8
+        array, checked (a frame that is no PNG, or of another shape, raises ``DatasetError``)."""
+        if self.features.get(key, {}).get("dtype") != "image":
+            raise DatasetError(f"{self.root}: {key!r} is not an image column; columns: {list(self.features)}")
         shape = tuple(self.features[key]["shape"])
-        images = [] if encoded else np.empty((self.num_frames, *shape), dtype=np.uint8)
         row = 0
         for relative in self._episodes_by_file():
             column = self._read_table(relative, [key]).column(key)
@@ -359,9 +363,14 @@ class Dataset:
                     raise self._fail(relative, f"{key} at index {row} is not a PNG image ({error})") from None
                 if image.shape != shape:
                     raise self._fail(relative, f"{key} at index {row} has shape {image.shape}, expected {shape}")
-                if encoded:
-                    images.append(cell)
-                else:
-                    images[row] = image
+                yield cell, image
                 row += 1
-        return EncodedImages(images, shape) if encoded else images
+
+    def _read_images(self, key: str, encoded: bool) -> np.ndarray | EncodedImages:
+        shape = tuple(self.features[key]["shape"])
+        if encoded:
+            return EncodedImages([cell for cell, _ in self.image_frames(key)], shape)
+        images = np.empty((self.num_frames, *shape), dtype=np.uint8)
+        for row, (_, image) in enumerate(self.image_frames(key)):
+            images[row] = image
+        return images

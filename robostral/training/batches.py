@@ -1,4 +1,7 @@
-"""Training samples from a dataset held in memory: one frame's inputs and the next K actions.
+"""Training samples from a dataset's arrays: one frame's inputs and the next K actions.
+
+The arrays are in memory, but for camera frames that may be PNG decoded when indexed or mapped from a
+frame cache (robostral/training/frame_cache.py).
 
 A sample is frame t of an episode: its image, proprio state and instruction, and
 the chunk of actions t .. t+K-1; a chunk that runs past the episode's end repeats

@@ -32,6 +32,11 @@ def _options_of(config_class: type) -> type:
     return dataclasses.make_dataclass("PolicyOptions", chosen, namespace=namespace)
 
 
+# How training holds the camera frames (robostral/training/frame_cache.py): "disk" decodes each PNG once into a
+# uint8 file per camera that later runs reuse, "memory" decodes them all into memory at each start, "off" keeps
+# them PNG in memory and decodes each batch's (the least memory, the slowest).
+FRAME_CACHE_MODES = ("disk", "memory", "off")
+
 # The policy training builds: its options, their types and defaults, live only in its configuration.py.
 PolicyOptions = _options_of(RobostralSConfig)
 
@@ -61,6 +66,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
+    frame_cache: str = "disk"  # one of FRAME_CACHE_MODES; every mode trains on the same frames
+    frame_cache_dir: str = ""  # where "disk" caches live; "" = a .frame_cache folder inside the dataset's
     log_every: int = 50
     eval_every: int = 1000
     checkpoint_every: int = 1000
@@ -78,5 +85,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.paraphrase_prob must be within [0, 1], got {self.paraphrase_prob}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"TrainConfig.val_fraction must be within [0, 1), got {self.val_fraction}")
+        if self.frame_cache not in FRAME_CACHE_MODES:
+            raise ValueError(f"TrainConfig.frame_cache must be one of {FRAME_CACHE_MODES}, got {self.frame_cache!r}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"TrainConfig.device must be cpu or cuda[:N], got {self.device!r}")

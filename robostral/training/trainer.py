@@ -23,7 +23,6 @@ from robostral.data.layout import IMAGE_KEYS
 from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.factory import make_policy, make_policy_config
 from robostral.policies.robostral_s.modeling import RobostralS
-from robostral.training.augment import color_jitter, random_shift
 from robostral.training.batches import (
     ACTION,
     IMAGE,
@@ -46,7 +45,9 @@ from robostral.training.checkpoint import (
 )
 from robostral.training.config import TrainConfig
 from robostral.training.curves import plot_learning_curve
+from robostral.training.frame_cache import camera_frames
 from robostral.training.instructions import InstructionEmbeddings, order_roles
+from robostral.training.step import TrainingStep
 
 METRICS = ("step", "lr", "train_loss", "val_loss", "samples_per_s", "elapsed_s")
 
@@ -65,7 +66,8 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
 
     dataset = load_dataset(config.dataset)
     cameras = dataset_image_columns(dataset, config.policy.wrist_camera)
-    arrays = dataset.load_arrays([*cameras, STATE, ACTION, "task_index"], encoded_images=True)  # GBs less
+    arrays = dataset.load_arrays([STATE, ACTION, "task_index"])
+    arrays |= camera_frames(dataset, cameras, config.frame_cache, config.frame_cache_dir)
     train_episodes, val_episodes = split_episodes(dataset.episodes, config.val_fraction, config.seed)
     chunk = config.policy.chunk_size
     train_set = ChunkSamples(arrays, train_episodes, chunk)
@@ -90,7 +92,7 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     if rank and not kept:  # before the statistics, which are those of the embeddings as projected
         model.set_order_roles(*order_roles(instructions.texts, instructions.embeddings, encoder, rank))
     language = instructions.originals.to(device)
-    _set_normalization(model, dataset.stats, train_set, model.language_roles(language))
+    set_normalization(model, dataset.stats, train_set, model.language_roles(language))
     model.to(device)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -122,26 +124,14 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     metrics = _MetricsWriter(out / "metrics.csv")
     progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     started, window_start, window_samples = time.perf_counter(), time.perf_counter(), 0
+    training_step = TrainingStep(model, optimizer, instructions, config, generator, device)
     model.train()
     while step < config.steps:
-        batch = train_set.random_batch(config.batch_size, rng)
-        images = _augment(batch.image, config, generator).to(device)
-        wrist = None if batch.wrist_image is None else _augment(batch.wrist_image, config, generator).to(device)
-        state = batch.state.to(device)
-        target = model.normalize_targets(batch.actions.to(device), state)
-        language_in = instructions.sample(batch.task, generator).to(device)
-        if config.language_noise:
-            noise = torch.randn(language_in.shape, generator=generator).to(device)
-            language_in = language_in + config.language_noise * model.language_std * noise
-        loss = torch.nn.functional.l1_loss(model.predict_normalized(images, state, language_in, wrist), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        loss = training_step(train_set.random_batch(config.batch_size, rng))
         schedule.step()
         step += 1
         window_samples += config.batch_size
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        running = loss if running is None else 0.98 * running + 0.02 * loss
         progress.update(1)
         progress.set_postfix(loss=f"{running:.4f}", lr=f"{schedule.get_last_lr()[0]:.1e}", refresh=False)
         last = step == config.steps
@@ -169,12 +159,6 @@ def train(config: TrainConfig, resume: bool = False, command: str = "") -> Path:
     progress.close()
     plot_learning_curve(out / "metrics.csv", out / "learning_curve.png")
     return out
-
-
-def _augment(images: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """Random shift, then colour jitter, of a batch of uint8 images (float out)."""
-    shifted = random_shift(images.float(), config.shift_pixels, generator)
-    return color_jitter(shifted, config.color_jitter, generator)
 
 
 def _device(config: TrainConfig) -> torch.device:
@@ -255,7 +239,7 @@ def _lr_factor(config: TrainConfig, step: int) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, language: torch.Tensor) -> None:
+def set_normalization(model: RobostralS, stats: dict, train_set: ChunkSamples, language: torch.Tensor) -> None:
     """Image and state statistics from the dataset's stats.json; chunk targets and instructions from its frames."""
     joint_positions = lambda s: model.joint_positions(torch.from_numpy(s)).numpy()  # noqa: E731
     target_mean, target_std = target_statistics(train_set, joint_positions, model.config.action_mode)
