@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -26,9 +27,17 @@ class EpisodeResult:
         return asdict(self)
 
 
+class Driver(Protocol):
+    """Who moves the arm in place of the expert (DAgger: a policy), from what it observes."""
+
+    def reset(self) -> None: ...
+
+    def act(self, observation: dict) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class RecordedEpisode:
-    """An expert episode step by step: ``actions[i]`` was chosen from ``observations[i]``.
+    """An expert-labelled episode step by step: ``actions[i]`` is the expert's choice at ``observations[i]``.
 
     The observation after the last action is not kept, so both lists have ``result.steps`` entries.
     """
@@ -81,15 +90,19 @@ class Perturbation:
 
 
 def record_expert_episode(
-    env: gym.Env, seed: int, perturbation: float = 0.0, settle_steps: int = 0
+    env: gym.Env, seed: int, perturbation: float = 0.0, settle_steps: int = 0, driver: Driver | None = None
 ) -> RecordedEpisode:
-    """One seeded episode of the expert with every observation and the action chosen from it.
+    """One seeded episode with every observation and the expert's action at it.
 
     With ``perturbation`` > 0 (joint units) the executed targets get bursts of noise (see
     ``Perturbation``) while the recorded actions stay the expert's. A successful episode
     goes on for ``settle_steps`` more recorded steps in which the expert holds its goal:
     demonstrations then show that the goal is where to stay, not a point to pass through.
     ``result.steps`` still counts the steps to success.
+
+    With a ``driver`` (DAgger) the driver's actions move the arm and the expert only labels:
+    at every step it re-plans from the scene (``Expert.replan``), so each recorded action is
+    what the expert would do from the state the driver led to.
     """
     observations: list[dict] = []
     actions: list[np.ndarray] = []
@@ -99,7 +112,8 @@ def record_expert_episode(
         actions.append(np.asarray(action, dtype=np.float32))
 
     perturb = Perturbation(perturbation, env.unwrapped.robot.action_size - 1, seed) if perturbation > 0 else None
-    result, randomization = _expert_loop(env, seed, on_step=on_step, perturbation=perturb, settle_steps=settle_steps)
+    result, randomization = _expert_loop(env, seed, on_step=on_step, perturbation=perturb, settle_steps=settle_steps,
+                                         driver=driver)
     return RecordedEpisode(result, observations, actions, randomization)
 
 
@@ -110,11 +124,13 @@ def _expert_loop(
     on_step: Callable[[dict, np.ndarray], None] | None = None,
     perturbation: Perturbation | None = None,
     settle_steps: int = 0,
+    driver: Driver | None = None,
 ) -> tuple[EpisodeResult, dict]:
-    """The episode loop: reset with ``seed``, step the expert until the episode ends.
+    """The episode loop: reset with ``seed``, step the expert (or the ``driver``) until the episode ends.
 
     ``on_step(observation, action)`` sees each observation and the action the expert chose from it,
-    before that action is stepped; after a success it also sees ``settle_steps`` more, unperturbed.
+    before the executed action is stepped: the expert's, or the driver's when there is one; after
+    a success it also sees ``settle_steps`` more, unperturbed, in which the expert holds the goal.
     In the chain scene the episode is one link: the links before it are done first (``chain_lead_in``),
     and a failed one fails the episode before anything is recorded.
     Returns the result and the episode's randomized values.
@@ -128,13 +144,19 @@ def _expert_loop(
         observation = base.observe()
     expert = make_expert(env)
     expert.reset()
+    if driver is not None:
+        driver.reset()
     if on_frame is not None:
         on_frame(env.render())
     steps, done = 0, False
     while not done:
+        if driver is not None:
+            expert.replan()
         action = expert.act()
         if on_step is not None:
             on_step(observation, action)
+        if driver is not None:
+            action = driver.act(observation)
         if perturbation is not None and expert.perturbable:
             action = perturbation.apply(action)
         observation, _, terminated, truncated, info = env.step(action)

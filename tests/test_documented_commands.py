@@ -72,6 +72,14 @@ SKIPS: dict[tuple[str, str], str] = {
     ("docs/sweeps.md", "ray start --address=HEAD_IP"): "joins a Ray head on another host",
     ("docs/sweeps.md", "--address HEAD_IP:6379   #"): "needs that Ray cluster",
     ("docs/sweeps.md", "--gpus-per-task"): "needs a Ray cluster with GPU nodes",
+    ("docs/recipes.md", "recipe run recipes/robostral-s-panda.yaml"): "every stage of the shipped policy's recipe, "
+                                                                    "hours of CPU (tests/test_recipe.py runs a "
+                                                                    "two-stage one)",
+    ("docs/recipes.md", "--dagger runs/recipes/robostral-s-panda/bundle-0"): "needs the recipe's first bundle; "
+                                                                            "README.md's block runs a DAgger "
+                                                                            "round on the bundle it trains",
+    ("docs/recipes.md", "--policy runs/recipes/robostral-s-panda/bundle-"): "needs the recipe's bundles",
+    ("docs/recipes.md", "compare runs/eval/round-0"): "needs the evaluations of the recipe's bundles",
     **{("docs/training.md", f"--config configs/{name}.yaml{rest}"): HISTORY for name, rest in (
         ("robostral-s-panda", "\n"), ("robostral-s-panda", " --steps 36000"), ("robostral-s-panda-fine", ""),
         ("robostral-s-panda-wrist", "\n"), ("robostral-s-panda-wrist-chains", ""), ("robostral-s-panda-order", "\n"),

@@ -10,6 +10,10 @@ To train on what a cell's camera will show, render each camera at that camera's 
 and mirror it as the cell's policy node will (its camera_* parameters): ``--camera-resolution 640x480
 --camera-crop 80 0 480 480``; the same with ``--wrist-camera-*``. The dataset, and every bundle trained on
 it, records this; ``robostral eval`` renders the same way.
+
+DAgger: ``--dagger BUNDLE`` lets the policy drive while the expert labels every state it visits (re-planning
+from the scene), and adds every episode, failed or not, to the dataset; give each round its own ``--seed``.
+The bundle must have been trained for what this collection renders: the same robot, image size and cameras.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import sys
 
 from robostral.commands.arguments import ROBOT_HELP, field_default, positive_int, robot
 from robostral.data.collect import CAMERA_OPTIONS, CollectConfig, collect
-from sim.camera_input import ROTATIONS, CameraSource
+from robostral.evaluation.actors import PolicyDriver
+from robostral.runtime import PolicyRuntime
+from sim.camera_input import ROTATIONS, SOURCE_FIELDS, CameraSource
 from sim.envs import ENV_IDS
 
 
@@ -57,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="episodes written per flush")
     parser.add_argument("--max-failures", type=int, default=CollectConfig.max_failures,
                         help="failed seeds per task before giving up (default: max(10, episodes))")
+    parser.add_argument("--dagger", metavar="BUNDLE",
+                        help="DAgger: this policy bundle drives and the expert labels what it visits; every episode "
+                             "is kept, --episodes per task from --seed (give each round its own seeds)")
     parser.set_defaults(run=run)
 
 
@@ -93,16 +102,37 @@ def camera_source(args: argparse.Namespace, option: str) -> CameraSource | None:
         raise ValueError(f"{option}-resolution/-crop: {error}") from None
 
 
+def check_dagger_bundle(config: CollectConfig) -> None:
+    """Refuse a bundle that is not one, or that was trained for another robot or other camera images than
+    this collection renders (its actions or inputs would mean something else)."""
+    card = PolicyRuntime(config.dagger).card  # a damaged or tampered bundle is refused here
+    problems = []
+    if card.robot != config.robot:
+        problems.append(f"it drives a {card.robot}, this collection a {config.robot}")
+    if card.image_shape[0] != config.image_size:
+        problems.append(f"it takes {card.image_shape[0]}-pixel images: --image-size {card.image_shape[0]}")
+    for name in card.cameras:
+        rendered = getattr(config, SOURCE_FIELDS[name]) or CameraSource.direct(config.image_size)
+        if name != "image" and not config.wrist:
+            problems.append(f"it takes the {name} camera: add --wrist")
+        elif card.camera_input(name) != rendered:
+            problems.append(f"its {name} input is {card.camera_input(name)}, this collection renders {rendered}")
+    if problems:
+        raise ValueError(f"--dagger {config.dagger}: {'; '.join(problems)}")
+
+
 def run(args: argparse.Namespace) -> int:
     config = CollectConfig(
         out=args.out, robot=args.robot, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
         workers=args.workers, image_size=args.image_size, wrist=args.wrist, level=args.level,
         perturbation=args.perturbation, settle_steps=args.settle_steps,
-        flush_every=args.flush_every, max_failures=args.max_failures,
+        flush_every=args.flush_every, max_failures=args.max_failures, dagger=args.dagger,
         **{name: camera_source(args, option) for name, option in CAMERA_OPTIONS.items()},
     )
+    if config.dagger is not None:
+        check_dagger_bundle(config)
     try:
-        report = collect(config)
+        report = collect(config, make_driver=PolicyDriver)
     except RuntimeError as error:  # a worker failed or died; what was finished is saved
         print(f"robostral collect: error: {error}", file=sys.stderr)
         return 1
@@ -115,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
               f"are already in {config.out}")
         return 0
     rate = report.kept / report.seconds if report.seconds else 0.0
+    if config.dagger is not None:
+        print(f"DAgger: the policy reached the goal in {report.succeeded} of the {report.kept} episodes it drove")
     print(f"kept {report.kept} episodes ({report.frames} frames), discarded {report.discarded} failed, "
           f"skipped {report.skipped} already present; {report.seconds:.1f} s, {rate:.2f} episodes/s")
     print(f"{config.out}: {report.total_episodes} episodes")

@@ -9,6 +9,12 @@ collection says it is incomplete. Keys already in the dataset are skipped, so ru
 the same command again resumes an interrupted collection and does nothing after a
 finished one.
 
+DAgger (``dagger``: a policy bundle). The policy drives and the expert labels every
+state it visits, re-planning from the scene at each step; every episode is kept, success
+or not, since the states where the policy goes wrong are the ones worth labelling. Its
+seeds must not be the dataset's expert seeds: a DAgger key already in the dataset counts
+as done only when a DAgger run of the same bundle recorded it (``provenance["dagger"]``).
+
 Work is handed to the workers in a fixed order (tasks interleaved, replacements for
 failed seeds appended) and results are written in that order, so the dataset's content
 does not depend on the number of workers.
@@ -16,6 +22,7 @@ does not depend on the number of workers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -23,7 +30,9 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +46,14 @@ from sim.camera_input import CameraSource
 from sim.config import from_dict
 from sim.env import EnvConfig
 from sim.envs import ENV_IDS
-from sim.rollout import make_env, record_expert_episode
+from sim.rollout import Driver, make_env, record_expert_episode
 from sim.tasks import TASKS
 
 # The options of each camera's source (``--camera-resolution``, ``--wrist-camera-crop``...), by config field.
 CAMERA_OPTIONS = {"camera_source": "--camera", "wrist_camera_source": "--wrist-camera"}
+
+# Builds, in a worker, what drives the arm in a DAgger run from the bundle's path.
+MakeDriver = Callable[[str], Driver]
 
 SEED_POLICY = (
     "each task's seeds run seed, seed+1, ...; the dataset keeps the first N that succeed per task; "
@@ -68,6 +80,7 @@ class CollectConfig:
     settle_steps: int = 0  # steps recorded after a success while the expert holds its goal
     flush_every: int = 32  # episodes per flush: at most this many are lost to a hard kill
     max_failures: int | None = None  # discarded seeds per task and run before giving up; None: max(10, episodes)
+    dagger: str | None = None  # a policy bundle that drives while the expert labels (DAgger); None: the expert drives
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in ENV_IDS]
@@ -88,6 +101,10 @@ class CollectConfig:
         if not 0 <= self.settle_steps <= 100:
             raise ValueError(f"settle_steps must be within [0, 100], got {self.settle_steps}")
         from_dict(EnvConfig, self.env_kwargs)  # the env settings checked now, not in every worker
+        if self.dagger is not None:
+            if not Path(self.dagger).is_dir():
+                raise ValueError(f"dagger: no policy bundle at {self.dagger}")
+            object.__setattr__(self, "dagger", str(Path(self.dagger).resolve()))
 
     @property
     def failure_budget(self) -> int:
@@ -115,7 +132,15 @@ class CollectConfig:
             words += ["--settle-steps", str(self.settle_steps)]
         if self.max_failures is not None:
             words += ["--max-failures", str(self.max_failures)]
+        if self.dagger is not None:
+            words += ["--dagger", self.dagger]
         return shlex.join(words)
+
+    @cached_property
+    def dagger_run(self) -> dict:
+        """What the dataset's provenance keeps of a DAgger run: which bundle drove which seeds."""
+        return {"bundle": self.dagger, "bundle_sha256": _directory_hash(Path(self.dagger)),
+                "tasks": list(self.tasks), "seed": self.seed, "episodes": self.episodes}
 
 
 @dataclass
@@ -125,6 +150,7 @@ class CollectReport:
     out: Path
     kept: int = 0  # episodes this run added
     discarded: int = 0  # failed expert episodes this run did not keep
+    succeeded: int = 0  # of the kept episodes, those that reached the goal (all of them, unless DAgger)
     skipped: int = 0  # keys that were already in the dataset
     frames: int = 0  # frames this run added
     seconds: float = 0.0
@@ -182,12 +208,16 @@ class SeedPlan:
         return {task: self.episodes - n for task, n in self.claimed.items() if n < self.episodes}
 
 
-def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
+def collect(config: CollectConfig, progress: bool = True, make_driver: MakeDriver | None = None) -> CollectReport:
     """Run the experts until every task has its episodes in ``config.out``, or Ctrl-C/SIGTERM.
 
     Finished episodes are flushed every ``config.flush_every`` and when the run stops for
     any reason; an interrupted run is resumed by calling this again with the same config.
+    A DAgger run (``config.dagger``) needs ``make_driver``, a picklable function that makes
+    the bundle's driver in each worker.
     """
+    if config.dagger is not None and make_driver is None:
+        raise ValueError("a DAgger collection (dagger=BUNDLE) needs make_driver, which makes the bundle's driver")
     start = time.monotonic()
     probe = make_env(config.tasks[0], config.robot, **config.env_kwargs)
     env_config = json.loads(json.dumps(asdict(probe.unwrapped.config)))
@@ -203,13 +233,15 @@ def collect(config: CollectConfig, progress: bool = True) -> CollectReport:
         older = {"expert_perturbation": 0.0, "expert_settle_steps": 0}  # datasets from before these options
         stored = {**older, **writer.provenance.get("env_config", {})}
         _check_env_config(config.out, stored, env_config)
+        if config.dagger is not None:
+            _check_dagger_seeds(config, writer.keys, writer.provenance.get("dagger", []))
         plan = SeedPlan(config, writer.keys, writer.provenance.setdefault("discarded", {}))
         jobs = deque(plan.initial())
         report.skipped = plan.skipped
         if jobs:
             _record_run(writer.provenance, config)
             with _interrupts_as_keyboard_interrupt():
-                _run(config, plan, jobs, writer, report, progress)
+                _run(config, plan, jobs, writer, report, progress, make_driver)
         report.incomplete = plan.shortfall()
     except KeyboardInterrupt:
         report.interrupted = True
@@ -254,24 +286,56 @@ def _flatten(values: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _check_dagger_seeds(config: CollectConfig, keys: set[tuple[str, int]], runs: list[dict]) -> None:
+    """Refuse a DAgger run whose seeds the dataset already holds from anything but a run of this bundle."""
+    bundle = config.dagger_run["bundle_sha256"]
+
+    def ours(task: str, seed: int) -> bool:
+        return any(run["bundle_sha256"] == bundle and task in run["tasks"]
+                   and run["seed"] <= seed < run["seed"] + run["episodes"] for run in runs)
+
+    taken = sorted((task, seed) for task, seed in keys
+                   if task in config.tasks and config.seed <= seed < config.seed + config.episodes
+                   and not ours(task, seed))
+    if taken:
+        task, seed = taken[0]
+        raise DatasetError(f"{config.out} already holds {len(taken)} episode(s) of these seeds not driven by "
+                           f"{config.dagger} (first: {task} seed {seed}); give this DAgger round its own seeds "
+                           f"with --seed (e.g. {max(s for _, s in keys) + 1} or above)")
+
+
+def _directory_hash(root: Path) -> str:
+    """sha256 over a directory's files, names and contents: a bundle's identity."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def _record_run(provenance: dict, config: CollectConfig) -> None:
     provenance.setdefault("env_ids", {}).update({task: ENV_IDS[task] for task in config.tasks})
     commands = provenance.setdefault("commands", [])
     if config.command not in commands:
         commands.append(config.command)
+    if config.dagger is not None:
+        runs = provenance.setdefault("dagger", [])
+        if config.dagger_run not in runs:
+            runs.append(config.dagger_run)
 
 
 def _run(config: CollectConfig, plan: SeedPlan, jobs: deque, writer: DatasetWriter, report: CollectReport,
-         progress: bool) -> None:
+         progress: bool, make_driver: MakeDriver | None) -> None:
     """Hand ``jobs`` to worker processes, write results in job order, draw replacements for failures."""
-    bar = tqdm(total=len(jobs), desc=f"collect {config.robot}", unit="ep", disable=not progress, smoothing=0.1)
-    pool = WorkerPool(_expert_runner, (config,), min(config.workers, len(jobs)), "collection")
+    what = "dagger" if config.dagger is not None else "collect"
+    bar = tqdm(total=len(jobs), desc=f"{what} {config.robot}", unit="ep", disable=not progress, smoothing=0.1)
+    pool = WorkerPool(_expert_runner, (config, make_driver), min(config.workers, len(jobs)), "collection")
     try:
         with pool:
             for (task, seed), episode in pool.run(jobs):
                 if episode is not None:
                     writer.add(episode)
                     report.kept += 1
+                    report.succeeded += episode.success
                     report.frames += episode.length
                     bar.update()
                     if writer.pending >= config.flush_every:
@@ -282,32 +346,33 @@ def _run(config: CollectConfig, plan: SeedPlan, jobs: deque, writer: DatasetWrit
                     replacement = plan.replace(task, seed)
                     if replacement is not None:
                         jobs.append((task, replacement))
-                bar.set_postfix(kept=report.kept, discarded=report.discarded)
+                bar.set_postfix(kept=report.kept, succeeded=report.succeeded, discarded=report.discarded)
     except WorkerDied as error:
         raise WorkerDied(f"{error}; re-run to resume") from None
     finally:
         bar.close()
 
 
-def _expert_runner(config: CollectConfig):
-    """In a worker: run an expert episode per job (task, seed), keeping one env per task."""
+def _expert_runner(config: CollectConfig, make_driver: MakeDriver | None):
+    """In a worker: run an episode per job (task, seed), keeping one env per task and one driver."""
     envs = {}
+    driver = None if config.dagger is None else make_driver(config.dagger)
 
     def run(job: tuple[str, int], tick) -> Episode | None:
         task, seed = job
         if task not in envs:
             envs[task] = make_env(task, config.robot, **config.env_kwargs)
-        return _episode(task, config.robot, record_expert_episode(envs[task], seed, config.perturbation,
-                                                                  config.settle_steps))
+        recorded = record_expert_episode(envs[task], seed, config.perturbation, config.settle_steps, driver)
+        return _episode(task, config.robot, recorded, keep_failures=driver is not None)
 
     return run
 
 
-def _episode(task: str, robot: str, recorded) -> Episode | None:
-    """The recorded episode of ``task`` on ``robot`` (as the dataset names it) encoded, or None when the expert
-    failed."""
+def _episode(task: str, robot: str, recorded, keep_failures: bool = False) -> Episode | None:
+    """The recorded episode of ``task`` on ``robot`` (as the dataset names it) encoded, or None when it is not
+    kept: the expert failed (unless ``keep_failures``), or nothing was recorded (a chain's lead-in failed)."""
     result = recorded.result
-    if not result.success:
+    if not recorded.observations or not (result.success or keep_failures):
         return None
     observations = recorded.observations
     images = {IMAGE_KEYS[key]: np.stack([o[key] for o in observations])
@@ -317,7 +382,7 @@ def _episode(task: str, robot: str, recorded) -> Episode | None:
         seed=result.seed,
         robot=robot,
         instruction=result.instruction,
-        success=True,
+        success=result.success,
         images=images,
         state=np.stack([o["proprio"] for o in observations]),
         action=np.stack(recorded.actions),

@@ -62,6 +62,19 @@ def _plan(controller: ChunkController, rows: Sequence[dict], envs: Sequence[int]
     )
 
 
+class PolicyDriver:
+    """A bundle driving one env by itself, as a DAgger collection lets it (``sim.rollout.Driver``)."""
+
+    def __init__(self, bundle: str, threads: int = 1) -> None:
+        self.actor = PolicyActor(PolicyRuntime(bundle, threads=threads), slots=1)
+
+    def reset(self) -> None:
+        self.actor.reset(0)
+
+    def act(self, observation: dict) -> np.ndarray:
+        return self.actor.act([observation])[0]
+
+
 class ExpertActor:
     """The task's scripted expert in every slot; it reads the true simulator state, not the observation."""
 

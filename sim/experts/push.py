@@ -15,15 +15,20 @@ STANDOFF = 0.035  # m, gap behind the cube face before the push starts
 LEAD = 0.02  # m, how far into the cube the push waypoint leads
 OFF_LINE = 0.02  # m, lateral error that triggers a new approach
 DONE = 0.012  # m, cube-to-zone-centre distance that ends the push
+HIGH = 0.08  # m, tool height on the way to the point behind the cube
+BEHIND = 0.015  # m, horizontal tool distance from the point behind the cube that counts as there
+LOW = 0.008  # m, tool above PUSH_HEIGHT that counts as low enough to push
+SLACK = 0.02  # m, tool farther behind the cube face than STANDOFF that still counts as ready to push
 
 
 class PushExpert(Expert):
     def plan(self) -> list[Phase]:
         return [
-            Phase("behind_high", lambda: self.behind(0.08), closed=1.0, tolerance=0.015, yaw=self.push_yaw),
-            Phase("behind_low", lambda: self.behind(PUSH_HEIGHT), closed=1.0, tolerance=0.008, speed=0.2),
-            Phase("push", self.push_point, closed=1.0, speed=0.12, done=self.pushed),
-            Phase("retreat", self.lift(0.15), closed=1.0, tolerance=0.02),
+            Phase("behind_high", lambda: self.behind(HIGH), closed=1.0, tolerance=BEHIND, yaw=self.push_yaw),
+            Phase("behind_low", lambda: self.behind(PUSH_HEIGHT), closed=1.0, tolerance=LOW, speed=0.2,
+                  when=self.over_behind),
+            Phase("push", self.push_point, closed=1.0, speed=0.12, done=self.pushed, when=self.pushing),
+            Phase("retreat", self.lift(0.15), closed=1.0, tolerance=0.02, when=self.pushed),
         ]
 
     def direction(self) -> np.ndarray:
@@ -54,6 +59,18 @@ class PushExpert(Expert):
         if self.phase == "push" and self.off_line():
             self.go_to(0)
         return super().act()
+
+    def over_behind(self) -> bool:
+        """The tool is over the point behind the cube, on its way down to it."""
+        tool = self.robot.tool_position()
+        return bool(np.linalg.norm((tool - self.behind(PUSH_HEIGHT))[:2]) < BEHIND and tool[2] < HIGH + BEHIND)
+
+    def pushing(self) -> bool:
+        """The tool is low behind the cube on its line to the zone, at most the standoff away from its face."""
+        tool = self.robot.tool_position()
+        size = self.task.sizes[self.task.goal.a]
+        gap = -(tool - self.sim.position(self.task.goal.a))[:2] @ self.direction()[:2] - size / 2
+        return bool(tool[2] < PUSH_HEIGHT + LOW and not self.off_line() and gap < STANDOFF + SLACK)
 
     def off_line(self) -> bool:
         """The tool is no longer behind the cube on the cube-to-zone line."""
