@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
+from robostral.benchmarks.floor import sgemm_gflops  # noqa: E402
 from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
 from robostral.bundle.card import read_card  # noqa: E402
 from robostral.export.bundle import write_policy_onnx  # noqa: E402
@@ -41,18 +42,6 @@ from robostral.training.bundle_weights import policy_from_bundle  # noqa: E402
 THREADS = 2
 NODE_THREADS = 1  # policy_node's `threads` parameter in launch/params
 BARE = "ONNX Runtime fp32, GroupNorm removed (bound)"
-
-
-def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of a square fp32 matmul on THREADS threads."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
 
 
 def without_normalization(model: RobostralS) -> RobostralS:
@@ -143,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for name, call in calls.items():
             times[name] += time_calls(call, per_round)
-    peak = sgemm_gflops()
+    peak = sgemm_gflops(2048)
     floor_ms = flops / (peak * 1e9) * 1000
     profile = op_profile(args.bundle / "policy.onnx", inputs, per_round)
     profiled = sum(profile.values())

@@ -36,6 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
+from robostral.benchmarks.floor import sgemm_gflops  # noqa: E402
 from robostral.benchmarks.publish import goal_lines, publish  # noqa: E402
 from robostral.data import load_dataset  # noqa: E402
 from robostral.language.minilm import MiniLMEncoder  # noqa: E402
@@ -134,18 +135,6 @@ def digest(images: torch.Tensor, wrist: torch.Tensor | None) -> str:
     for tensor in (images, wrist) if wrist is not None else (images,):
         hashed.update(tensor.contiguous().numpy().tobytes())
     return hashed.hexdigest()
-
-
-def sgemm_gflops(size: int = 1024, repeats: int = 5) -> float:
-    """Best GFLOP/s of a square fp32 matmul on torch's current threads."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
 
 
 def step_flops(contender: Contender, batch_size: int) -> float:
@@ -256,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_index in range(args.rounds):
         for runner in runners if round_index % 2 == 0 else runners[::-1]:
             runner.run(args.steps, config.batch_size)
-    flops, peak = step_flops(runners[-1], config.batch_size), sgemm_gflops()
+    flops, peak = step_flops(runners[-1], config.batch_size), sgemm_gflops(1024)
     publish("train_throughput", COMMAND, "Training throughput: today's loader against the frame cache",
             report(runners, config, args, flops, peak), write=not args.no_write)
     return 0
