@@ -20,6 +20,7 @@ from robostral.data.collect import CollectConfig, collect
 from robostral.export.bundle import ExportError, export_bundle
 from robostral.language.runtime import InstructionEncoder
 from robostral.policies.robostral_s.modeling import RobostralS
+from robostral.recipe import card_recipe
 from robostral.training.batches import IMAGE, STATE
 from robostral.training.checkpoint import latest_checkpoint, load_policy_config, load_weights
 from robostral.training.trainer import train
@@ -109,9 +110,16 @@ def test_a_network_grown_by_fine_keypoints_exports_with_parity_and_its_lineage(p
     config = tiny_train_config(pipeline.dataset, tmp_path / "run", steps=10, init_from=str(source))
     config.policy.fine_keypoints = 4
     train(config)
-    card = export_bundle(latest_checkpoint(tmp_path / "run"), tmp_path / "bundle", "robostral export (test)")
+    log = {"recipe": "recipes/grown.yaml", "stages": [
+        {"name": "train", "command": "train --config grown.yaml --resume", "ran": "", "wall_s": 60.0, "cpu_s": 90.0,
+         "device": "cpu"}]}
+    card = export_bundle(latest_checkpoint(tmp_path / "run"), tmp_path / "bundle", "robostral export (test)",
+                         recipe=card_recipe(log))
 
     assert card.export["parity"]["max_abs"] <= 1e-4
+    assert card.recipe["stages"][0]["command"] == "train --config grown.yaml --resume" and card.recipe["cpu_s"] == 90
+    readme = (tmp_path / "bundle" / "README.md").read_text()  # the model card says how to rebuild it
+    assert "`robostral recipe run recipes/grown.yaml`" in readme and "robostral train --config grown.yaml" in readme
     assert card.network["fine_keypoints"] == 4
     assert card.training["steps"] == 10
     assert card.training["initialized_from"]["checkpoint"] == str(source)
@@ -167,6 +175,13 @@ def test_a_dataset_of_another_camera_size_is_refused(pipeline, tmp_path, capsys)
     assert main(args) == 2
     assert "has (64, 64, 3) images and 15 state values; this policy takes (32, 32, 3) and 15" in capsys.readouterr().err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["dataset-64px"]
+
+
+def test_a_missing_recipe_log_is_refused_before_anything_is_exported(pipeline, tmp_path, capsys):
+    args = ["export", "--checkpoint", str(pipeline.run), "--out", str(tmp_path / "b"), "--recipe", "nowhere.json"]
+    assert main(args) == 2
+    assert "--recipe nowhere.json: no recipe log there" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_export_of_a_missing_checkpoint_is_refused(tmp_path, capsys):

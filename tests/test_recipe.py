@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import tiny_train_config
 
 from robostral.cli import main
 from robostral.recipe import LOG_ROOT, Stage, load_recipe
@@ -96,19 +94,3 @@ def test_the_shipped_recipes_load():
         stages = load_recipe(path).stages
         assert any(s.words[0] == "export" and "--recipe" in s.words for s in stages)  # the card names every stage
         assert stages[-1].words[:2] == ["policies", "promote"]
-
-
-def test_a_recipe_export_names_every_stage_in_the_card(pipeline, here, capsys):
-    """train then export --recipe, as a shipped recipe ends: the card, and its README, name the stages before it."""
-    config = tiny_train_config(pipeline.dataset, here / "run", steps=10, checkpoint_every=10, eval_every=10)
-    values = {**vars(config), "policy": vars(config.policy)}
-    values["policy"]["channels"] = list(values["policy"]["channels"])
-    (here / "train.yaml").write_text(yaml.safe_dump(values))
-    recipe = write_recipe(here / "quick.yaml", ("train", "train --config train.yaml --resume"),
-                          ("export", f"export --checkpoint run --out bundle --recipe {LOG_ROOT}/quick/log.json"))
-    assert main(["recipe", "run", recipe]) == 0
-    card = yaml.safe_load((here / "bundle" / "card.yaml").read_text())["recipe"]
-    assert card["file"] == recipe and [s["name"] for s in card["stages"]] == ["train"]  # export is still running
-    assert card["stages"][0]["command"] == "train --config train.yaml --resume" and card["cpu_s"] > 0
-    readme = (here / "bundle" / "README.md").read_text()
-    assert f"robostral recipe run {recipe}" in readme and "robostral train --config train.yaml --resume" in readme
