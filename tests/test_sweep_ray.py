@@ -24,6 +24,7 @@ from robostral.sweep.store import done_keys, read_rows
 EPISODES = 3  # per cell
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"  # loopback addresses Ray keeps as they are (not 127.0.0.1)
 RAY = Path(sys.executable).parent / "ray"
+STOP_GRACE = 10.0  # s for the nodes to stop on SIGTERM before they are killed
 
 
 def environment() -> dict[str, str]:
@@ -116,12 +117,15 @@ def two_nodes(tmp_path):
             wait_for_nodes(address, len(nodes))
         yield address
     finally:
-        for node in reversed(nodes):
+        for node in nodes:  # all at once: a worker node waits for a head that is stopping too
             os.killpg(node.pid, signal.SIGTERM)  # --block: the node's processes go with it
+        deadline = time.monotonic() + STOP_GRACE
+        for node in nodes:
             try:
-                node.wait(timeout=30)
+                node.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
+                node.wait()
 
 
 def wait_for_nodes(address: str, count: int, timeout: float = 60) -> None:
