@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import gymnasium
 import numpy as np
@@ -16,6 +17,20 @@ ROBOT_NAMES = robot_names()  # every shipped arm
 
 # Every range zero: the nominal scene, no latency, no action noise.
 NOMINAL = RandomizationConfig(enabled=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def encoder_cache_dir(tmp_path_factory):
+    """Exported encoders are kept for this session only (children inherit it): the first export of each pooling
+    is a real one, the others take its bytes (robostral/export/encoder_cache.py), and nothing is left behind."""
+    path = tmp_path_factory.mktemp("encoder-cache")
+    previous = os.environ.get("ROBOSTRAL_CACHE_DIR")
+    os.environ["ROBOSTRAL_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["ROBOSTRAL_CACHE_DIR"]
+    else:
+        os.environ["ROBOSTRAL_CACHE_DIR"] = previous
 
 
 def only(**ranges) -> RandomizationConfig:

@@ -51,7 +51,7 @@ def order_encoder() -> MiniLMEncoder:
 def exported(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """One export (parity-checked by ``export_encoder`` itself) shared by the module."""
     out = tmp_path_factory.mktemp("encoder")
-    return out, export_encoder(out)
+    return out, export_encoder(out, cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_export_is_byte_for_byte_deterministic(exported, tmp_path):
     first, hashes = exported
     env = {**OFFLINE, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "robostral.export.encoder", str(tmp_path)],
+        [sys.executable, "-m", "robostral.export.encoder", str(tmp_path), "--no-cache"],
         env=env, capture_output=True, text=True, timeout=300, check=True,
     )
     assert set(hashes) == {ENCODER_FILE, TOKENIZER_FILE}
@@ -282,7 +282,7 @@ def test_mean_order_pooling_keeps_the_mean_and_tells_which_colour_comes_first(to
 
 def test_export_takes_the_pooling_its_bundle_card_names(order_encoder, tmp_path, capsys):
     write_card(tmp_path, make_card(encoder={"pooling": "mean+order"}))
-    export_main([str(tmp_path)])  # as `make encoders` runs it on every committed bundle
+    export_main([str(tmp_path), "--no-cache"])  # as `make encoders` runs it on every committed bundle, afresh
     runtime = InstructionEncoder(tmp_path)
     assert runtime.dim == POOLINGS["mean+order"]
     np.testing.assert_allclose(runtime.run(INSTRUCTIONS), order_encoder.encode(INSTRUCTIONS).numpy(),
