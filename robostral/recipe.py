@@ -28,6 +28,7 @@ from pathlib import Path
 from sim.config import ConfigError, from_dict, yaml_mapping
 
 LOG_ROOT = Path("runs/recipes")
+STAGE_KEYS = ("name", "command", "wall_s", "cpu_s", "device")  # what the log keeps of a finished stage
 TRAIN = "train"  # the stages a --device option applies to
 
 
@@ -93,7 +94,17 @@ def read_log(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         return {"recipe": "", "stages": []}
-    return json.loads(path.read_text())
+    try:
+        log = json.loads(path.read_text())
+        stages = log["stages"]
+        if not isinstance(log["recipe"], str) or any(set(STAGE_KEYS) - set(stage) for stage in stages):
+            raise ValueError
+        for stage in stages:
+            float(stage["wall_s"]), float(stage["cpu_s"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: not a recipe log (damaged or edited by hand): delete it to run every stage "
+                         "again") from None
+    return log
 
 
 def pending(recipe: Recipe, log: dict) -> list[Stage]:
@@ -139,8 +150,7 @@ def card_recipe(log: dict) -> dict:
     """What a bundle's card keeps of the recipe that made it: the file, each stage's command and time, the sums."""
     if not log["stages"]:
         raise ValueError("the recipe log holds no finished stage: run the recipe (robostral recipe run) first")
-    keys = ("name", "command", "wall_s", "cpu_s", "device")
-    return {"file": log["recipe"], "stages": [{key: stage[key] for key in keys} for stage in log["stages"]],
+    return {"file": log["recipe"], "stages": [{key: stage[key] for key in STAGE_KEYS} for stage in log["stages"]],
             **totals(log)}
 
 

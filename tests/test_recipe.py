@@ -94,3 +94,14 @@ def test_the_shipped_recipes_load():
         stages = load_recipe(path).stages
         assert any(s.words[0] == "export" and "--recipe" in s.words for s in stages)  # the card names every stage
         assert stages[-1].words[:2] == ["policies", "promote"]
+
+
+@pytest.mark.parametrize("junk", ["{not json", '{"recipe": "x"}', '{"recipe": "x", "stages": [{"name": "a"}]}',
+                                  '{"recipe": "x", "stages": [{"name": "a", "command": "c", "wall_s": "NaN?", '
+                                  '"cpu_s": 1, "device": "cpu"}]}'])
+def test_a_damaged_log_is_refused_with_the_way_out(here, capsys, junk):
+    recipe = write_recipe(here / "quick.yaml", ("listed", LIST))
+    (here / LOG_ROOT / "quick").mkdir(parents=True)
+    (here / LOG_ROOT / "quick" / "log.json").write_text(junk)
+    assert main(["recipe", "show", recipe]) == 2
+    assert "not a recipe log (damaged or edited by hand): delete it" in capsys.readouterr().err

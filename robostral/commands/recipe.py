@@ -4,7 +4,8 @@
 (``runs/recipes/<name>/log.json``), each a ``robostral`` command as a child process; run it again
 after a stop and it goes on where it was. ``--device cuda`` trains on a GPU (every ``train`` stage).
 ``show RECIPE`` lists the stages, which are done, and the wall and CPU time they took.
-Exit status: 0 every stage done, 1 a stage failed (the stages before it stay done), 2 bad arguments.
+Exit status: 0 every stage done, 1 a stage failed (the stages before it stay done), 2 bad arguments,
+130 stopped (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import subprocess
 import sys
 
 from robostral.recipe import load_recipe, pending, read_log, run_recipe, totals
+
+INTERRUPTED = (130, -2, -15)  # a stage stopped by Ctrl-C or SIGTERM (its exit status, or the signal)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,9 +37,15 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         log = run_recipe(recipe, args.recipe, args.device)
     except subprocess.CalledProcessError as error:
+        if error.returncode in INTERRUPTED:
+            print("robostral recipe: stopped; run the same command again to go on", file=sys.stderr)
+            return 130
         print(f"robostral recipe: a stage failed (exit {error.returncode}): {' '.join(error.cmd[3:])}; "
               "the stages before it stay done: fix it and run the recipe again", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C reached this process too; the stage's own handling kept its work
+        print("robostral recipe: stopped; run the same command again to go on", file=sys.stderr)
+        return 130
     spent = totals(log)
     print(f"{recipe.name}: all {len(recipe.stages)} stages done; {spent['wall_s']:.0f} s wall, "
           f"{spent['cpu_s']:.0f} s CPU in all (log: {recipe.log_path})")
