@@ -13,7 +13,7 @@ import torch
 from conftest import copy_bundle
 
 from robostral.bundle.card import POLICY_FILE, read_card, write_card
-from robostral.export.bundle import write_policy_onnx
+from robostral.export.policy_graphs import write_policy_onnx
 from robostral.training.bundle_weights import policy_from_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,8 @@ def test_the_bound_is_the_same_graph_without_its_normalization(pipeline, tmp_pat
     model = policy_from_bundle(pipeline.bundle)
     c = model.config
     inputs = {"image": np.zeros((2, c.image_size, c.image_size, 3), np.uint8),
-              "state": np.zeros((2, c.state_dim), np.float32), "language": np.zeros((2, c.language_dim), np.float32)}
+              "state": np.zeros((2, c.state_dim), np.float32),
+              "condition": np.zeros((2, model.condition_dim), np.float32)}
     write_policy_onnx(without_normalization(model), inputs, tmp_path / "bare.onnx")
 
     def ops(path: Path) -> set[str]:

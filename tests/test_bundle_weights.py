@@ -94,7 +94,7 @@ def test_a_bundle_whose_card_describes_another_network_is_refused(pipeline, tmp_
     card = yaml.safe_load((bundle / CARD_FILE).read_text())
     card["network"]["hidden_dim"] *= 2  # the card is not hashed (only signed), so this passes verification
     (bundle / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
-    with pytest.raises(BundleWeightsError, match="policy.onnx: not the network its card describes"):
+    with pytest.raises(BundleWeightsError, match="its graphs are not the network its card describes"):
         policy_from_bundle(bundle)
 
 

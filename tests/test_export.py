@@ -11,7 +11,7 @@ import torch
 from conftest import tiny_train_config
 from safetensors.torch import load_file, save_file
 
-from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
+from robostral.bundle.card import INSTRUCTION_FILE, POLICY_FILE, POLICY_INT8_FILE, read_card, sha256_file
 from robostral.bundle.gate import GATES
 from robostral.bundle.model_card import render_model_card
 from robostral.cli import main
@@ -43,8 +43,11 @@ def torch_actions(checkpoint, inputs) -> np.ndarray:
 
 
 def onnx_actions(graph, inputs) -> np.ndarray:
+    """What ``graph`` predicts, its condition from the instruction head beside it, run on its own here."""
+    head = ort.InferenceSession(str(graph.parent / INSTRUCTION_FILE), providers=["CPUExecutionProvider"])
+    condition = head.run(["condition"], {"language": inputs["language"]})[0]
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-    return session.run(["actions"], inputs)[0]
+    return session.run(["actions"], {k: v for k, v in inputs.items() if k != "language"} | {"condition": condition})[0]
 
 
 def test_onnx_matches_torch_on_every_dataset_frame(pipeline):
@@ -64,7 +67,7 @@ def test_card_describes_the_bundle(pipeline):
     card = read_card(pipeline.bundle)
     data = load_dataset(pipeline.dataset)
     files = sorted(p.name for p in pipeline.bundle.iterdir() if p.name not in ("card.yaml", "README.md"))
-    assert files == ["encoder.onnx", POLICY_FILE, POLICY_INT8_FILE, "tokenizer.json"]
+    assert files == ["encoder.onnx", INSTRUCTION_FILE, POLICY_FILE, POLICY_INT8_FILE, "tokenizer.json"]
     assert card.files == {name: sha256_file(pipeline.bundle / name) for name in files}
     assert (pipeline.bundle / "README.md").read_text() == render_model_card(card)  # the card for people
 
@@ -78,13 +81,18 @@ def test_card_describes_the_bundle(pipeline):
     assert card.evaluation is None and card.gate == GATES["production"]
     assert 0 < card.trainable_parameters < 15_000_000
 
-    session = ort.InferenceSession(str(pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])
-    declared = {**card.inputs, **card.outputs}
-    for value in [*session.get_inputs(), *session.get_outputs()]:
-        shape = declared[value.name]["shape"]
-        assert isinstance(value.shape[0], str) and shape[0] == "batch"  # the batch dimension is dynamic
-        assert value.shape[1:] == shape[1:], value.name
-        assert value.type == f"tensor({declared[value.name]['dtype'].replace('float32', 'float')})"
+    # The per-step graph takes the instruction head's condition in place of the embedding; the head takes that.
+    declared = {**card.inputs, **card.outputs, "condition": card.instruction_head}
+    graphs = {POLICY_FILE: ["image", "state", "condition", "actions"], INSTRUCTION_FILE: ["language", "condition"]}
+    for name, values in graphs.items():
+        session = ort.InferenceSession(str(pipeline.bundle / name), providers=["CPUExecutionProvider"])
+        assert [value.name for value in [*session.get_inputs(), *session.get_outputs()]] == values
+        for value in [*session.get_inputs(), *session.get_outputs()]:
+            shape = declared[value.name]["shape"]
+            assert isinstance(value.shape[0], str) and shape[0] == "batch"  # the batch dimension is dynamic
+            assert value.shape[1:] == shape[1:], value.name
+            assert value.type == f"tensor({declared[value.name]['dtype'].replace('float32', 'float')})"
+    assert card.instruction_head["file"] == INSTRUCTION_FILE and INSTRUCTION_FILE in card.files
     assert card.outputs["actions"]["shape"] == ["batch", 5, 8]
 
 

@@ -75,7 +75,7 @@ def test_sign_and_verify_round_trip(pipeline, site_keys, tmp_path):
     site, other = ["--trusted-key", site_keys["site.pub"]], ["--trusted-key", site_keys["other.pub"]]
 
     result = robostral("policies", "verify", bundle)
-    assert result.returncode == 0 and "4 files match their sha256; signature not checked" in result.stdout
+    assert result.returncode == 0 and "5 files match their sha256; signature not checked" in result.stdout
     result = robostral("policies", "verify", bundle, *site)
     assert result.returncode == 1 and "unsigned (no card.sig)" in result.stderr
 

@@ -17,6 +17,7 @@ from robostral.bundle.signing import generate_keypair, sign_bundle
 from robostral.bundle.verify import TRUSTED_KEYS_ENV
 from robostral.data import load_dataset
 from robostral.runtime import PolicyRuntime
+from robostral.runtime.session import run_instruction_head
 from robostral.training.batches import IMAGE, STATE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,6 +236,36 @@ def test_instruction_embeddings_are_cached(runtime, frames):
     for _ in range(4):
         controller.act(images, states, [text, text])
     assert len(cache) == size  # encoded once, then served from the cache at every control step
+
+
+class CountingSession:
+    """An ONNX Runtime session that counts the rows it is run on."""
+
+    def __init__(self, session) -> None:
+        self.session, self.rows = session, 0
+
+    def run(self, outputs, feeds):
+        self.rows += len(next(iter(feeds.values())))
+        return self.session.run(outputs, feeds)
+
+
+def test_the_instruction_head_runs_once_per_instruction_and_each_step_runs_only_the_policy_graph(runtime, frames):
+    images, states, _ = good_inputs(runtime, frames)
+    head = runtime.instruction_head = CountingSession(runtime.instruction_head)
+    try:
+        texts = ["push the cube that only this test names to the target", "reach the target this test names"]
+        controller = runtime.controller(batch=2)
+        for _ in range(5):
+            controller.act(images[:2], states[:2], texts)
+        assert head.rows == 2  # once per instruction, then cached for every step
+        controller.act(images[:2], states[:2], texts[::-1])
+        assert head.rows == 2  # the same two instructions in other envs: still cached
+        controller.act(images[:2], states[:2], [texts[0], "reach the target a third time"])
+        assert head.rows == 3
+    finally:
+        runtime.instruction_head = head.session
+    language = np.stack([runtime.embed(text) for text in texts])  # what is cached is what the head computes
+    np.testing.assert_array_equal(runtime.conditions(language), run_instruction_head(head.session, language))
 
 
 def test_a_batch_predicts_what_single_calls_predict(runtime, frames):

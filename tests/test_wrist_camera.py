@@ -42,7 +42,7 @@ def test_the_bundle_declares_and_takes_the_wrist_image_with_parity(wrist_pipelin
     assert card.wrist_shape == (32, 32, 3) and card.network["wrist_camera"] is True
     assert card.export["parity"]["max_abs"] <= 1e-4
     session = ort.InferenceSession(str(wrist_pipeline.bundle / POLICY_FILE), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["image", "state", "language", "wrist_image"]
+    assert [i.name for i in session.get_inputs()] == ["image", "state", "condition", "wrist_image"]
     assert runtime.wrist_shape == (32, 32, 3)
 
     checkpoint = latest_checkpoint(wrist_pipeline.run)

@@ -34,9 +34,14 @@ POLICY_FILE = "policy.onnx"
 POLICY_INT8_FILE = "policy_int8.onnx"
 ENCODER_FILE = "encoder.onnx"  # the instruction encoder (robostral.language)
 TOKENIZER_FILE = "tokenizer.json"
-FORMAT = "robostral-policy-bundle/1"
-POLICY_INPUTS = ("image", "state", "language")  # every policy graph's inputs, in the network's order
-WRIST_INPUT = "wrist_image"  # after them, in the graph of a network with a wrist camera
+INSTRUCTION_FILE = "instruction.onnx"  # the instruction head: embedding -> condition, once per instruction
+FORMAT = "robostral-policy-bundle/2"
+# Format 1: one policy graph that took the instruction's embedding at every step. Its weights can still be
+# read (``robostral policies upgrade`` splits it; ``train --init-from`` starts from it); nothing runs it.
+PREVIOUS_FORMAT = "robostral-policy-bundle/1"
+POLICY_INPUTS = ("image", "state", "language")  # a bundle's inputs, in the network's order
+WRIST_INPUT = "wrist_image"  # after them, for a network with a wrist camera
+CONDITION = "condition"  # the instruction head's output; policy.onnx takes it in place of ``language``
 CAMERA_INPUT = "camera_input"  # the key of an image input's CameraSource
 OPTIONAL_KEYS = ("lineage", "recipe", "failure_analysis", "limitations", "license")  # left out of the file when None
 
@@ -74,6 +79,8 @@ class Card:
     inputs: dict[str, dict[str, Any]]  # graph input name -> dtype, shape (batch first) and notes
     outputs: dict[str, dict[str, Any]]
     encoder: dict[str, Any]  # the instruction encoder: files, model, pooling
+    # The instruction head (format 2; None in format 1): its file, ``language`` in, ``condition`` out and its shape.
+    instruction_head: dict[str, Any] | None
     network: dict[str, Any]  # the network's settings and its trainable_parameters
     training: dict[str, Any]  # dataset, command, steps, wall time of the last training stage
     export: dict[str, Any]  # command, ONNX parity, batch-1 latency, the int8 variant it vouches for, versions
@@ -88,8 +95,13 @@ class Card:
 
     def __post_init__(self) -> None:
         """Refuse what the types cannot say: another format, an input without its shape, limits for other joints."""
-        if self.format != FORMAT:
+        if self.format not in (FORMAT, PREVIOUS_FORMAT):
             raise ValueError(f"expected format {FORMAT!r}, got {self.format!r}")
+        if (self.instruction_head is None) == (self.format == FORMAT):
+            raise ValueError(f"a card of format {self.format!r} {'needs' if self.format == FORMAT else 'has no'} "
+                             "instruction_head")
+        if self.instruction_head is not None and len(self.instruction_head.get("shape") or ()) != 2:
+            raise ValueError("instruction_head has no (batch, width) shape")
         names = (*POLICY_INPUTS, *([WRIST_INPUT] if WRIST_INPUT in self.inputs else []))
         unshaped = [name for name in names if len((self.inputs.get(name) or {}).get("shape") or ()) < 2]
         if unshaped:
@@ -107,8 +119,10 @@ class Card:
     def from_dict(cls, values: Any, source: str | os.PathLike = "") -> Card:
         """The card holding ``values`` (a parsed ``card.yaml``); BundleError naming ``source`` and the bad key."""
         found = values.get("format") if isinstance(values, dict) else values
-        if found != FORMAT:
+        if found not in (FORMAT, PREVIOUS_FORMAT):
             raise BundleError(f"{source}: expected format {FORMAT!r}, got {found!r}")
+        if found == PREVIOUS_FORMAT:  # before the instruction head was a graph of its own
+            values = {"instruction_head": None} | values
         missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in values]
         if missing:
             raise BundleError(f"{source}: an incomplete card, it has no {', '.join(missing)}")
@@ -163,6 +177,11 @@ class Card:
     def language_dim(self) -> int:
         """The width of the instruction embedding the policy takes (the encoder's output)."""
         return int(self.inputs["language"]["shape"][1])
+
+    @property
+    def condition_dim(self) -> int:
+        """The width of the instruction head's output, which the policy graph takes."""
+        return int(self.instruction_head["shape"][1])
 
     @property
     def action_dim(self) -> int:

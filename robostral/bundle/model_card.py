@@ -235,6 +235,11 @@ def _model_details(card: Card) -> str:
                 side = card.inputs[name]["shape"][1]
                 notes.append(f"rendered as a {card.camera_input(name).describe()}, area-resized to {side}x{side}")
             rows.append([kind, f"`{name}`", dtype, shape, "; ".join(notes)])
+    if card.instruction_head:
+        head = card.instruction_head
+        shape = " x ".join(str(s) for s in head["shape"])
+        rows.append(["instruction head", f"`{head['output']}`", head.get("dtype", "float32"), shape,
+                     f"`{head['file']}` of `{head['input']}`, once per instruction; `policy.onnx` takes it"])
     if rows:
         parts.append(_table(["", "name", "dtype", "shape", "notes"], rows))
     parity, latency = card.export.get("parity") or {}, card.export.get("latency_batch1") or {}
@@ -248,8 +253,14 @@ def _model_details(card: Card) -> str:
                      f"{float(int8['max_abs']):.2g} against fp32 (bound {int8['bound']}), "
                      f"{float(int8['speedup']):.2f}x the fp32 speed at batch 1 (at least {int8['min_speedup']}x)")
     for variant, stats in latency.items():
-        lines.append(f"batch-1 latency at export, {variant.replace('_ms', '')}: p50 {float(stats['p50']):.2f} ms, "
-                     f"p99 {float(stats['p99']):.2f} ms")
+        lines.append(f"batch-1 latency of a control step at export, {variant.replace('_ms', '')}: "
+                     f"p50 {float(stats['p50']):.2f} ms, p99 {float(stats['p99']):.2f} ms")
+    upgrade = card.export.get("upgrade")
+    if upgrade:
+        lines.append(f"upgraded from {upgrade['from_format']} (one graph, `policy.onnx` sha256 "
+                     f"`{upgrade['from_policy_sha256'][:16]}...`) by `{upgrade['command']}`: the split graphs predict "
+                     f"what it did within {float(upgrade['max_abs_vs_previous_graph']):.2g} on {upgrade['frames']} "
+                     "random observations, so what was measured of it holds for them")
     if lines:
         parts.append(_bullets(lines))
     return "\n\n".join(parts)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from robostral.bundle.card import (
     ENCODER_FILE,
+    FORMAT,
+    INSTRUCTION_FILE,
     POLICY_FILE,
     POLICY_INT8_FILE,
     TOKENIZER_FILE,
@@ -25,7 +27,7 @@ from robostral.bundle.card import (
 )
 
 TRUSTED_KEYS_ENV = "ROBOSTRAL_TRUSTED_KEYS"
-REQUIRED_FILES = (POLICY_FILE, ENCODER_FILE, TOKENIZER_FILE)  # what every runtime loads
+REQUIRED_FILES = (POLICY_FILE, INSTRUCTION_FILE, ENCODER_FILE, TOKENIZER_FILE)  # what every runtime loads
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,22 @@ def verify_bundle(
     bundle: str | os.PathLike,
     trusted_keys: Sequence[str | os.PathLike] | None = None,
     required: Sequence[str] = REQUIRED_FILES,
+    previous_format: bool = False,
 ) -> VerifiedBundle:
     """The verified card of ``bundle``; BundleError naming the first problem.
 
-    Checks, in order: the signature (when there are trusted keys; ``None`` means
-    the keys in ``ROBOSTRAL_TRUSTED_KEYS``), the sha256 of every file the card
-    lists, and that the card lists every file in ``required``.
+    Checks, in order: the card's format (this version's, or also the previous one where
+    ``previous_format``: to read its weights, never to run it), the signature (when there are
+    trusted keys; ``None`` means the keys in ``ROBOSTRAL_TRUSTED_KEYS``), the sha256 of every
+    file the card lists, and that the card lists every file in ``required``.
     """
     card = read_card(bundle)
+    if card.format != FORMAT and not previous_format:
+        raise BundleError(
+            f"{bundle}: a bundle of format {card.format!r}, whose policy graph takes the instruction's embedding "
+            f"at every step; this version runs {FORMAT!r}. `robostral policies upgrade {bundle}` splits out its "
+            "instruction head, or export it again"
+        )
     keys = trusted_keys_from_env() if trusted_keys is None else list(trusted_keys)
     if keys:
         from robostral.bundle.signing import load_public_keys, verify_signature  # cryptography, only when signing

@@ -41,6 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _trusted_key_argument(promote)
     promote.set_defaults(run=promote_command)
 
+    upgrade = actions.add_parser(
+        "upgrade", help="rewrite a format-1 bundle (one graph) as this version's: instruction head + per-step graph")
+    upgrade.add_argument("bundle", type=Path, help="a format-1 bundle folder")
+    upgrade.add_argument("--out", type=Path, help="where to write it (default: in place, once every check passed)")
+    upgrade.set_defaults(run=upgrade_command)
+
     listing = actions.add_parser("list", help="the promoted bundles: robot, evaluation, gate, whether they verify")
     listing.add_argument("--policies-dir", type=Path, default=POLICIES_DIR, help="default: %(default)s")
     _trusted_key_argument(listing)
@@ -103,6 +109,21 @@ def promote_command(args: argparse.Namespace) -> int:
         print(refusal, file=sys.stderr)
         return 1
     print(f"promoted {args.bundle} to {target}")
+    return 0
+
+
+def upgrade_command(args: argparse.Namespace) -> int:
+    import shlex
+
+    from robostral.export.upgrade import upgrade_bundle
+
+    out = args.out or args.bundle
+    upgrade = upgrade_bundle(args.bundle, out, "robostral " + shlex.join(sys.argv[1:]))
+    print(f"upgraded {args.bundle} to {out}: the new graphs match its policy graph within "
+          f"{upgrade['max_abs_vs_previous_graph']:.2g} on {upgrade['frames']} observations")
+    for name in upgrade["dropped"]:
+        again = "sign it again" if name.endswith(".sig") else "export with --int8 again"
+        print(f"dropped {name}: it was made for the old graph ({again})")
     return 0
 
 

@@ -1,11 +1,12 @@
 """`robostral export`: a training checkpoint -> a self-contained policy bundle.
 
-The bundle holds ``policy.onnx`` (raw uint8 image + raw proprio + instruction
-embedding in, the action chunk in joint units out, normalization inside), the
-instruction encoder (``encoder.onnx`` + ``tokenizer.json``), optionally
-``policy_int8.onnx``, and ``card.yaml`` (each camera input with its ``camera_input``: the
-frame size and crop the training data was rendered at). The export fails, leaving nothing
-behind, unless ONNX Runtime matches torch within ``PARITY_TOLERANCE`` on real
+The bundle holds ``instruction.onnx`` (the instruction embedding in, its condition out:
+run once per instruction), ``policy.onnx`` (raw uint8 images + raw proprio + that condition
+in, the action chunk in joint units out, normalization inside), the instruction encoder
+(``encoder.onnx`` + ``tokenizer.json``), optionally ``policy_int8.onnx``, and ``card.yaml``
+(each camera input with its ``camera_input``: the frame size and crop the training data was
+rendered at). The export fails, leaving nothing behind, unless the two graphs in ONNX Runtime,
+one after the other, match torch within ``PARITY_TOLERANCE`` on real
 observations from the training dataset, and, where an int8 variant is asked for, unless
 it passes its ``Int8Gate``: within a bound of fp32 on those frames and faster than fp32,
 both measured here. The card's ``export.int8`` then vouches for it.
@@ -29,8 +30,10 @@ import yaml
 import robostral
 from robostral.bundle.card import (
     CAMERA_INPUT,
+    CONDITION,
     ENCODER_FILE,
     FORMAT,
+    INSTRUCTION_FILE,
     POLICY_FILE,
     POLICY_INT8_FILE,
     TOKENIZER_FILE,
@@ -43,14 +46,21 @@ from robostral.bundle.gate import GATES
 from robostral.bundle.model_card import write_model_card
 from robostral.data import load_dataset
 from robostral.export.encoder import export_encoder
-from robostral.export.onnx_graph import export_onnx
+from robostral.export.policy_graphs import write_instruction_onnx, write_policy_onnx
 from robostral.export.quantize import Int8Gate, quantize_policy
 from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.factory import make_policy
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
-from robostral.runtime.session import POLICY_OUTPUT, WRIST_INPUT, policy_inputs, policy_session
+from robostral.runtime.session import (
+    LANGUAGE,
+    POLICY_OUTPUT,
+    WRIST_INPUT,
+    policy_inputs,
+    policy_session,
+    step_feeds,
+)
 from robostral.training.batches import IMAGE, STATE, WRIST_IMAGE, dataset_image_columns
 from robostral.training.checkpoint import load_policy_config, load_weights
 from robots import load_robot
@@ -98,17 +108,22 @@ def export_bundle(
             expected = model(*(torch.from_numpy(inputs[name]) for name in policy_inputs(c.wrist_camera))).numpy()
         if not np.isfinite(expected).all():
             raise ExportError(f"{checkpoint} predicts NaN or infinite joint targets on dataset frames: corrupt weights")
+        # The conditions come from the exported head in ONNX Runtime, so parity covers both graphs in turn.
+        write_instruction_onnx(model, inputs[LANGUAGE], staging / INSTRUCTION_FILE)
+        head = policy_session(staging / INSTRUCTION_FILE, threads=1)
+        inputs, calibration = step_feeds(head, inputs), step_feeds(head, calibration)
         write_policy_onnx(model, inputs, staging / POLICY_FILE)
         session = policy_session(staging / POLICY_FILE)
         error = max_abs_difference(session, inputs, expected)
         if not error <= PARITY_TOLERANCE:
-            raise ExportError(f"policy.onnx differs from the torch model by {error:.3g} (> {PARITY_TOLERANCE})")
+            raise ExportError(f"instruction.onnx then policy.onnx differ from the torch model by {error:.3g} "
+                              f"(> {PARITY_TOLERANCE})")
         parity = {"max_abs": error, "tolerance": PARITY_TOLERANCE, "frames": len(expected), "dataset": str(data.root)}
         sessions = {"fp32_ms": session}
         if int8 is not None:
             quantize_policy(staging / POLICY_FILE, staging / POLICY_INT8_FILE, calibration)
             sessions["int8_ms"] = policy_session(staging / POLICY_INT8_FILE)
-        speed = latency_ms(sessions, inputs)  # interleaved: the int8 variant's speed-up is a fair ratio
+        speed = latency_ms(sessions, inputs)  # per step; interleaved: the int8 variant's speed-up is a fair ratio
         export = {"parity": parity, "latency_batch1": speed}
         if int8 is not None:
             export["int8"] = _vouched_int8(int8, sessions["int8_ms"], inputs, expected, speed)
@@ -150,14 +165,10 @@ def _dataset_frames(data, count: int, config: RobostralSConfig) -> dict[str, np.
     return frames
 
 
-def write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Path) -> None:
-    """``model`` as the bundle's policy graph (raw inputs named as the runtime feeds them, batch dynamic)."""
-    names = policy_inputs(model.config.wrist_camera)
-    args = tuple(torch.from_numpy(inputs[name][:2]) for name in names)
-    graph = export_onnx(
-        model, args, list(names), [POLICY_OUTPUT], dict.fromkeys(names, {0: "batch"}), "robostral.export"
-    )
-    path.write_bytes(graph.SerializeToString())
+def instruction_head(model: RobostralS) -> dict[str, Any]:
+    """The card's ``instruction_head``: the graph the runtime runs once per instruction, and what it gives."""
+    return {"file": INSTRUCTION_FILE, "input": LANGUAGE, "output": CONDITION, "dtype": "float32",
+            "shape": ["batch", model.condition_dim], "note": f"cached per instruction; {POLICY_FILE} takes it"}
 
 
 def _card(
@@ -210,6 +221,7 @@ def _card(
             "output": "embedding",
             "pooling": config.language_pooling,
         },
+        instruction_head=instruction_head(model),
         network={key: value for key, value in vars(config).items() if key != "joint_names"}
         | {"channels": list(config.channels), "trainable_parameters": model.num_trainable_parameters()},
         training={

@@ -2,8 +2,9 @@
 
 No torch on this path: a deployment installs onnxruntime, numpy, tokenizers and
 PyYAML. ``PolicyRuntime`` verifies the bundle (every sha256, and the signature
-when trusted keys are configured), warms the session up, caches instruction
-embeddings, validates every input (instructions by ``sim.language.check_instruction``),
+when trusted keys are configured), warms the sessions up, caches each instruction's
+embedding and its condition (the instruction head's output, so each step runs only
+the per-step graph), validates every input (instructions by ``sim.language.check_instruction``),
 and predicts action chunks for a batch of observations. ``ChunkController`` turns
 chunks into one action per control step with ACT's temporal ensembling, one history
 per env of a batch.
@@ -12,18 +13,20 @@ per env of a batch.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from robostral.bundle.card import POLICY_FILE, POLICY_INT8_FILE
+from robostral.bundle.card import INSTRUCTION_FILE, POLICY_FILE, POLICY_INT8_FILE
 from robostral.bundle.verify import check_int8, verify_bundle
 from robostral.language.runtime import InstructionEncoder
-from robostral.runtime.session import policy_inputs, policy_session, run_policy
+from robostral.runtime.session import policy_session, run_instruction_head, run_policy, step_inputs
 from sim.language import check_instruction
 
 DEFAULT_ENSEMBLE_DECAY = 0.01  # ACT's m: weight exp(-m * i), i = 0 for the oldest prediction
+CONDITION_CACHE_SIZE = 256  # distinct instruction embeddings whose condition is kept, least recently used out
 
 
 class PolicyRuntime:
@@ -50,10 +53,12 @@ class PolicyRuntime:
         if int8:
             check_int8(self.path, self.card)
         self.session = policy_session(self.path / (POLICY_INT8_FILE if int8 else POLICY_FILE), threads, device)
+        self.instruction_head = policy_session(self.path / INSTRUCTION_FILE, threads=1)
+        self._conditions: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.encoder = InstructionEncoder(self.path, threads=1)
         card = self.card
         self.image_shape, self.wrist_shape = card.image_shape, card.wrist_shape  # wrist: None without one
-        self.input_names = policy_inputs(card.wrist_camera)
+        self.input_names = step_inputs(card.wrist_camera)
         self.state_dim, self.language_dim = card.state_dim, card.language_dim
         if self.encoder.dim != self.language_dim:
             raise ValueError(f"{self.path}: its encoder gives {self.encoder.dim}-float embeddings, "
@@ -84,11 +89,30 @@ class PolicyRuntime:
 
         ``wrist_image`` is the wrist camera's frame, for (and only for) a bundle that takes one.
         """
-        inputs = self._validate(image, state, language, wrist_image)
+        image, state, language, *wrist = self._validate(image, state, language, wrist_image)
+        inputs = (image, state, self.conditions(language), *wrist)
         chunks = run_policy(self.session, dict(zip(self.input_names, inputs)))
         if not np.isfinite(chunks).all():
             raise ValueError("the policy produced NaN or infinite joint targets; refusing to pass them on")
         return chunks
+
+    def conditions(self, language: np.ndarray) -> np.ndarray:
+        """The instruction head's output (B, condition_dim) for embeddings (B, language_dim), each computed once.
+
+        Keyed by the embedding's bytes: a control loop repeats one instruction's embedding every step.
+        """
+        keys = [row.tobytes() for row in language]
+        missing = list(dict.fromkeys(key for key in keys if key not in self._conditions))
+        if missing:
+            computed = run_instruction_head(self.instruction_head,
+                                            np.stack([np.frombuffer(key, np.float32) for key in missing]))
+            self._conditions.update(zip(missing, computed))
+        for key in keys:
+            self._conditions.move_to_end(key)
+        rows = np.stack([self._conditions[key] for key in keys])
+        while len(self._conditions) > CONDITION_CACHE_SIZE:
+            self._conditions.popitem(last=False)
+        return rows
 
     def controller(self, batch: int = 1, decay: float = DEFAULT_ENSEMBLE_DECAY) -> ChunkController:
         return ChunkController(self, batch, decay)

@@ -1,8 +1,9 @@
 """A policy bundle's network back in torch, to fine-tune its open weights or time it against ONNX Runtime.
 
 A bundle is what Robostral ships and trusts; the checkpoint it was exported from
-stays on the machine that trained it. Its ``policy.onnx`` holds every weight: most
-under their torch names (the exporter keeps them), the rest folded into constants
+stays on the machine that trained it. Its graphs hold every weight (``instruction.onnx``
+what the instruction decides, ``policy.onnx`` the rest; a format-1 bundle has them all in
+``policy.onnx``): most under their torch names (the exporter keeps them), the rest folded into constants
 of the graph, which are read back from the node that uses them: each GroupNorm's
 affine (reshaped to broadcast over the feature map) and each camera's
 normalization (one scale and one shift per channel). The rebuilt network must
@@ -19,13 +20,13 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from robostral.bundle.card import POLICY_FILE, Card
+from robostral.bundle.card import FORMAT, INSTRUCTION_FILE, POLICY_FILE, BundleError, Card
 from robostral.bundle.verify import verify_bundle
 from robostral.policies.factory import make_policy, make_policy_config
 from robostral.policies.robostral_s.configuration import RobostralSConfig
 from robostral.policies.robostral_s.modeling import RobostralS
 from robostral.runtime.parity import PARITY_TOLERANCE, max_abs_difference
-from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session
+from robostral.runtime.session import WRIST_INPUT, policy_inputs, policy_session, step_feeds
 
 
 class BundleWeightsError(ValueError):
@@ -38,27 +39,44 @@ def bundle_network_config(card: Card) -> RobostralSConfig:
 
 
 def policy_from_bundle(bundle: str | Path) -> RobostralS:
-    """The verified bundle's network in torch (eval mode), checked against ONNX Runtime on random inputs."""
+    """The verified bundle's network in torch (eval mode), checked against ONNX Runtime on random inputs.
+
+    A bundle of the previous format is read too: its weights are the same network's.
+    """
     bundle = Path(bundle)
-    card = verify_bundle(bundle, required=(POLICY_FILE,)).card
+    card = verify_bundle(bundle, required=(POLICY_FILE,), previous_format=True).card
+    graphs = _graph_files(card.format)
+    if not set(graphs) <= set(card.files):  # every file the card lists was verified; an unlisted one was not
+        raise BundleError(f"{bundle}: incomplete, the card lists no {INSTRUCTION_FILE}")
     model = make_policy(bundle_network_config(card))
     try:
-        model.load_state_dict(bundle_state_dict(bundle, model))
+        model.load_state_dict(bundle_state_dict(bundle, model, graphs))
     except RuntimeError as error:  # names or shapes the card's network does not have
-        raise BundleWeightsError(f"{bundle / POLICY_FILE}: not the network its card describes ({error})") from None
+        raise BundleWeightsError(f"{bundle}: its graphs are not the network its card describes ({error})") from None
     model.eval()
-    error = _parity(model, bundle / POLICY_FILE)
+    error = _parity(model, [bundle / name for name in graphs])
     if not error <= PARITY_TOLERANCE:
         raise BundleWeightsError(
-            f"{bundle / POLICY_FILE}: the weights read back differ from its graph by {error:.3g} (> {PARITY_TOLERANCE})"
+            f"{bundle}: the weights read back differ from its graphs by {error:.3g} (> {PARITY_TOLERANCE})"
         )
     return model
 
 
-def bundle_state_dict(bundle: Path, model: RobostralS) -> dict[str, torch.Tensor]:
-    """The state dict of ``model``'s network held in ``bundle``'s policy graph (names it lacks are left out)."""
-    graph = onnx.load(str(bundle / POLICY_FILE)).graph
-    constants = {item.name: numpy_helper.to_array(item) for item in graph.initializer}
+def _graph_files(card_format: str) -> tuple[str, ...]:
+    """The graphs holding a bundle's weights: the policy graph, then this format's instruction head."""
+    return (POLICY_FILE, INSTRUCTION_FILE) if card_format == FORMAT else (POLICY_FILE,)
+
+
+def bundle_state_dict(
+    bundle: Path, model: RobostralS, graphs: tuple[str, ...] = (POLICY_FILE, INSTRUCTION_FILE)
+) -> dict[str, torch.Tensor]:
+    """The state dict of ``model``'s network held in ``bundle``'s ``graphs`` (names they lack are left out).
+
+    The folded constants (camera and GroupNorm affines) are read from the policy graph, the first.
+    """
+    loaded = [onnx.load(str(bundle / name)).graph for name in graphs]
+    graph = loaded[0]
+    constants = {item.name: numpy_helper.to_array(item) for each in loaded for item in each.initializer}
     tensors = {name: torch.from_numpy(constants[name].copy()) for name in model.state_dict() if name in constants}
     folded, config = _Folded(graph, constants), model.config
     towers = {"": ("image", "blocks")} | ({"wrist_": (WRIST_INPUT, "wrist_blocks")} if config.wrist_camera else {})
@@ -117,8 +135,11 @@ class _Folded:
         return torch.from_numpy(found[0].reshape(-1).copy())
 
 
-def _parity(model: RobostralS, path: Path, batch: int = 4) -> float:
-    """Largest |ONNX Runtime - torch| on random inputs spread like the network's training data."""
+def _parity(model: RobostralS, graphs: list[Path], batch: int = 4) -> float:
+    """Largest |ONNX Runtime - torch| on random inputs spread like the network's training data.
+
+    ``graphs``: the policy graph, then the instruction head whose conditions it takes (none in format 1).
+    """
     c = model.config
     generator = torch.Generator().manual_seed(0)
     size = (batch, c.image_size, c.image_size, 3)
@@ -132,4 +153,5 @@ def _parity(model: RobostralS, path: Path, batch: int = 4) -> float:
     with torch.no_grad():
         expected = model(*(inputs[name] for name in policy_inputs(c.wrist_camera))).numpy()
     arrays = {name: value.numpy() for name, value in inputs.items()}
-    return max_abs_difference(policy_session(path, threads=1), arrays, expected)
+    policy, *head = (policy_session(path, threads=1) for path in graphs)
+    return max_abs_difference(policy, step_feeds(head[0], arrays) if head else arrays, expected)

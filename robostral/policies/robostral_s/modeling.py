@@ -3,8 +3,13 @@
 Inputs are what the robot has: a raw uint8 RGB image (B, H, W, 3), the raw proprio
 vector (B, state_dim) and the instruction's embedding (B, language_dim).
 Normalization lives inside the module (buffers filled from dataset statistics),
-so the exported ONNX graph takes raw inputs and returns absolute joint targets
+so the exported ONNX graphs take raw inputs and return absolute joint targets
 (B, chunk_size, action_dim) in joint units.
+
+Everything the instruction decides (the language features the head reads and every
+FiLM block's gamma and beta) depends on the instruction alone: ``condition`` computes
+it, once per instruction, and ``act`` runs the per-step rest from the cameras, the
+proprio and that condition. A bundle exports the two as separate graphs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from torch.nn import functional as F
 
 from robostral.language import EMBEDDING_DIM
 from robostral.policies.robostral_s.configuration import RobostralSConfig
+
+LANGUAGE_FEATURES = 128  # the language features the action head reads beside the image and proprio features
 
 
 class FiLMBlock(nn.Module):
@@ -28,8 +35,9 @@ class FiLMBlock(nn.Module):
         nn.init.zeros_(self.film.weight)  # start as identity: gamma = 1, beta = 0
         nn.init.zeros_(self.film.bias)
 
-    def forward(self, x: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.film(language)[:, :, None, None].chunk(2, dim=1)
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+        """``modulation``: ``film`` of the language code, (B, 2 * out_channels), gamma then beta."""
+        gamma, beta = modulation[:, :, None, None].chunk(2, dim=1)
         return F.relu(self.norm(self.conv(x)) * (1 + gamma) + beta)
 
 
@@ -72,10 +80,10 @@ class RobostralS(nn.Module):
         side = c.image_size // 2 ** len(c.channels)
         self.to_keypoints = nn.Conv2d(channels, c.keypoints, 1)
         self.spatial_softmax = SpatialSoftmax(side, side)
-        self.language_proj = nn.Sequential(nn.Linear(code, 128), nn.ReLU())
+        self.language_proj = nn.Sequential(nn.Linear(code, LANGUAGE_FEATURES), nn.ReLU())
         proprio_dim = c.state_dim if c.proprio_velocity else c.arm_dim + 1
         self.state_proj = nn.Sequential(nn.Linear(proprio_dim, 128), nn.ReLU())
-        features = 2 * c.keypoints + channels + 128 + 128
+        features = 2 * c.keypoints + channels + LANGUAGE_FEATURES + 128
         if c.fine_keypoints:
             self.to_fine_keypoints = nn.Conv2d(c.channels[-2], c.fine_keypoints, 1)
             self.fine_spatial_softmax = SpatialSoftmax(2 * side, 2 * side)
@@ -145,40 +153,64 @@ class RobostralS(nn.Module):
         """The part of the (normalized) proprio vector the network sees: all of it, or positions only."""
         return state if self.config.proprio_velocity else self.joint_positions(state)
 
-    def predict_normalized(
-        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
-        if (wrist_image is None) == self.config.wrist_camera:
-            raise ValueError(f"this network {'takes' if self.config.wrist_camera else 'has no'} wrist camera image")
+    def _all_film_blocks(self) -> list[FiLMBlock]:
+        """The front camera's FiLM blocks, then the wrist camera's: the order ``condition`` lays them out in."""
+        return [*self.blocks, *(self.wrist_blocks if self.config.wrist_camera else ())]
+
+    def _condition_widths(self) -> list[int]:
+        """How ``condition`` splits: the head's language features, then each FiLM block's gamma and beta."""
+        return [LANGUAGE_FEATURES] + [2 * block.conv.out_channels for block in self._all_film_blocks()]
+
+    @property
+    def condition_dim(self) -> int:
+        """The width of ``condition``'s output."""
+        return sum(self._condition_widths())
+
+    def condition(self, language: torch.Tensor) -> torch.Tensor:
+        """What the instruction decides, (B, condition_dim): the same for every step of one instruction."""
         # Standardized per dimension over the training instructions: MiniLM embeddings of instructions
         # that differ only in argument order are ~0.997 cosine-similar; this stretches what differs.
-        language = self.language_mlp((self.language_roles(language) - self.language_mean) / self.language_std)
-        fine, x = self._feature_maps(image, self.image_mean, self.image_std, self.blocks, language)
+        code = self.language_mlp((self.language_roles(language) - self.language_mean) / self.language_std)
+        return torch.cat([self.language_proj(code), *(block.film(code) for block in self._all_film_blocks())], dim=1)
+
+    def act_normalized(
+        self, image: torch.Tensor, state: torch.Tensor, condition: torch.Tensor, wrist_image: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Normalized chunk targets (B, K, A) from the cameras, the proprio and the instruction's ``condition``."""
+        if (wrist_image is None) == self.config.wrist_camera:
+            raise ValueError(f"this network {'takes' if self.config.wrist_camera else 'has no'} wrist camera image")
+        language, *modulations = torch.split(condition, self._condition_widths(), dim=1)
+        towers = len(self.blocks)
+        fine, x = self._feature_maps(image, self.image_mean, self.image_std, self.blocks, modulations[:towers])
         keypoints = self.spatial_softmax(self.to_keypoints(x))
         pooled = x.mean(dim=(2, 3))
         state_features = self.state_proj(self.proprio((state - self.state_mean) / self.state_std))
-        features = torch.cat([keypoints, pooled, self.language_proj(language), state_features], dim=1)
-        hidden = self.head[0](features)
+        hidden = self.head[0](torch.cat([keypoints, pooled, language, state_features], dim=1))
         if self.config.fine_keypoints:
             hidden = hidden + self.fine_to_hidden(self.fine_spatial_softmax(self.to_fine_keypoints(fine)))
         if self.config.wrist_camera:
             _, w = self._feature_maps(wrist_image, self.wrist_image_mean, self.wrist_image_std, self.wrist_blocks,
-                                      language)
+                                      modulations[towers:])
             wrist = torch.cat([self.spatial_softmax(self.wrist_to_keypoints(w)), w.mean(dim=(2, 3))], dim=1)
             hidden = hidden + self.wrist_to_hidden(wrist)
         return self.head[1:](hidden).reshape(-1, self.config.chunk_size, self.config.action_dim)
 
+    def predict_normalized(
+        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The network's raw output: normalized chunk targets (B, K, A). Training compares against this."""
+        return self.act_normalized(image, state, self.condition(language), wrist_image)
+
     @staticmethod
-    def _feature_maps(image, mean, std, blocks: nn.ModuleList, language) -> tuple[torch.Tensor, torch.Tensor]:
+    def _feature_maps(image, mean, std, blocks: nn.ModuleList, modulations) -> tuple[torch.Tensor, torch.Tensor]:
         """A raw uint8 image through FiLM ``blocks``: the feature map before the last, and the last."""
         # Channels first, then one multiply-add per channel: the same (x / 255 - mean) / std, but a
         # broadcast over contiguous planes, which ONNX Runtime runs ~10x faster than over the last axis.
         scale, shift = 1.0 / (255.0 * std), -mean / std
         x = image.permute(0, 3, 1, 2).float() * scale[:, None, None] + shift[:, None, None]
-        for block in blocks[:-1]:
-            x = block(x, language)
-        return x, blocks[-1](x, language)
+        for block, modulation in zip(blocks[:-1], modulations):
+            x = block(x, modulation)
+        return x, blocks[-1](x, modulations[-1])
 
     def normalize_targets(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Ground-truth chunks (B, K, A, joint units) in the space ``predict_normalized`` outputs."""
@@ -186,14 +218,20 @@ class RobostralS(nn.Module):
             actions = actions - self.joint_positions(state)[:, None, :]
         return (actions - self.target_mean) / self.target_std
 
-    def forward(
-        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
+    def act(
+        self, image: torch.Tensor, state: torch.Tensor, condition: torch.Tensor, wrist_image: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Absolute joint targets (B, K, A) in joint units: what deploys."""
-        actions = self.predict_normalized(image, state, language, wrist_image) * self.target_std + self.target_mean
+        """Absolute joint targets (B, K, A) in joint units from the instruction's ``condition``: the per-step graph."""
+        actions = self.act_normalized(image, state, condition, wrist_image) * self.target_std + self.target_mean
         if self.config.action_mode == "delta":
             actions = actions + self.joint_positions(state)[:, None, :]
         return actions
+
+    def forward(
+        self, image: torch.Tensor, state: torch.Tensor, language: torch.Tensor, wrist_image: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Absolute joint targets (B, K, A) in joint units from the instruction's embedding: what deploys."""
+        return self.act(image, state, self.condition(language), wrist_image)
 
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
