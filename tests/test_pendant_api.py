@@ -26,8 +26,10 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from websockets.sync.client import connect
 
+from robostral.pendant.motion.planner import Planner
 from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT
 from robostral.ros import contract
+from robostral.safety import SafetyConfig
 
 PASSWORD = "correct horse battery"
 PERIOD = 0.05  # s: the pendant's control period
@@ -225,7 +227,27 @@ def test_malformed_or_oversized_requests_get_4xx_and_change_nothing(cell, users)
         response = engineer.post(path, json=body)
         assert 400 <= response.status_code < 500 and response.json()["error"], (path, response.text)
     assert engineer.post("/api/programs/import", content=b"x" * 300_000, headers=headers).status_code == 413
+    for frame in ("world", None, 1):
+        jog = engineer.post("/api/jog", json={"mode": "cartesian", "axis": "x", "direction": 1, "step": 1,
+                                              "frame": frame})
+        assert jog.status_code == 400 and "frame must be 'base' or 'tool'" in jog.json()["error"], jog.text
     assert {table: cell.rows(table) for table in tables} == before
+
+
+def test_a_tool_frame_step_moves_the_tool_along_its_own_x(ready, users):
+    cell, engineer, frame = ready, users["engineer"], Planner(SafetyConfig()).frame
+    start = cell.arm()
+    before, rotation = frame.pose(start)
+    jog = {"mode": "cartesian", "axis": "x", "direction": 1, "step": 5, "frame": "tool"}
+    assert engineer.post("/api/jog", json=jog).status_code == 200
+    cell.joint_states.wait_for(lambda m: np.abs(np.array(m.position[:7]) - start).max() > 1e-3, timeout=5,
+                               what="the tool-frame step", after=time.monotonic() - 1)
+    time.sleep(0.5)
+    cell.joint_states.wait_for(lambda m: max(map(abs, m.velocity)) < AT_REST, after=time.monotonic(),
+                               what="the arm at rest")
+    moved = frame.pose(cell.arm())[0] - before
+    assert 0.003 < np.linalg.norm(moved) < 0.007, moved
+    assert moved @ rotation[:, 0] / np.linalg.norm(moved) > np.cos(np.radians(10)), (moved, rotation[:, 0])
 
 
 def test_jog_moves_a_joint_and_stops_when_the_heartbeats_stop(ready, users):
@@ -261,6 +283,9 @@ def test_jog_moves_a_joint_and_stops_when_the_heartbeats_stop(ready, users):
         assert still - last_heartbeat <= HEARTBEAT_TIMEOUT + PERIOD + 0.25, \
             f"joint 1 came to rest {still - last_heartbeat:.3f} s after the last heartbeat"
         assert not any(m["type"] == "error" for m in drain(page))
+        page.send(json.dumps({"type": "jog", "mode": "cartesian", "axis": "x", "direction": 1, "frame": "world"}))
+        refusal = wait_until(lambda: next((m for m in drain(page) if m["type"] != "state"), None), 5, "the refusal")
+        assert refusal["type"] == "error" and refusal["status"] == 400 and "frame" in refusal["error"], refusal
 
         page.send(json.dumps({"type": "jog", "mode": "cartesian", "axis": "z", "direction": 1}))
         for _ in range(5):
@@ -458,6 +483,7 @@ def test_audit_log_view_and_csv(ready, users):
     engineer = users["engineer"]
     entries = engineer.get("/api/audit?action=jog").json()["entries"]
     assert entries and all(e["action"] == "jog" for e in entries)
+    assert any(e["detail"].get("frame") == "tool" for e in entries)  # the tool-frame step
     csv = engineer.get("/api/audit.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0] == "id,time,user,action,detail"

@@ -25,8 +25,10 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from robostral.bundle.card import read_card
+from robostral.pendant.motion.planner import Planner
 from robostral.pendant.motion.streaming import HEARTBEAT_TIMEOUT
 from robostral.ros import contract
+from robostral.safety import SafetyConfig
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
 if not Path(pendant_browser.CHROMIUM).exists():
@@ -249,6 +251,25 @@ def test_hold_to_jog_moves_a_joint_and_release_stops_it(page, cell):
     assert still - released <= bound + SETTLE, f"joint 1 still moving {still - released:.3f} s after release"
     assert max(abs(v) for v in after[-1][1].velocity) < AT_REST
     assert after[-1][1].position[0] - start > 0.1  # it went somewhere
+
+
+def test_a_tool_frame_step_sends_the_frame_and_moves_along_the_tools_x(page, cell):
+    cell.wait_at_rest()
+    tab(page, "jog")
+    expect(page.get_by_test_id("jog-frame-base")).to_be_checked()
+    expect(page.get_by_test_id("jog-frame-label")).to_have_text("base")
+    page.locator("label:has([data-testid='jog-frame-tool'])").click()
+    expect(page.get_by_test_id("jog-frame-label")).to_have_text("tool")
+    frame = Planner(SafetyConfig()).frame
+    before, rotation = frame.pose(cell.arm())
+    with page.expect_request("**/api/jog") as sent:
+        jog_step(page, cell, "10", "jog-x-plus")
+    assert sent.value.post_data_json == {"mode": "cartesian", "axis": "x", "direction": 1, "frame": "tool", "step": 10}
+    moved = frame.pose(cell.arm())[0] - before
+    assert 0.007 < np.linalg.norm(moved) < 0.013, moved
+    assert moved @ rotation[:, 0] / np.linalg.norm(moved) > np.cos(np.radians(5)), (moved, rotation[:, 0])
+    page.locator("label:has([data-testid='jog-frame-base'])").click()
+    expect(page.get_by_test_id("jog-frame-label")).to_have_text("base")
 
 
 def test_teach_two_waypoints(page, cell):

@@ -23,6 +23,8 @@ HOME = np.array((0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785, 0.04))  # the Panda's ho
 PERIOD = 0.05
 # Reaching down through the table: the tool point at z = -0.09 m, below the workspace box.
 LOW = (0.0, 1.7, 0.0, -0.3, 0.0, 1.9, 0.785)
+# Home with the base and the flange turned: the tool's x axis 69 degrees off the base's, in the xy plane.
+TURNED = HOME[:7] + (0.6, 0.0, 0.0, 0.0, 0.0, 0.0, -0.6)
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +79,46 @@ def test_a_joint_step_turns_one_joint_by_the_step_in_degrees(planner, step):
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_a_cartesian_step_moves_the_tool_by_the_step_in_mm_keeping_its_orientation(planner, axis):
-    rows = step_rows(JogCommand("cartesian", axis, 1), 5.0, HOME[:7], planner.frame)
+@pytest.mark.parametrize("q", [HOME[:7], TURNED], ids=["home", "turned"])
+def test_a_cartesian_step_moves_the_tool_by_the_step_in_mm_keeping_its_orientation(planner, axis, q):
+    rows = step_rows(JogCommand("cartesian", axis, 1), 5.0, q, planner.frame)
     (p0, r0), (p1, r1) = planner.frame.pose(rows[0]), planner.frame.pose(rows[-1])
     assert np.allclose(p1 - p0, 0.005 * np.eye(3)[axis], atol=2e-4)
     assert np.abs(r1 - r0).max() < 2e-3
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees between two vectors."""
+    return math.degrees(math.acos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_tool_frame_step_moves_the_tool_along_its_own_axis(planner, axis, direction):
+    _, rotation = planner.frame.pose(TURNED)
+    tool_axis = direction * rotation[:, axis]
+    rows = step_rows(JogCommand("cartesian", axis, direction, "tool"), 5.0, TURNED, planner.frame)
+    (p0, r0), (p1, r1) = planner.frame.pose(rows[0]), planner.frame.pose(rows[-1])
+    assert math.isclose(np.linalg.norm(p1 - p0), 0.005, abs_tol=2e-4)
+    assert angle(p1 - p0, tool_axis) < 2.0 and np.abs(r1 - r0).max() < 2e-3
+    base_axis = direction * np.eye(3)[axis]
+    if axis < 2:  # the tool's x and y are turned 69 degrees from the base's about z (its z is the base's -z)
+        assert angle(p1 - p0, base_axis) > 60.0
+    else:
+        assert angle(p1 - p0, base_axis) > 178.0
+
+
+def test_a_held_tool_frame_jog_goes_along_the_tools_x_under_the_tool_speed_cap(planner):
+    _, rotation = planner.frame.pose(TURNED)
+    streamer = MotionStreamer(PERIOD)
+    motion = planner.jog(np.append(TURNED, 0.04), JogCommand("cartesian", 0, 1, "tool"), 1.0)
+    streamer.start(motion)
+    tool = np.array([planner.frame.pose(streamer.tick(1.0, 0.0).positions[0])[0] for _ in range(30)])
+    speed = np.linalg.norm(np.diff(tool, axis=0), axis=1) / PERIOD
+    assert speed.max() <= 0.9 * SafetyConfig().manual_tool_speed * 1.001
+    moved = tool[-1] - tool[0]
+    assert np.linalg.norm(moved) > 0.05 and angle(moved, rotation[:, 0]) < 2.0 and angle(moved, np.eye(3)[0]) > 60.0
+    assert np.abs(planner.frame.pose(motion.reference())[1] - rotation).max() < 2e-3
 
 
 def test_a_joint_at_its_limit_cannot_be_jogged_further(planner):
@@ -95,10 +132,22 @@ def test_a_joint_at_its_limit_cannot_be_jogged_further(planner):
     {"mode": "joint", "axis": 7, "direction": 1}, {"mode": "joint", "axis": "1", "direction": 1},
     {"mode": "cartesian", "axis": "w", "direction": 1}, {"mode": "spin", "axis": 0, "direction": 1},
     {"mode": "joint", "axis": 0, "direction": 2}, {"mode": "joint", "axis": True, "direction": 1},
+    {"mode": "cartesian", "axis": "x", "direction": 1, "frame": "world"},
+    {"mode": "cartesian", "axis": "x", "direction": 1, "frame": None},
+    {"mode": "cartesian", "axis": "x", "direction": 1, "frame": ["tool"]},
+    {"mode": "joint", "axis": 0, "direction": 1, "frame": "tool"},
 ])
 def test_malformed_jog_commands_are_refused(body):
     with pytest.raises(BadRequest):
         JogCommand.parse(body, 7)
+
+
+def test_a_cartesian_jog_is_in_the_base_frame_unless_told_the_tool():
+    base = JogCommand.parse({"mode": "cartesian", "axis": "y", "direction": -1}, 7)
+    assert base == JogCommand("cartesian", 1, -1, "base")
+    assert JogCommand.parse({"mode": "cartesian", "axis": "y", "direction": -1, "frame": "base"}, 7) == base
+    assert JogCommand.parse({"mode": "cartesian", "axis": "y", "direction": -1, "frame": "tool"}, 7).frame == "tool"
+    assert JogCommand.parse({"mode": "joint", "axis": 2, "direction": 1}, 7) == JogCommand("joint", 2, 1)
 
 
 def test_only_the_offered_step_sizes_are_taken():

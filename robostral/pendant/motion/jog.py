@@ -1,10 +1,13 @@
-"""Jogging: per-joint and Cartesian (tool x, y, z in the base frame) moves, by steps or held down.
+"""Jogging: per-joint and Cartesian (the tool point along x, y, z of the base or the tool frame) moves.
 
 A step jog moves one step (0.1, 1, 5 or 10 mm or degrees) as a timed path. A held jog is a
 ``JogMotion`` streamed while the operator holds the button (in a ``streaming.HeldMotion``: it stops
-when the page's heartbeats stop). Cartesian jogging keeps
-the tool's orientation (damped least squares on the full 6-D Jacobian). Speeds are scaled by the
-user's role (``roles.JOG_SPEED_LIMIT``) and kept under the supervisor's manual-mode tool speed cap.
+when the page's heartbeats stop). Cartesian jogging keeps the tool's orientation (damped least
+squares on the full 6-D Jacobian), so a tool-frame jog, which moves along the tool's axes as they
+point when it starts, moves along the tool's current axes all the way, as a KUKA or ABB pendant's
+tool jog does. Both frames take the same path, speeds and checks: only the line's direction differs.
+Speeds are scaled by the user's role (``roles.JOG_SPEED_LIMIT``) and kept under the supervisor's
+manual-mode tool speed cap.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from robostral.pendant.motion.ik import ToolFrame, Unreachable, damped_least_squ
 
 STEPS = (0.1, 1.0, 5.0, 10.0)  # mm (Cartesian) or degrees (joint)
 AXES = ("x", "y", "z")
+FRAMES = ("base", "tool")  # the frames whose axes a Cartesian jog moves along
 LINE_STEP = 0.002  # m between the IK samples of a Cartesian step
 
 
@@ -39,28 +43,48 @@ class JogConfig:
 
 @dataclasses.dataclass(frozen=True)
 class JogCommand:
-    """Which way to jog: ``axis`` is a joint index (mode 'joint') or 0, 1, 2 for x, y, z (mode 'cartesian')."""
+    """Which way to jog: ``axis`` is a joint index (mode 'joint') or 0, 1, 2 for x, y, z (mode 'cartesian').
+
+    ``frame`` ('base' or 'tool') is whose x, y, z a Cartesian jog moves along; a joint jog has 'base'.
+    """
 
     mode: str
     axis: int
     direction: int  # +1 or -1
+    frame: str = "base"
 
     @classmethod
     def parse(cls, body: dict, joints: int) -> JogCommand:
-        """From ``{"mode": "joint" | "cartesian", "axis": 0..joints-1 | "x" | "y" | "z", "direction": 1 | -1}``."""
+        """From ``{"mode": "joint" | "cartesian", "axis": 0..joints-1 | "x" | "y" | "z", "direction": 1 | -1}``.
+
+        A Cartesian jog may add ``"frame": "base" | "tool"`` (default 'base'); a joint jog has no frame.
+        """
         mode, axis, direction = body.get("mode"), body.get("axis"), body.get("direction")
+        frame = body.get("frame", "base")
         if mode == "joint":
             if not isinstance(axis, int) or isinstance(axis, bool) or not 0 <= axis < joints:
                 raise BadRequest(f"axis must be a joint index 0 to {joints - 1} for a joint jog; got {axis!r:.40}")
+            if "frame" in body:
+                raise BadRequest("frame is for Cartesian jogs only: a joint jog has none")
         elif mode == "cartesian":
             if axis not in AXES:
                 raise BadRequest(f"axis must be 'x', 'y' or 'z' for a Cartesian jog; got {axis!r:.40}")
             axis = AXES.index(axis)
+            if frame not in FRAMES:
+                raise BadRequest(f"frame must be 'base' or 'tool' for a Cartesian jog; got {frame!r:.40}")
         else:
             raise BadRequest(f"mode must be 'joint' or 'cartesian'; got {mode!r:.40}")
         if direction not in (1, -1) or isinstance(direction, bool):
             raise BadRequest(f"direction must be 1 or -1; got {direction!r:.40}")
-        return cls(mode, axis, direction)
+        return cls(mode, axis, direction, frame)
+
+    def line(self, rotation: np.ndarray) -> np.ndarray:
+        """The unit vector (base frame) a Cartesian jog moves the tool along, from the tool's ``rotation`` (3x3).
+
+        In the tool frame it is the tool's axis (a column of ``rotation``), else the base frame's axis.
+        """
+        axes = np.asarray(rotation, dtype=np.float64) if self.frame == "tool" else np.eye(3)
+        return self.direction * axes[:, self.axis]
 
 
 def parse_step(value: object) -> float:
@@ -80,7 +104,7 @@ def step_rows(command: JogCommand, step: float, q: np.ndarray, frame: ToolFrame)
             raise Unreachable(f"joint {command.axis + 1} is at its limit: jog the other way")
         return np.vstack([q, target])
     position, rotation = frame.pose(q)
-    goal = position + command.direction * step / 1000.0 * np.eye(3)[command.axis]
+    goal = position + step / 1000.0 * command.line(rotation)
     end = frame.solve(q, goal, rotation)
     return np.vstack([q, frame.line(q, end, LINE_STEP)])
 
@@ -123,10 +147,11 @@ class JogMotion:
             velocity = np.zeros_like(self.q)
             velocity[command.axis] = command.direction * fraction * config.joint_speed * self.max_velocity[command.axis]
         else:
-            linear = command.direction * fraction * config.tool_speed * self.tool_speed_cap * np.eye(3)[command.axis]
+            line = command.line(self.rotation)  # the start's axes: the jog keeps the tool's orientation
+            linear = fraction * config.tool_speed * self.tool_speed_cap * line
             position, rotation = self.frame.pose(self.q)
             drift = self.position - position
-            drift[command.axis] = 0.0  # off the line only
+            drift -= (drift @ line) * line  # off the line only
             linear = linear + config.correction_gain * drift
             angular = config.correction_gain * rotation_error(self.rotation, rotation)
             velocity = damped_least_squares(jacobian, np.concatenate([linear, angular]), self.frame.config.damping)

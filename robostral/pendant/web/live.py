@@ -3,11 +3,11 @@
 Server to page: the state snapshot as JSON every ``STATE_PERIOD`` s (joints, safety, program,
 alarms) and each new camera frame as a binary JPEG message, at most ``CAMERA_PERIOD`` apart: one
 push stream per page, no polling. Page to server (JSON): ``{"type": "jog", "mode", "axis",
-"direction"}`` or ``{"type": "move_to", "waypoint"}`` start a held motion owned by this connection;
-``{"type": "heartbeat"}`` every 50-100 ms keeps it going; ``{"type": "stop"}``, a missing heartbeat
-for 0.2 s or the connection closing stop it. Refusals come back as ``{"type": "error", "status",
-"error"}``. The handshake needs the session cookie and this server's Origin (a cross-site page
-cannot open it).
+"direction"}`` (a Cartesian jog may add ``"frame": "base" | "tool"``) or ``{"type": "move_to",
+"waypoint"}`` start a held motion owned by this connection; ``{"type": "heartbeat"}`` every
+50-100 ms keeps it going; ``{"type": "stop"}``, a missing heartbeat for 0.2 s or the connection
+closing stop it. Refusals come back as ``{"type": "error", "status", "error"}``. The handshake
+needs the session cookie and this server's Origin (a cross-site page cannot open it).
 """
 
 from __future__ import annotations
@@ -121,13 +121,13 @@ class Live:
         planner = cell.planner()
         if message["type"] == "jog":
             require(session.user.role, Permission.JOG)
-            body = check_fields(message, "a jog message", ("type", "mode", "axis", "direction"))
+            body = check_fields(message, "a jog message", ("type", "mode", "axis", "direction"), ("frame",))
             command = JogCommand.parse(body, len(planner.limits.arm_names))
             cell.check_can_move()
             cell.set_manual_mode(True)
             q, _ = cell.joint_state()
             motion = planner.jog(q, command, JOG_SPEED_LIMIT[session.user.role])
-            detail = {"mode": body["mode"], "axis": body["axis"], "direction": body["direction"], "held": True}
+            detail = {**{key: value for key, value in body.items() if key != "type"}, "held": True}
             action = Action.JOG
         else:
             require(session.user.role, Permission.TEACH)

@@ -37,7 +37,7 @@ class JogRoutes:
     async def jog(self, request: Request) -> Response:
         """One jog step."""
         session = await self.context.session(request, Permission.JOG)
-        body = await read_json(request, ("mode", "axis", "direction", "step"))
+        body = await read_json(request, ("mode", "axis", "direction", "step"), ("frame",))
         motion = await run_in_threadpool(self.plan_step_jog, session, body)
         await run_in_threadpool(self.context.audit, session, Action.JOG, {**body, "held": False})
         return JSONResponse({"duration": motion.path.duration})

@@ -241,13 +241,16 @@ function buildJoints(names) {
 
 // ---- jogging and held motions ---------------------------------------------------------------------
 function jogStep() { return document.querySelector("#jog-steps input:checked").value; }
+function jogFrame() { return document.querySelector("#jog-frames input:checked").value; }
 
+// A Cartesian jog goes along the axes of the frame chosen when it is pressed (base or tool).
 function jogButton(label, command, testid) {
   const button = el("button", { "data-testid": testid, "aria-label": testid }, label);
   holdable(button, () => {
     const step = jogStep();
-    if (step === "hold") return { type: "jog", ...command };
-    guarded(() => api("POST", "/api/jog", { ...command, step: Number(step) }))();
+    const jog = command.mode === "cartesian" ? { ...command, frame: jogFrame() } : command;
+    if (step === "hold") return { type: "jog", ...jog };
+    guarded(() => api("POST", "/api/jog", { ...jog, step: Number(step) }))();
     return null;
   });
   return button;
@@ -476,6 +479,7 @@ function wire() {
     if (!(await confirmDialog("Reset the safety supervisor? Check that the cell is clear and the cause is fixed."))) return;
     toast((await api("POST", "/api/reset", { confirm: true })).message);
   }));
+  $("jog-frames").addEventListener("change", () => setText($("jog-frame-label"), jogFrame()));
   $("speed").addEventListener("change", guarded(() => api("POST", "/api/speed", { percent: Number($("speed").value) })));
   $("instruct-form").addEventListener("submit", guarded(() => api("POST", "/api/instruction", { text: $("instruct-form").text.value })));
   $("instruct-clear").addEventListener("click", guarded(() => api("DELETE", "/api/instruction")));
