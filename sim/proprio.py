@@ -19,3 +19,13 @@ def proprio_state(positions: np.ndarray, velocities: np.ndarray) -> np.ndarray:
         raise ValueError(f"positions {positions.shape} and velocities {velocities.shape} must be the same "
                          "1-D shape: arm joints then the gripper's joint")
     return np.concatenate([positions[:-1], velocities[:-1], positions[-1:]]).astype(np.float32)
+
+
+def proprio_joints(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The joint positions and velocities (arm joints then the gripper's joint) of a state: ``proprio_state``'s
+    inverse, the gripper's velocity zero (a state holds none)."""
+    state = np.asarray(state, dtype=np.float64)
+    if state.ndim != 1 or state.size < 3 or state.size % 2 == 0:
+        raise ValueError(f"a state is 2 * arm joints + 1 values ({LAYOUT}), got shape {state.shape}")
+    arm = state.size // 2
+    return np.append(state[:arm], state[-1]), np.append(state[arm:2 * arm], 0.0)

@@ -63,8 +63,11 @@ HISTORY = ("history of the shipped run: needs its full datasets and the earlier 
 SKIPS: dict[tuple[str, str], str] = {
     ("README.md", "make test"): "the whole suite, this test included (checked with `make -n test`)",
     ("docs/datasets.md", "up --hardware --record"): "needs a real arm and its ros2_control controllers",
-    ("docs/datasets.md", "dataset from-bag"): "reads the recording of `up --hardware --record`; the same "
-                                              "command runs after `up --sim --record` in docs/deployment.md",
+    ("docs/datasets.md", "dataset from-bag runs/recordings/<run>"): "reads the recording of `up --hardware "
+                                                                    "--record`; the same command runs after "
+                                                                    "`up --sim --record` in docs/deployment.md",
+    ("docs/datasets.md", "--episodes 0,3,5"): "quick mode makes it --episodes 1, past the one episode of the "
+                                              "stand-in datasets/MINE; the command before it writes every episode",
     ("docs/security.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
     ("docs/deployment.md", "fake-cell --robot"): "the cell runs until Ctrl-C beside up --hardware; "
                                                  "tests/test_ros_e2e_fake_cell.py rehearses this bring-up",

@@ -1,4 +1,5 @@
-"""`robostral dataset`: datasets from the real arm. `from-bag` turns a recording into episodes for `robostral train`.
+"""`robostral dataset`: datasets from the real arm. `from-bag` turns a recording into episodes for `robostral train`;
+`to-bag` turns episodes back into a recording, to replay and inspect them in ROS 2 tools.
 
 The recording is a folder of MCAP files in the rosbag2 layout (from `robostral-recorder`
 or `ros2 bag record -s mcap`) with the camera, joint states, instruction and controller
@@ -7,6 +8,11 @@ commands; the episodes are appended to DATASET (created if needed) in the layout
 image is what the policy node makes of it, the crop, turn and mirror of `--params` (the deployment's
 parameter file) or of the --camera-* and --wrist-camera-* options, then a resize to --image-size.
 See robostral/ros/from_bag.py for how frames are made.
+
+`to-bag` writes the chosen episodes of DATASET (all by default) as the recorder would have recorded them on the
+cell: joint states, cameras, instruction, the policy's and the controllers' commands, one control tick per frame
+(robostral/ros/to_bag.py). `ros2 bag play`, `ros2 bag info` and Foxglove open it, and `from-bag` with --rate the
+dataset's fps reads the same frames back.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ CAMERAS = ("camera", "wrist_camera")  # policy_node.CAMERAS (its module is too h
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dataset", help="make datasets from recordings of the arm", description=__doc__)
+    parser = subparsers.add_parser("dataset", help="make datasets from recordings of the arm, and recordings from "
+                                   "datasets", description=__doc__)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     from_bag = actions.add_parser("from-bag", help="convert a recording (MCAP, rosbag2 layout) into a dataset")
     from_bag.add_argument("bag", metavar="BAG_DIR", help="the recording folder")
@@ -39,6 +46,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         add_camera_input_arguments(from_bag, camera)
     from_bag.set_defaults(run=from_bag_command)
 
+    to_bag = actions.add_parser("to-bag", help="write episodes of a dataset as a recording (MCAP, rosbag2 layout) "
+                                "for ros2 bag play and Foxglove")
+    to_bag.add_argument("dataset", metavar="DATASET", help="the dataset directory (robostral collect's layout)")
+    to_bag.add_argument("--out", required=True, metavar="BAG_DIR", help="the recording folder to write")
+    to_bag.add_argument("--episodes", type=episode_indices, metavar="I,J,...",
+                        help="the episodes to write, by index, in this order (default: all)")
+    to_bag.add_argument("--force", action="store_true", help="replace the recording already at --out")
+    to_bag.set_defaults(run=to_bag_command)
+
+
+def episode_indices(text: str) -> tuple[int, ...]:
+    """Comma-separated episode indices, each an integer >= 0: "0,3,5"."""
+    try:
+        indices = tuple(int(word) for word in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be episode indices separated by commas (0,3,5), got {text!r}") from None
+    if min(indices) < 0:
+        raise argparse.ArgumentTypeError(f"episode indices must be >= 0, got {text}")
+    return indices
+
 
 def from_bag_command(args: argparse.Namespace) -> int:
     from robostral.ros.from_bag import FromBagConfig, from_bag  # mcap is imported only when converting
@@ -54,4 +81,13 @@ def from_bag_command(args: argparse.Namespace) -> int:
         print(f"{name} ended early (the recorder was killed): read up to its last complete chunk")
     print(f"added {report.episodes} episodes ({report.frames} frames) from {args.bag}; "
           f"{args.out}: {report.total_episodes} episodes")
+    return 0
+
+
+def to_bag_command(args: argparse.Namespace) -> int:
+    from robostral.ros.to_bag import ToBagConfig, to_bag  # mcap and rclpy are imported only when converting
+
+    report = to_bag(ToBagConfig(dataset=args.dataset, out=args.out, episodes=args.episodes, force=args.force))
+    print(f"wrote {report.episodes} episodes ({report.frames} frames, {report.seconds:.1f} s at {report.fps} Hz) "
+          f"of {args.dataset} into {args.out} ({', '.join(report.files)})")
     return 0

@@ -347,16 +347,24 @@ class Dataset:
                 row = int(np.flatnonzero(bad.any(axis=1))[0]) + start
                 raise self._fail(relative, f"{key} has NaN or infinite values (first at index {row})")
 
-    def image_frames(self, key: str) -> Iterator[tuple[bytes, np.ndarray]]:
-        """Each frame of the image column ``key`` in index order: its PNG bytes and the decoded (H, W, 3) uint8
-        array, checked (a frame that is no PNG, or of another shape, raises ``DatasetError``)."""
+    def image_frames(self, key: str, episode: int | None = None) -> Iterator[tuple[bytes, np.ndarray]]:
+        """Each frame of the image column ``key`` in index order (of episode ``episode`` only, when given: only
+        its data file is read): its PNG bytes and the decoded (H, W, 3) uint8 array, checked (a frame that is
+        no PNG, or of another shape, raises ``DatasetError``)."""
         if self.features.get(key, {}).get("dtype") != "image":
             raise DatasetError(f"{self.root}: {key!r} is not an image column; columns: {list(self.features)}")
+        if episode is not None and not 0 <= episode < len(self.episodes):
+            raise DatasetError(f"{self.root}: no episode {episode}; it has {len(self.episodes)}")
         shape = tuple(self.features[key]["shape"])
-        row = 0
-        for relative in self._episodes_by_file():
+        for relative, episodes in self._episodes_by_file().items():
+            if episode is not None and self.data_file(self.episodes[episode]) != relative:
+                continue
+            first = episodes[0]["dataset_from_index"]
+            rows = episodes if episode is None else [self.episodes[episode]]
+            start, stop = rows[0]["dataset_from_index"], rows[-1]["dataset_to_index"]
             column = self._read_table(relative, [key]).column(key)
-            for cell in column.combine_chunks().field("bytes").to_pylist():
+            cells = column.combine_chunks().field("bytes").slice(start - first, stop - start).to_pylist()
+            for row, cell in enumerate(cells, start):
                 try:
                     image = decode_png(cell)
                 except (OSError, ValueError, TypeError) as error:
@@ -364,7 +372,6 @@ class Dataset:
                 if image.shape != shape:
                     raise self._fail(relative, f"{key} at index {row} has shape {image.shape}, expected {shape}")
                 yield cell, image
-                row += 1
 
     def _read_images(self, key: str, encoded: bool) -> np.ndarray | EncodedImages:
         shape = tuple(self.features[key]["shape"])

@@ -114,6 +114,11 @@ def message_class(type_name: str) -> type:
     return getattr(importlib.import_module(f"{package}.{namespace}"), name)
 
 
+def message_type_name(message_class: type) -> str:
+    """The type name, such as "sensor_msgs/msg/JointState", of a message class (``message_class``'s inverse)."""
+    return f"{message_class.__module__.split('.')[0]}/msg/{message_class.__name__}"
+
+
 def requested_qos(publishers: list[TopicEndpointInfo]) -> QoSProfile:
     """A QoS every publisher matches: reliable and transient local only where all of them offer it."""
     offered = [p.qos_profile for p in publishers]
@@ -128,6 +133,11 @@ def requested_qos(publishers: list[TopicEndpointInfo]) -> QoSProfile:
 
 def offered_qos_profiles(publishers: list[TopicEndpointInfo]) -> str:
     """The publishers' QoS as rosbag2 stores it (metadata version 9): a YAML list, policies by name."""
+    return qos_profiles_yaml([p.qos_profile for p in publishers])
+
+
+def qos_profiles_yaml(offered: list[QoSProfile]) -> str:
+    """QoS profiles as rosbag2 stores a topic's ``offered_qos_profiles``: a YAML list, policies by name."""
 
     def duration(value) -> dict:
         sec, nsec = divmod(value.nanoseconds, 1_000_000_000)
@@ -145,7 +155,7 @@ def offered_qos_profiles(publishers: list[TopicEndpointInfo]) -> str:
             "liveliness_lease_duration": duration(q.liveliness_lease_duration),
             "avoid_ros_namespace_conventions": q.avoid_ros_namespace_conventions,
         }
-        for q in (p.qos_profile for p in publishers)
+        for q in offered
     ]
     return yaml.safe_dump(profiles, sort_keys=False)
 
