@@ -51,9 +51,15 @@ class Stage:
         return words[1:] if words[:1] == ["robostral"] else words
 
     def command_on(self, device: str | None) -> list[str]:
-        """The command's words, with ``--device`` for a training stage when a device is asked for."""
+        """The command's words, with ``--device`` for a training stage when a device is asked for.
+
+        ConfigError when the stage names a device of its own: the recipe and the run would disagree.
+        """
         words = self.words
         if device is not None and words[0] == TRAIN:
+            if any(word == "--device" or word.startswith("--device=") for word in words):
+                raise ConfigError(f"stage {self.name} names its own --device; run the recipe without --device, "
+                                  "or take it out of the stage")
             words = [*words, "--device", device]
         return words
 

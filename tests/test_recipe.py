@@ -9,6 +9,7 @@ import pytest
 
 from robostral.cli import main
 from robostral.recipe import LOG_ROOT, Stage, load_recipe
+from sim.config import ConfigError
 
 LIST, SHOW = "robots list", "robots show panda"  # quick commands, as stages
 
@@ -85,6 +86,9 @@ def test_a_device_goes_to_the_training_stages_only():
                                                                                  "--device", "cuda"]
     assert Stage("c", "collect --out d").command_on("cuda") == ["collect", "--out", "d"]
     assert Stage("t", "train --config c.yaml").command_on(None) == ["train", "--config", "c.yaml"]
+    for own in ("--device cpu", "--device=cpu"):  # asked twice, the run and the stage would disagree
+        with pytest.raises(ConfigError, match="stage t names its own --device"):
+            Stage("t", f"train --config c.yaml {own}").command_on("cuda")
 
 
 def test_the_shipped_recipes_load():

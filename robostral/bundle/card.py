@@ -17,7 +17,6 @@ recorded stands for frames rendered at the input's size, used as they are.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from robostral.digest import sha256_file  # noqa: F401 (part of this module's API: every file the card lists)
 from sim.camera_input import CameraSource
 from sim.config import from_dict
 
@@ -216,14 +216,6 @@ class Card:
     def dataset(self) -> str | None:
         """The training dataset's folder, as training saw it."""
         return self.training.get("dataset")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_card(bundle: str | os.PathLike) -> Card:

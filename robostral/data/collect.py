@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode
 from robostral.data.layout import IMAGE_KEYS
+from robostral.digest import sha256_file
 from robostral.workers import WorkerDied, WorkerPool
 from robots import DEFAULT_ROBOT, is_path, load_robot
 from sim.camera_input import CameraSource
@@ -308,7 +309,7 @@ def _directory_hash(root: Path) -> str:
     """sha256 over a directory's files, names and contents: a bundle's identity."""
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + bytes.fromhex(sha256_file(path)))
     return digest.hexdigest()
 
 

@@ -34,6 +34,7 @@ from robostral.data.layout import (
     image_keys,
 )
 from robostral.data.stats import STAT_NAMES
+from robostral.digest import sha256_file
 from sim.camera_input import SOURCE_FIELDS, CameraSource
 from sim.config import from_dict
 
@@ -125,12 +126,7 @@ class Dataset:
         if self._hash is None:
             digest = hashlib.sha256()
             for relative in self._files:
-                digest.update(relative.encode() + b"\0")
-                file_digest = hashlib.sha256()
-                with open(current_path(self.root, relative), "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        file_digest.update(block)
-                digest.update(file_digest.digest())
+                digest.update(relative.encode() + b"\0" + bytes.fromhex(sha256_file(current_path(self.root, relative))))
             self._hash = digest.hexdigest()
         return self._hash
 
