@@ -66,6 +66,7 @@ SKIPS: dict[tuple[str, str], str] = {
     ("docs/datasets.md", "dataset from-bag runs/recordings/<run>"): "reads the recording of `up --hardware "
                                                                     "--record`; the same command runs after "
                                                                     "`up --sim --record` in docs/deployment.md",
+    ("docs/datasets.md", "datasets/OTHER"): "a second dataset of MINE's kind; the command before it merges MINE",
     ("docs/datasets.md", "--episodes 0,3,5"): "quick mode makes it --episodes 1, past the one episode of the "
                                               "stand-in datasets/MINE; the command before it writes every episode",
     ("docs/security.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",

@@ -13,6 +13,10 @@ See robostral/ros/from_bag.py for how frames are made.
 cell: joint states, cameras, instruction, the policy's and the controllers' commands, one control tick per frame
 (robostral/ros/to_bag.py). `ros2 bag play`, `ros2 bag info` and Foxglove open it, and `from-bag` with --rate the
 dataset's fps reads the same frames back.
+
+`merge` writes the episodes of several datasets of one kind (robot, joints, rate, cameras) into a new one, as they
+are stored, e.g. demonstrations recorded on the cell beside the data a policy was trained on
+(robostral/data/merge.py).
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     to_bag.add_argument("--force", action="store_true", help="replace the recording already at --out")
     to_bag.set_defaults(run=to_bag_command)
 
+    merge = actions.add_parser("merge", help="write the episodes of several datasets into a new one")
+    merge.add_argument("sources", nargs="+", type=merge_source, metavar="DATASET[:I,J,...]",
+                       help="a dataset, all its episodes, or the ones listed by index")
+    merge.add_argument("--out", required=True, metavar="DATASET", help="the new dataset directory")
+    merge.set_defaults(run=merge_command)
+
 
 def episode_indices(text: str) -> tuple[int, ...]:
     """Comma-separated episode indices, each an integer >= 0: "0,3,5"."""
@@ -65,6 +75,25 @@ def episode_indices(text: str) -> tuple[int, ...]:
     if min(indices) < 0:
         raise argparse.ArgumentTypeError(f"episode indices must be >= 0, got {text}")
     return indices
+
+
+def merge_source(text: str) -> tuple[str, tuple[int, ...] | None]:
+    """DATASET or DATASET:I,J,...: the folder, and the episodes to take from it (None: all)."""
+    folder, colon, selection = text.rpartition(":") if ":" in text else (text, "", "")
+    return (folder, episode_indices(selection)) if colon else (text, None)
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from robostral.data import load_dataset
+    from robostral.data.merge import MergeSource, merge_datasets
+
+    sources = [MergeSource(load_dataset(folder), episodes) for folder, episodes in args.sources]
+    count = merge_datasets(args.out, sources, "robostral " + shlex.join(sys.argv[1:]))
+    print(f"{args.out}: {count} episodes from {len(sources)} datasets")
+    return 0
 
 
 def from_bag_command(args: argparse.Namespace) -> int:

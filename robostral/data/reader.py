@@ -121,6 +121,16 @@ class Dataset:
             arrays[key] = self._read_images(key, encoded_images)
         return {c: arrays[c] for c in columns}
 
+    def episode_randomization(self, index: int) -> dict:
+        """The randomized values of episode ``index``'s scene, as the writer recorded them ({} where none were)."""
+        if not 0 <= index < len(self.episodes):
+            raise DatasetError(f"{self.root}: no episode {index}; it has {len(self.episodes)}")
+        table = self._read_table(EPISODES_PATH)
+        if "randomization" not in table.column_names:
+            return {}
+        text = table.column("randomization")[index].as_py()
+        return json.loads(text) if text else {}
+
     def hash(self) -> str:
         """sha256 over the metadata and data files (paths and contents): the training data's identity."""
         if self._hash is None:
