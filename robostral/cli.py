@@ -13,6 +13,7 @@ from robostral.commands import dataset as dataset_command
 from robostral.commands import eval as eval_command
 from robostral.commands import export as export_command
 from robostral.commands import fake_cell as fake_cell_command
+from robostral.commands import finetune as finetune_command
 from robostral.commands import instruct as instruct_command
 from robostral.commands import pendant as pendant_command
 from robostral.commands import policies as policies_command
@@ -25,8 +26,8 @@ from robostral.commands import train as train_command
 from robostral.commands import up as up_command
 
 COMMANDS = (robots_command, sim_command, collect_command, dataset_command, train_command, export_command,
-            policies_command, recipe_command, eval_command, compare_command, sweep_command, up_command,
-            fake_cell_command, instruct_command, camera_command, pendant_command, security_command)
+            policies_command, recipe_command, finetune_command, eval_command, compare_command, sweep_command,
+            up_command, fake_cell_command, instruct_command, camera_command, pendant_command, security_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,10 +66,13 @@ SKIPS: dict[tuple[str, str], str] = {
     ("docs/datasets.md", "dataset from-bag runs/recordings/<run>"): "reads the recording of `up --hardware "
                                                                     "--record`; the same command runs after "
                                                                     "`up --sim --record` in docs/deployment.md",
+    ("docs/training.md", "finetune --demonstrations"): "fine-tunes and evaluates the shipped bundle for an hour; "
+                                                        "tests/test_finetune.py runs every step on a tiny one",
     ("docs/datasets.md", "datasets/OTHER"): "a second dataset of MINE's kind; the command before it merges MINE",
     ("docs/datasets.md", "--episodes 0,3,5"): "quick mode makes it --episodes 1, past the one episode of the "
                                               "stand-in datasets/MINE; the command before it writes every episode",
     ("docs/security.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
+    ("docs/pendant.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
     ("docs/deployment.md", "fake-cell --robot"): "the cell runs until Ctrl-C beside up --hardware; "
                                                  "tests/test_ros_e2e_fake_cell.py rehearses this bring-up",
     ("docs/sweeps.md", "ray start --head"): "starts a Ray head for a cluster of several hosts",

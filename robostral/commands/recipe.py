@@ -14,7 +14,7 @@ import argparse
 import subprocess
 import sys
 
-from robostral.recipe import load_recipe, pending, read_log, run_recipe, totals
+from robostral.recipe import Recipe, load_recipe, pending, read_log, run_recipe, totals
 
 INTERRUPTED = (130, -2, -15)  # a stage stopped by Ctrl-C or SIGTERM (its exit status, or the signal)
 
@@ -32,20 +32,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(run=show_command)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.recipe)
+def run_stages(recipe: Recipe, source: str, device: str | None = None, command: str = "robostral recipe") -> dict | int:
+    """Run ``recipe``'s pending stages: the log when every one is done, else the exit status (reason printed)."""
     try:
-        log = run_recipe(recipe, args.recipe, args.device)
+        return run_recipe(recipe, source, device)
     except subprocess.CalledProcessError as error:
         if error.returncode in INTERRUPTED:
-            print("robostral recipe: stopped; run the same command again to go on", file=sys.stderr)
+            print(f"{command}: stopped; run the same command again to go on", file=sys.stderr)
             return 130
-        print(f"robostral recipe: a stage failed (exit {error.returncode}): {' '.join(error.cmd[3:])}; "
-              "the stages before it stay done: fix it and run the recipe again", file=sys.stderr)
+        print(f"{command}: a stage failed (exit {error.returncode}): {' '.join(error.cmd[3:])}; "
+              "the stages before it stay done: fix it and run the same command again", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C reached this process too; the stage's own handling kept its work
-        print("robostral recipe: stopped; run the same command again to go on", file=sys.stderr)
+        print(f"{command}: stopped; run the same command again to go on", file=sys.stderr)
         return 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe)
+    log = run_stages(recipe, args.recipe, args.device)
+    if isinstance(log, int):
+        return log
     spent = totals(log)
     print(f"{recipe.name}: all {len(recipe.stages)} stages done; {spent['wall_s']:.0f} s wall, "
           f"{spent['cpu_s']:.0f} s CPU in all (log: {recipe.log_path})")
