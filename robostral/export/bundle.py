@@ -46,7 +46,7 @@ from robostral.bundle.gate import GATES
 from robostral.bundle.model_card import write_model_card
 from robostral.data import load_dataset
 from robostral.export.encoder import export_encoder
-from robostral.export.policy_graphs import write_instruction_onnx, write_policy_onnx
+from robostral.export.policy_graphs import write_bundle_graphs
 from robostral.export.quantize import Int8Gate, quantize_policy
 from robostral.language.minilm import MiniLMEncoder
 from robostral.policies.factory import make_policy
@@ -109,11 +109,8 @@ def export_bundle(
         if not np.isfinite(expected).all():
             raise ExportError(f"{checkpoint} predicts NaN or infinite joint targets on dataset frames: corrupt weights")
         # The conditions come from the exported head in ONNX Runtime, so parity covers both graphs in turn.
-        write_instruction_onnx(model, inputs[LANGUAGE], staging / INSTRUCTION_FILE)
-        head = policy_session(staging / INSTRUCTION_FILE, threads=1)
-        inputs, calibration = step_feeds(head, inputs), step_feeds(head, calibration)
-        write_policy_onnx(model, inputs, staging / POLICY_FILE)
-        session = policy_session(staging / POLICY_FILE)
+        head, session, inputs = write_bundle_graphs(model, inputs, staging)
+        calibration = step_feeds(head, calibration)
         error = max_abs_difference(session, inputs, expected)
         if not error <= PARITY_TOLERANCE:
             raise ExportError(f"instruction.onnx then policy.onnx differ from the torch model by {error:.3g} "

@@ -12,12 +12,13 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
-from robostral.bundle.card import CONDITION
+from robostral.bundle.card import CONDITION, INSTRUCTION_FILE, POLICY_FILE
 from robostral.export.onnx_graph import export_onnx
 from robostral.policies.robostral_s.modeling import RobostralS
-from robostral.runtime.session import LANGUAGE, POLICY_OUTPUT, step_inputs
+from robostral.runtime.session import LANGUAGE, POLICY_OUTPUT, policy_session, step_feeds, step_inputs
 
 PRODUCER = "robostral.export"
 
@@ -44,3 +45,15 @@ def write_policy_onnx(model: RobostralS, inputs: dict[str, np.ndarray], path: Pa
     graph = export_onnx(_exporting(model, "act"), args, list(names), [POLICY_OUTPUT],
                         dict.fromkeys(names, {0: "batch"}), PRODUCER)
     path.write_bytes(graph.SerializeToString())
+
+
+def write_bundle_graphs(
+    model: RobostralS, inputs: dict[str, np.ndarray], folder: Path
+) -> tuple[ort.InferenceSession, ort.InferenceSession, dict[str, np.ndarray]]:
+    """Both graphs of ``model`` into ``folder``: (the instruction head's session, the policy graph's session,
+    ``inputs`` as the policy graph takes them, their conditions from the exported head in ONNX Runtime)."""
+    write_instruction_onnx(model, inputs[LANGUAGE], folder / INSTRUCTION_FILE)
+    head = policy_session(folder / INSTRUCTION_FILE, threads=1)
+    steps = step_feeds(head, inputs)
+    write_policy_onnx(model, steps, folder / POLICY_FILE)
+    return head, policy_session(folder / POLICY_FILE), steps

@@ -24,7 +24,6 @@ import numpy as np
 from robostral.bundle.card import (
     CARD_FILE,
     FORMAT,
-    INSTRUCTION_FILE,
     POLICY_FILE,
     POLICY_INT8_FILE,
     PREVIOUS_FORMAT,
@@ -36,9 +35,9 @@ from robostral.bundle.card import (
 )
 from robostral.bundle.model_card import MODEL_CARD_FILE, write_model_card
 from robostral.export.bundle import instruction_head
-from robostral.export.policy_graphs import write_instruction_onnx, write_policy_onnx
+from robostral.export.policy_graphs import write_bundle_graphs
 from robostral.runtime.parity import PARITY_TOLERANCE, latency_ms, max_abs_difference
-from robostral.runtime.session import LANGUAGE, WRIST_INPUT, policy_session, run_policy, step_feeds
+from robostral.runtime.session import LANGUAGE, WRIST_INPUT, policy_session, run_policy
 from robostral.training.bundle_weights import policy_from_bundle
 
 CHECK_FRAMES = 64  # random observations the new graphs are compared with the old one on
@@ -63,10 +62,7 @@ def upgrade_bundle(bundle: Path, out: Path, command: str) -> dict[str, Any]:
         for name in card.files:
             if name not in (POLICY_FILE, POLICY_INT8_FILE, MODEL_CARD_FILE):
                 shutil.copy2(bundle / name, staging / name)
-        write_instruction_onnx(model, inputs[LANGUAGE], staging / INSTRUCTION_FILE)
-        steps = step_feeds(policy_session(staging / INSTRUCTION_FILE, threads=1), inputs)
-        write_policy_onnx(model, steps, staging / POLICY_FILE)
-        session = policy_session(staging / POLICY_FILE)
+        _, session, steps = write_bundle_graphs(model, inputs, staging)
         error = max_abs_difference(session, steps, old)
         if not error <= PARITY_TOLERANCE:
             raise BundleError(f"{bundle}: the split graphs differ from its policy graph by {error:.3g} "
