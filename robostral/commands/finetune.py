@@ -3,7 +3,8 @@
 The demonstrations are merged with episodes of the data the deployed bundle learned from, the
 bundle is fine-tuned on them, the result exported, and both are evaluated in simulation on the same
 tasks and seeds and compared (robostral/finetune.py). The candidate goes to policies/NAME only if
-its gate passes and nothing got significantly worse; otherwise the deployed bundle stays as it is.
+its gate passes and nothing got significantly worse; otherwise the deployed bundle stays as it is. With
+--deploy, the running policy node is switched to it through its lifecycle (robostral/ros/deploy.py).
 Every step is a `robostral` command in <out>/recipe.yaml: run the same command again after a stop
 and it goes on. Exit status: 0 promoted, 1 not promoted (the reasons are printed) or a step failed,
 2 bad arguments, 130 stopped.
@@ -41,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="draws the original episodes and the evaluation seeds (default 0)")
     parser.add_argument("--eval-option", dest="eval_options", action="append", metavar="OPT",
                         help="one more word for both `robostral eval` runs, e.g. --eval-option=--workers=1")
+    parser.add_argument("--deploy", action="store_true",
+                        help="switch the running policy node to the promoted bundle (robostral policies deploy)")
     parser.set_defaults(run=run)
 
 
@@ -70,4 +73,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"not promoted: {refusal}", file=sys.stderr)
         return 1
     print(f"promoted {steps.candidate} to {target}")
+    if args.deploy:
+        from robostral.ros.deploy import DeployError, deploy
+
+        try:
+            deploy(target)
+        except DeployError as error:
+            print(f"not deployed: {error}", file=sys.stderr)
+            return 1
+        print(f"deployed {target}")
     return 0

@@ -47,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     upgrade.add_argument("--out", type=Path, help="where to write it (default: in place, once every check passed)")
     upgrade.set_defaults(run=upgrade_command)
 
+    deploy = actions.add_parser("deploy", help="switch the running policy node to a bundle (lifecycle), or keep "
+                                "the one it runs")
+    deploy.add_argument("bundle", type=Path, help="a bundle folder, e.g. policies/robostral-s-panda")
+    deploy.add_argument("--node", default="policy_node", help="the policy node's name (default: %(default)s)")
+    deploy.set_defaults(run=deploy_command)
+
     listing = actions.add_parser("list", help="the promoted bundles: robot, evaluation, gate, whether they verify")
     listing.add_argument("--policies-dir", type=Path, default=POLICIES_DIR, help="default: %(default)s")
     _trusted_key_argument(listing)
@@ -124,6 +130,18 @@ def upgrade_command(args: argparse.Namespace) -> int:
     for name in upgrade["dropped"]:
         again = "sign it again" if name.endswith(".sig") else "export with --int8 again"
         print(f"dropped {name}: it was made for the old graph ({again})")
+    return 0
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    from robostral.ros.deploy import DeployError, deploy
+
+    try:
+        previous = deploy(args.bundle, args.node)
+    except DeployError as error:
+        print(f"not deployed: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.node} runs {args.bundle} (before: {previous})")
     return 0
 
 
