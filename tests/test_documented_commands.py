@@ -73,6 +73,8 @@ SKIPS: dict[tuple[str, str], str] = {
                                               "stand-in datasets/MINE; the command before it writes every episode",
     ("docs/security.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
     ("docs/pendant.md", "robostral up --hardware"): "needs a real arm and its ros2_control controllers",
+    ("docs/deployment.md", "policies deploy"): "switches the policy node of a running graph; "
+                                              "tests/test_ros_deploy.py deploys to a running policy node",
     ("docs/deployment.md", "fake-cell --robot"): "the cell runs until Ctrl-C beside up --hardware; "
                                                  "tests/test_ros_e2e_fake_cell.py rehearses this bring-up",
     ("docs/sweeps.md", "ray start --head"): "starts a Ray head for a cluster of several hosts",
