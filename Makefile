@@ -3,9 +3,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 IFACES := $(VENV)/.interfaces-done
+LEROBOT_VENV  := .venv-lerobot
+LEROBOT_STAMP := $(LEROBOT_VENV)/.setup-done
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup interfaces encoders demo test test-slow lint bench clean
+.PHONY: setup interfaces lerobot-venv encoders demo test test-slow lint bench clean
 
 # Debian's chromium drives the pendant's browser tests and load bench (Playwright never downloads one).
 setup: $(STAMP) $(IFACES)
@@ -31,6 +33,21 @@ $(IFACES): $(STAMP) tools/build_interfaces.sh tools/interfaces-requirements.txt 
 	bash tools/build_interfaces.sh $(VENV)
 	touch $(IFACES)
 
+# LeRobot 0.4.4 itself, for tests/test_lerobot_compat.py: in a venv of its own, since it pins torch < 2.11 and .venv
+# has 2.13. requirements-lerobot.txt pins every package its LeRobotDataset needs, and uv installs them with --no-deps,
+# downloading in parallel: 75-90 s and 6.5 GB from nothing on 2 cores (a CUDA torch, PyPI's only torch < 2.11 here),
+# about 30 s from uv's cache (~/.cache/uv, hard-linked into the venv). Built anew when the requirements change;
+# otherwise a no-op.
+lerobot-venv: $(LEROBOT_STAMP)
+
+$(LEROBOT_STAMP): requirements-lerobot.txt
+	rm -rf $(LEROBOT_VENV)
+	python3 -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install --quiet uv==0.13.8
+	$(LEROBOT_VENV)/bin/uv pip install --quiet --system-certs --python $(LEROBOT_VENV)/bin/python --no-deps \
+		-r requirements-lerobot.txt
+	touch $(LEROBOT_STAMP)
+
 # Bundles under policies/ are committed without their 86 MiB encoder.onnx: it is exported here,
 # bit-identical (the runtime checks its sha256 against the card). A no-op while the card names the
 # encoder there; exported again when it names another (a new bundle whose encoder pools otherwise).
@@ -45,10 +62,11 @@ encoders: setup
 demo: encoders
 	$(PY) -m robostral.demo
 
-test: encoders
+# ROBOSTRAL_LEROBOT_VENV: tests/test_lerobot_compat.py fails, rather than skips, without that venv.
+test: encoders lerobot-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -m "not slow"
+	ROBOSTRAL_LEROBOT_VENV=$(LEROBOT_VENV) $(PY) -m pytest -m "not slow"
 
 test-slow: setup
 	$(PY) -m pytest -m slow
@@ -61,4 +79,4 @@ bench: setup
 	$(PY) bench/sim_throughput.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LEROBOT_VENV) runs .pytest_cache

@@ -274,20 +274,3 @@ def test_a_killed_writer_leaves_an_orphan_that_readers_ignore_and_writers_remove
     assert not orphan.exists() and not stale.exists()
     assert load_dataset(root).hash() == ds.hash()
     assert sorted(os.listdir(root / "data/chunk-000")) == ["file-000.parquet", "file-001.parquet"]
-
-
-def test_lerobot_reads_the_same_frames(written):
-    """Runs where LeRobot (>= 0.4, dataset v3.0) is installed; it is not a dependency of Robostral."""
-    lerobot_dataset = pytest.importorskip("lerobot.datasets.lerobot_dataset")
-    root, _ = written
-    ours = load_dataset(root)
-    arrays = ours.load_arrays()
-    theirs = lerobot_dataset.LeRobotDataset("local/robostral", root=root, delta_timestamps={"action": [0.0, 0.05]})
-    assert (len(theirs), theirs.num_episodes, theirs.fps) == (ours.num_frames, 5, 20)
-    for i in range(ours.num_frames):
-        item = theirs[i]
-        image = (item["observation.images.front"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        np.testing.assert_array_equal(image, arrays["observation.images.front"][i])
-        np.testing.assert_array_equal(item["observation.state"].numpy(), arrays["observation.state"][i])
-        np.testing.assert_array_equal(item["action"][0].numpy(), arrays["action"][i])
-        assert item["task"] == ours.tasks[arrays["task_index"][i]]
