@@ -8,7 +8,9 @@ read back with ``page.evaluate(READ_COUNTER)``.
 
 from __future__ import annotations
 
+import ssl
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,14 +50,14 @@ STOP_DRAWING = """() => {
 }"""
 
 
-def wait_for_pendant(base: str, timeout: float = 60.0) -> None:
-    """Until the pendant at ``base`` answers; RuntimeError after ``timeout`` s."""
+def wait_for_pendant(base: str, timeout: float = 60.0, verify: ssl.SSLContext | bool = True) -> None:
+    """Until the pendant at ``base`` answers (over HTTPS: trusted by ``verify``); RuntimeError after ``timeout`` s."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{base}/api/setup", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base}/api/setup", timeout=1.0, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -64,9 +66,11 @@ def wait_for_pendant(base: str, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def launch(playwright: Playwright, executable: str = CHROMIUM, **options: Any) -> Browser:
-    """Debian's Chromium, headless, no sandbox (root in CI), nothing fetched from the network; ``options``: launch's."""
-    return playwright.chromium.launch(executable_path=executable, headless=True, args=list(CHROMIUM_ARGS), **options)
+def launch(playwright: Playwright, executable: str = CHROMIUM, args: Sequence[str] = (), **options: Any) -> Browser:
+    """Debian's Chromium, headless, no sandbox (root in CI), nothing fetched from the network; ``args``: more
+    command-line switches; ``options``: launch's."""
+    return playwright.chromium.launch(executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *args],
+                                      **options)
 
 
 def open_page(browser: Browser, base: str, counter: bool = False) -> Page:

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _args(policy=None, *params, task=None, robot=None) -> argparse.Namespace:
     return argparse.Namespace(policy=None if policy is None else str(policy), param=list(params), task=task,
-                              robot=robot)
+                              robot=robot, tls_cert=None, tls_key=None)
 
 
 def overrides_of(args: argparse.Namespace, graph: Graph) -> dict[str, str]:

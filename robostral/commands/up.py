@@ -10,6 +10,9 @@ Nodes that die are restarted with backoff; Ctrl-C stops all.
 simulates it and the supervisor takes its limits, kinematics and workspace from it.
 A bundle for another arm is refused; where the parameter file's bundle is for another
 arm, the graph runs without a policy (the pendant jogs, teaches and runs programs).
+
+`--tls-cert` and `--tls-key` serve the pendant over HTTPS; without them it may listen on loopback
+only (docs/pendant.md). Its certificate and address are checked before anything starts.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from robots import is_path, load_robot
 
 POLICY_NODE = "policy_node"
 BUNDLE = f"{POLICY_NODE}.bundle"
+PENDANT = "pendant"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--record", action="store_true", help="also run the recorder (MCAP under runs/recordings)")
     parser.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
                         help="override one node parameter, e.g. safety_supervisor.speed_override=0.5")
+    parser.add_argument("--tls-cert", metavar="CERT", help="serve the pendant over HTTPS with this PEM certificate "
+                        "(its chain after it), e.g. one from `robostral pendant cert` (pendant.tls_cert)")
+    parser.add_argument("--tls-key", metavar="KEY", help="the certificate's private key, PEM, unencrypted "
+                        "(pendant.tls_key)")
     parser.set_defaults(run=run, graph="sim")
 
 
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"robostral up: the bundle {overrides.get(BUNDLE) or graph.parameter(POLICY_NODE, 'bundle')} drives a "
               f"{card.robot}, not the {args.robot}: the graph runs without {POLICY_NODE} (pass --policy for one)")
         nodes = tuple(node for node in nodes if node.name != POLICY_NODE)
+    if any(node.name == PENDANT for node in nodes):
+        check_pendant(graph, overrides)
     return Bringup(graph, nodes, overrides, remaps=remaps).run()
 
 
@@ -78,7 +88,25 @@ def parameter_overrides(args: argparse.Namespace, graph: Graph) -> tuple[dict[st
         overrides.setdefault("sim_driver.wrist_camera", str(card.wrist_camera).lower())
     if args.task:
         overrides["sim_driver.task"] = args.task
+    for path, parameter in ((args.tls_cert, "tls_cert"), (args.tls_key, "tls_key")):
+        if path:
+            overrides[f"{PENDANT}.{parameter}"] = str(Path(path).resolve())
     return overrides, card
+
+
+def check_pendant(graph: Graph, overrides: dict[str, str]) -> None:
+    """Refuse (a ValueError, before anything starts) the address and certificate the pendant node would refuse:
+    plain HTTP off loopback, a key that is not the certificate's, an expired certificate; warn of one expiring."""
+    from robostral.pendant.tls import tls_for
+    from robostral.ros.pendant_bridge import Settings
+
+    def setting(name: str) -> str:
+        value = overrides.get(f"{PENDANT}.{name}", graph.parameter(PENDANT, name))
+        return str(getattr(Settings, name) if value is None else value)
+
+    tls = tls_for(setting("host"), setting("tls_cert"), setting("tls_key"))
+    if tls is not None and (warning := tls.expiry_warning()):
+        print(f"robostral up: warning: {warning}")
 
 
 def same_arm(first: str, second: str) -> bool:

@@ -95,6 +95,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     policies_dir: str = POLICIES_DIR
+    demonstrations: str = "datasets/demonstrations"  # the dataset the Demonstrate screen keeps demonstrations in
+    tls_cert: str = ""  # PEM certificate (chain after it) and its key: HTTPS; both "" serve HTTP, on loopback only
+    tls_key: str = ""
 
 
 class PendantBridge(Node):

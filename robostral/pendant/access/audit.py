@@ -52,6 +52,12 @@ class Action(str, enum.Enum):
     PROGRAM_STOPPED = "program_stopped"
     SKILL = "skill"
     POLICY_CHANGED = "policy_changed"
+    GRIPPER = "gripper"
+    DEMONSTRATION_STARTED = "demonstration_started"
+    DEMONSTRATION_STOPPED = "demonstration_stopped"
+    DEMONSTRATION_KEPT = "demonstration_kept"
+    DEMONSTRATION_DISCARDED = "demonstration_discarded"
+    DEMONSTRATION_DELETED = "demonstration_deleted"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Permission(enum.Enum):
     CHOOSE_POLICY = "choose the deployed policy"
     RESET_ESTOP = "reset an e-stop"
     VIEW_AUDIT = "view the audit log"
+    DEMONSTRATE = "record, review or delete demonstrations"
     MANAGE_USERS = "manage users"
 
 
@@ -65,6 +66,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.CHOOSE_POLICY: Role.ENGINEER,
     Permission.RESET_ESTOP: Role.ENGINEER,
     Permission.VIEW_AUDIT: Role.ENGINEER,
+    Permission.DEMONSTRATE: Role.ENGINEER,
     Permission.MANAGE_USERS: Role.ADMIN,
 }
 

@@ -19,14 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from robostral.pendant.demonstrations import Demonstrations
 from robostral.pendant.errors import NotFound, PendantError
 from robostral.pendant.motion.runner import ProgramRunner
 from robostral.pendant.service import Pendant
 from robostral.pendant.web.cell import PendantCell
 from robostral.pendant.web.context import AppContext
-from robostral.pendant.web.http import Site, error_response
+from robostral.pendant.web.http import Site, error_response, is_secure
 from robostral.pendant.web.live import Live
-from robostral.pendant.web.routes import audit, jog, login, policies, programs, run, users
+from robostral.pendant.web.routes import audit, demonstrate, jog, login, policies, programs, run, users
 
 STATIC = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
@@ -36,11 +37,15 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# Over TLS: the browser goes straight to HTTPS for this host name for a year (ignored for IP addresses).
+HSTS = {"Strict-Transport-Security": "max-age=31536000"}
 
 
 def create_app(pendant: Pendant, cell: PendantCell, runner: ProgramRunner, site: Site,
-               policies_dir: str | Path, static: Path = STATIC) -> Starlette:
-    """The app on one pendant database, cell (the ROS bridge) and runner; bundles offered from ``policies_dir``."""
+               policies_dir: str | Path, static: Path = STATIC,
+               demonstrations: Demonstrations | None = None) -> Starlette:
+    """The app on one pendant database, cell (the ROS bridge) and runner; bundles offered from ``policies_dir``;
+    the Demonstrate screen's API where ``demonstrations`` is given."""
     context = AppContext(pendant, cell, runner, site)
     routes = [
         *login.routes(context),
@@ -50,6 +55,7 @@ def create_app(pendant: Pendant, cell: PendantCell, runner: ProgramRunner, site:
         *programs.routes(context),
         *policies.routes(context, policies_dir),
         *audit.routes(context),
+        *(demonstrate.routes(context, demonstrations) if demonstrations is not None else ()),
         Route("/api/{rest:path}", _not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         WebSocketRoute("/ws", Live(context).connect),
         Mount("/", StaticFiles(directory=static, html=True)),
@@ -65,6 +71,8 @@ async def _not_found(request: Request) -> Response:
 async def _headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
     response = await call_next(request)
     response.headers.update(SECURITY_HEADERS)
+    if is_secure(request):
+        response.headers.update(HSTS)
     if request.url.path.startswith("/api/"):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -28,12 +28,14 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class Site:
-    """Which Host and Origin values name this server (bound to ``host``:``port``)."""
+    """Which Host and Origin values name this server: bound to ``host``:``port``, and served over TLS (``tls``)
+    also by its certificate's ``names`` (host names and addresses), which browsers check it against."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, names: Iterable[str] = (), tls: bool = False) -> None:
         self.any_host = host in ANY_ADDRESS
-        names = {*LOCAL_NAMES, f"[{host}]" if ":" in host else host}
-        self.hosts = {f"{name}:{port}" for name in names} | ({name for name in names} if port == 80 else set())
+        names = {*LOCAL_NAMES, *((f"[{name}]" if ":" in name else name).lower() for name in (host, *names))}
+        default_port = 443 if tls else 80  # browsers leave it out of the Host header
+        self.hosts = {f"{name}:{port}" for name in names} | (names if port == default_port else set())
 
     def check(self, connection: HTTPConnection, *, origin_required: bool = False) -> None:
         """Forbidden for a foreign Host, or a foreign (or, if ``origin_required``, missing) Origin."""
@@ -101,6 +103,11 @@ def session_if_any(request: Request, auth: Auth) -> Session | None:
     except (Unauthorized, Forbidden):
         return None
     return session
+
+
+def is_secure(connection: HTTPConnection) -> bool:
+    """Whether the request came over TLS: served so, or through a local proxy that says so (X-Forwarded-Proto)."""
+    return connection.url.scheme in ("https", "wss")
 
 
 def client_address(connection: HTTPConnection) -> str:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from robostral.pendant.access.auth import SESSION_COOKIE, Session, cookie_params
 from robostral.pendant.access.roles import JOG_SPEED_LIMIT, Permission, allowed
 from robostral.pendant.web.context import AppContext
-from robostral.pendant.web.http import client_address, read_json
+from robostral.pendant.web.http import client_address, is_secure, read_json
 from robostral.pendant.web.routes.users import user_json
 
 
@@ -37,14 +37,14 @@ class LoginRoutes:
         session = await run_in_threadpool(self.context.pendant.auth.login, body["name"], body["password"],
                                           client_address(request))
         response = JSONResponse(_session_json(session), status_code=status)
-        response.set_cookie(**cookie_params(session))
+        response.set_cookie(**cookie_params(session, secure=is_secure(request)))
         return response
 
     async def logout(self, request: Request) -> Response:
         session = await self.context.session(request, Permission.VIEW)
         await run_in_threadpool(self.context.pendant.auth.logout, session)
         response = Response(status_code=204)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=is_secure(request), httponly=True, samesite="strict")
         return response
 
     async def whoami(self, request: Request) -> Response:

@@ -75,7 +75,8 @@ function show(screen) {
   state.screen = screen;
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `screen-${screen}`;
   for (const tab of document.querySelectorAll("#tabs button")) tab.classList.toggle("active", tab.dataset.screen === screen);
-  const loaders = { program: loadProgramScreen, policies: loadPolicies, users: loadUsers, audit: loadAudit };
+  const loaders = { program: loadProgramScreen, policies: loadPolicies, users: loadUsers, audit: loadAudit,
+    demonstrate: loadDemonstrations };
   if (loaders[screen]) guarded(loaders[screen])();
 }
 
@@ -151,6 +152,7 @@ function showFrame(blob) {
   const image = $("camera");
   const previous = image.src;
   image.src = URL.createObjectURL(blob);
+  if (state.screen === "demonstrate") $("demo-camera").src = image.src;  // the same frame, while that screen shows
   if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
 }
 
@@ -237,6 +239,9 @@ function buildJoints(names) {
   $("jog-joints").replaceChildren(...arm.flatMap((name, i) => [el("span", {}, `J${i + 1} ${name}`),
     jogButton("−", { mode: "joint", axis: i, direction: -1 }, `jog-joint-${i}-minus`),
     jogButton("+", { mode: "joint", axis: i, direction: 1 }, `jog-joint-${i}-plus`)]));
+  $("demo-joints").replaceChildren(...arm.flatMap((name, i) => [el("span", {}, `J${i + 1} ${name}`),
+    demoJogButton("−", { mode: "joint", axis: i, direction: -1 }, `demo-jog-joint-${i}-minus`),
+    demoJogButton("+", { mode: "joint", axis: i, direction: 1 }, `demo-jog-joint-${i}-plus`)]));
 }
 
 // ---- jogging and held motions ---------------------------------------------------------------------
@@ -274,6 +279,7 @@ function holdable(button, start) {
 
 function stopHeld() {
   if (!state.held) return;
+  if (state.held.gamepad) gamepad.armed = false;  // whatever stopped it, the stick must come back to the centre
   clearInterval(state.held.timer);
   state.held.button.classList.remove("held");
   state.held = null;
@@ -464,6 +470,226 @@ async function loadAudit() {
     el("td", {}, entry.action), el("td", {}, JSON.stringify(entry.detail)))));
 }
 
+// ---- demonstrations (engineers) -------------------------------------------------------------------
+// Record: the instruction, then teleoperation with the same held jogs as the Jog screen (and the gripper,
+// and a gamepad or 3D mouse); Stop, then Keep (appended to the dataset) or Discard. Kept ones are listed
+// with their first and last frames, reviewed frame by frame and deleted here.
+const DEMO_POLL_MS = 500;
+const DEMO_STATES = { idle: "idle", recording: "recording", stopped: "stopped: keep or discard it",
+  keeping: "keeping: writing it into the dataset" };
+const demo = { status: null, episodes: [], review: null, polling: false };
+
+function demoFrame() { return document.querySelector("#demo-frames input:checked").value; }
+
+function demoJogButton(label, command, testid) {
+  const button = el("button", { "data-testid": testid, "aria-label": testid }, label);
+  holdable(button, () => ({ type: "jog", ...command, ...(command.mode === "cartesian" ? { frame: demoFrame() } : {}) }));
+  return button;
+}
+
+function buildDemoCartesian() {
+  $("demo-cartesian").replaceChildren(...AXES.flatMap((axis) => [el("span", {}, axis.toUpperCase()),
+    demoJogButton("−", { mode: "cartesian", axis, direction: -1 }, `demo-jog-${axis}-minus`),
+    demoJogButton("+", { mode: "cartesian", axis, direction: 1 }, `demo-jog-${axis}-plus`)]));
+}
+
+async function loadDemonstrations() {
+  const data = await api("GET", "/api/demonstrations");
+  renderDemoStatus(data.status);
+  demo.episodes = data.episodes;
+  setText($("demo-folder"), data.folder);
+  setText($("demo-count"), String(data.episodes.length));
+  $("demo-tasks").replaceChildren(...data.tasks.map((task) => el("option", { value: task })));
+  $("demo-episodes").replaceChildren(...data.episodes.map((episode) => {
+    const id = episode.index;
+    const review = el("button", { "data-testid": `demo-review-${id}`, onclick: () => openReview(episode) }, "Review");
+    const remove = el("button", { "data-testid": `demo-delete-${id}`, onclick: guarded(async () => {
+      if (!(await confirmDialog(`Delete demonstration ${id} ("${episode.instruction}", ${episode.frames} frames)?`))) return;
+      await api("DELETE", `/api/demonstrations/${id}?seed=${episode.seed}`);
+      toast(`demonstration ${id} deleted`);
+      if (demo.review && demo.review.episode.seed === episode.seed) closeReview();
+      await loadDemonstrations();
+    }) }, "Delete");
+    const when = episode.started_at ? new Date(episode.started_at * 1000).toLocaleString() : episode.source;
+    return el("tr", { "data-testid": `demo-episode-${id}` }, el("td", {}, String(id)),
+      el("td", {}, thumbnail(episode, 0, "first")), el("td", {}, thumbnail(episode, -1, "last")),
+      el("td", { "data-testid": `demo-episode-${id}-instruction` }, episode.instruction),
+      el("td", {}, `${episode.frames} frames, ${episode.seconds.toFixed(1)} s`),
+      el("td", {}, `${episode.recorded_by || ""} ${when}`), el("td", {}, review, remove));
+  }));
+}
+
+function frameUrl(episode, frame, camera = "front") {
+  // the seed in the address: an index another episode takes after a delete is another picture
+  return `/api/demonstrations/${episode.index}/frames/${frame}?camera=${camera}&seed=${episode.seed}`;
+}
+
+function thumbnail(episode, frame, which) {
+  return el("img", { class: "thumb", src: frameUrl(episode, frame), alt: `${which} frame`,
+    "data-testid": `demo-thumb-${episode.index}-${which}` });
+}
+
+function renderDemoStatus(status) {
+  demo.status = status;
+  const recording = status.state === "recording", stopped = status.state === "stopped";
+  setText($("demo-state"), DEMO_STATES[status.state] || status.state);
+  const progress = status.state === "idle" ? "" : `"${status.instruction}" by ${status.user}: ${status.frames} frames,`
+    + ` ${status.seconds.toFixed(1)} s${status.ended ? ` (${status.ended})` : ""}`;
+  setText($("demo-progress"), progress);
+  set($("demo-problem"), "hidden", !status.problem);
+  setText($("demo-problem"), status.problem ? `It cannot be kept: ${status.problem}` : "");
+  set($("demo-record"), "disabled", status.state !== "idle");
+  set($("demo-instruction"), "disabled", status.state !== "idle");
+  set($("demo-stop"), "disabled", !recording);
+  set($("demo-keep"), "disabled", !stopped || Boolean(status.problem));
+  set($("demo-discard"), "disabled", !recording && !stopped);
+}
+
+// The take's state while the screen shows (another engineer's tablet may record, keep or discard too).
+setInterval(() => {
+  if (state.screen !== "demonstrate" || !can("demonstrate") || !demo.status || demo.polling) return;
+  demo.polling = true;
+  guarded(async () => {
+    try {
+      const before = demo.status.state;
+      renderDemoStatus(await api("GET", "/api/demonstrations/status"));
+      if (before !== "idle" && demo.status.state === "idle") await loadDemonstrations();
+    } finally { demo.polling = false; }
+  })();
+}, DEMO_POLL_MS);
+
+function openReview(episode) {
+  stopPlaying();
+  demo.review = { episode, frame: 0, playing: false, timer: null };
+  $("demo-review").hidden = false;
+  setText($("demo-review-title"), `#${episode.index}: ${episode.instruction}`);
+  $("demo-review-camera").replaceChildren(...episode.cameras.map((camera) => el("option", { value: camera }, camera)));
+  $("demo-review-slider").max = String(episode.frames - 1);
+  showReviewFrame(0);
+}
+
+function closeReview() { stopPlaying(); demo.review = null; $("demo-review").hidden = true; }
+
+function showReviewFrame(frame) {
+  const review = demo.review;
+  review.frame = Math.max(0, Math.min(review.episode.frames - 1, frame));
+  $("demo-review-slider").value = String(review.frame);
+  const episode = review.episode;
+  setText($("demo-review-position"), `frame ${review.frame + 1} of ${episode.frames},`
+    + ` ${(review.frame / (episode.frames / episode.seconds)).toFixed(2)} s of ${episode.seconds.toFixed(1)} s`);
+  $("demo-review-frame").src = frameUrl(episode, review.frame, $("demo-review-camera").value || "front");
+}
+
+// Play: the next frame once this one has loaded (or failed to), at the dataset's rate at most: never a queue of
+// requests.
+function playReview() {
+  const review = demo.review;
+  if (!review) return;
+  if (review.playing) return stopPlaying();
+  if (review.frame >= review.episode.frames - 1) showReviewFrame(0);
+  review.playing = true;
+  setText($("demo-review-play"), "Pause");
+  const period = 1000 * review.episode.seconds / review.episode.frames;
+  const image = $("demo-review-frame");
+  const next = () => {
+    if (demo.review !== review || !review.playing) return;
+    if (review.frame >= review.episode.frames - 1) return stopPlaying();
+    review.timer = setTimeout(() => {
+      if (demo.review !== review || !review.playing) return;
+      image.onload = image.onerror = next;
+      showReviewFrame(review.frame + 1);
+    }, period);
+  };
+  next();
+}
+
+function stopPlaying() {
+  const review = demo.review;
+  if (review) {
+    clearTimeout(review.timer);
+    review.playing = false;
+  }
+  $("demo-review-frame").onload = $("demo-review-frame").onerror = null;
+  setText($("demo-review-play"), "Play");
+}
+
+// ---- gamepad / 3D mouse (the Gamepad API) ---------------------------------------------------------
+// Polled every HEARTBEAT_MS on the Demonstrate screen: the strongest stick deflection past DEADZONE is a held
+// Cartesian jog (the same websocket messages and heartbeats as a held button); back in the dead zone, the page
+// hidden or the connection lost stops it, and after any stop the sticks must come back to the centre first.
+const DEADZONE = 0.25;
+const gamepad = { armed: true, buttons: [] };
+
+function padAxes(pad) {
+  const axis = (i) => (i < pad.axes.length ? pad.axes[i] : 0);
+  if (pad.mapping === "standard") return { x: -axis(1), y: -axis(0), z: -axis(3) };  // left stick X/Y, right stick Z
+  return { x: -axis(1), y: -axis(0), z: -axis(2) };  // a 3D mouse: its first three axes
+}
+
+function pollGamepad() {
+  const pads = navigator.getGamepads ? [...navigator.getGamepads()].filter(Boolean) : [];
+  const active = state.screen === "demonstrate" && can("demonstrate") && !document.hidden;
+  const pad = active ? pads[0] : null;
+  setText($("demo-gamepad"), pads.length ? `Gamepad: ${pads[0].id}` : "No gamepad or 3D mouse: connect one and press a button.");
+  if (!pad) {
+    if (state.held && state.held.gamepad) stopHeld();
+    return;
+  }
+  const pressed = pad.buttons.map((button) => button.pressed);
+  for (const [index, command] of [[0, "close"], [1, "open"]]) {
+    if (pressed[index] && !gamepad.buttons[index]) guarded(() => api("POST", "/api/gripper", { command }))();
+  }
+  gamepad.buttons = pressed;
+  const axes = padAxes(pad);
+  const axis = AXES.reduce((best, name) => (Math.abs(axes[name]) > Math.abs(axes[best]) ? name : best), "x");
+  if (Math.abs(axes[axis]) < DEADZONE) {
+    if (state.held && state.held.gamepad) stopHeld();
+    gamepad.armed = true;
+    return;
+  }
+  if (!gamepad.armed) return;
+  const jog = { type: "jog", mode: "cartesian", axis, direction: axes[axis] > 0 ? 1 : -1, frame: demoFrame() };
+  const key = JSON.stringify(jog);
+  if (state.held && state.held.gamepad && state.held.key === key) return;  // going on: its heartbeats keep it
+  if (state.held && !state.held.gamepad) return;  // a button is held
+  send(jog);  // starts the jog, or turns a gamepad jog to another axis (the server replaces the motion)
+  if (state.held) { state.held.key = key; return; }
+  $("demo-gamepad").classList.add("held");
+  state.held = { button: $("demo-gamepad"), gamepad: true, key, timer: setInterval(() => send({ type: "heartbeat" }), HEARTBEAT_MS) };
+}
+setInterval(pollGamepad, HEARTBEAT_MS);
+
+function wireDemonstrate() {
+  buildDemoCartesian();
+  $("demo-frames").addEventListener("change", () => setText($("demo-frame-label"), demoFrame()));
+  $("demo-form").addEventListener("submit", guarded(async () => {
+    renderDemoStatus(await api("POST", "/api/demonstrations/record", { instruction: $("demo-instruction").value }));
+    toast("recording: teleoperate, then Stop");
+  }));
+  $("demo-stop").addEventListener("click", guarded(async () => {
+    stopHeld();
+    renderDemoStatus(await api("POST", "/api/demonstrations/stop", {}));
+  }));
+  $("demo-keep").addEventListener("click", guarded(async () => {
+    const kept = await api("POST", "/api/demonstrations/keep", {});
+    toast(`kept as episode ${kept.index} (${kept.frames} frames)`);
+    await loadDemonstrations();
+  }));
+  $("demo-discard").addEventListener("click", guarded(async () => {
+    if (!(await confirmDialog("Discard this demonstration? It is not kept anywhere."))) return;
+    stopHeld();
+    renderDemoStatus(await api("POST", "/api/demonstrations/discard", {}));
+  }));
+  for (const command of ["open", "close"]) {
+    $(`demo-gripper-${command}`).addEventListener("click", guarded(() => api("POST", "/api/gripper", { command })));
+  }
+  $("demo-review-slider").addEventListener("input", () => { stopPlaying(); showReviewFrame(Number($("demo-review-slider").value)); });
+  $("demo-review-camera").addEventListener("change", () => showReviewFrame(demo.review.frame));
+  $("demo-review-back").addEventListener("click", () => { stopPlaying(); showReviewFrame(demo.review.frame - 1); });
+  $("demo-review-forward").addEventListener("click", () => { stopPlaying(); showReviewFrame(demo.review.frame + 1); });
+  $("demo-review-play").addEventListener("click", playReview);
+}
+
 // ---- wiring ---------------------------------------------------------------------------------------
 function wire() {
   $("setup-form").addEventListener("submit", guarded((e) => submitCredentials("/api/setup", e.target)));
@@ -531,6 +757,7 @@ function wire() {
   document.addEventListener("visibilitychange", () => { if (document.hidden) stopHeld(); });
   window.addEventListener("blur", stopHeld);
   buildCartesian();
+  wireDemonstrate();
 }
 
 wire();
