@@ -12,7 +12,7 @@ import time
 import httpx
 import numpy as np
 import pendant_browser
-from ros_helpers import free_port, robostral_up
+from ros_helpers import free_port, robostral_up, wait_until
 from sensor_msgs.msg import JointState
 
 from robostral.ros import contract
@@ -41,6 +41,10 @@ def test_up_brings_a_ur5_cell_up_from_its_description_and_the_pendant_jogs_it(tm
             admin = client.post("/api/setup", json={"name": "admin", "password": PASSWORD})
             assert admin.status_code == 201, admin.text
             client.headers["X-CSRF-Token"] = admin.json()["csrf_token"]
+            # As an operator does: jog once the pendant shows the arm (its own joint-state subscription has matched
+            # the driver's publisher, which a busy machine can make take a while after the page answers).
+            wait_until(lambda: ((joints := client.get("/api/state").json()["joints"]) or {}).get("valid")
+                       and joints["age"] < 0.2, 30, "the arm's fresh, valid joint state on /api/state")
             start = np.array(states.latest().position)
             jog = client.post("/api/jog", json={"mode": "joint", "axis": 0, "direction": 1, "step": 5})
             assert jog.status_code == 200, jog.text
