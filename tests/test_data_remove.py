@@ -11,7 +11,7 @@ import pytest
 import robostral.data.remove as remove_module
 from robostral.data import DatasetError, DatasetSpec, DatasetWriter, Episode, load_dataset
 from robostral.data.layout import STATE
-from robostral.data.remove import dataset_spec, remove_episodes
+from robostral.data.remove import remove_episodes
 from robots import load_robot
 
 PANDA = load_robot("panda")
@@ -125,7 +125,7 @@ def test_a_crash_after_the_commit_leaves_the_dataset_without_the_episodes(tmp_pa
         remove_episodes(tmp_path / "data", [0])
     data = load_dataset(tmp_path / "data")
     assert [e["seed"] for e in data.episodes] == [1, 2, 3, 4]
-    with DatasetWriter(tmp_path / "data", dataset_spec(data)) as writer:  # the next writer deletes the old files
+    with DatasetWriter(tmp_path / "data", DatasetSpec.of(data)) as writer:  # the next writer deletes the old files
         assert len(writer.removed_strays) == 5
     assert json.loads((tmp_path / "data/meta/info.json").read_text())["total_episodes"] == 4
     assert load_dataset(tmp_path / "data").load_arrays([STATE])[STATE].shape == (20, 2 * len(PANDA.arm_joints) + 1)

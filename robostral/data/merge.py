@@ -44,13 +44,6 @@ class MergeSource:
         return chosen
 
 
-def dataset_spec(dataset: Dataset) -> DatasetSpec:
-    """What every episode of ``dataset`` shares, as the writer takes it."""
-    return DatasetSpec(dataset.robot, tuple(dataset.joint_names), dataset.fps,
-                       int(dataset.features[IMAGE_KEYS["image"]]["shape"][0]), IMAGE_KEYS["wrist_image"] in
-                       dataset.features)
-
-
 def read_episode(dataset: Dataset, index: int, arrays: dict[str, np.ndarray] | None = None) -> Episode:
     """Episode ``index`` of ``dataset`` as the writer takes it, its PNG frames as stored.
 
@@ -82,11 +75,11 @@ def merge_datasets(out: Path, sources: Sequence[MergeSource], command: str) -> i
     if not sources:
         raise DatasetError("nothing to merge: no source dataset")
     first = sources[0].dataset
-    spec, cameras = dataset_spec(first), first.camera_sources
+    spec, cameras = DatasetSpec.of(first), first.camera_sources
     for source in sources[1:]:
         other = source.dataset
-        if (dataset_spec(other), other.camera_sources) != (spec, cameras):
-            raise DatasetError(f"{other.root} is not the same kind of dataset as {first.root}: {dataset_spec(other)} "
+        if (DatasetSpec.of(other), other.camera_sources) != (spec, cameras):
+            raise DatasetError(f"{other.root} is not the same kind of dataset as {first.root}: {DatasetSpec.of(other)} "
                                f"against {spec}, cameras {_describe(other)} against {_describe(first)}")
     chosen = [(source, source.indices()) for source in sources]
     keys: dict[tuple[str, int], Path] = {}

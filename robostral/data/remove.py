@@ -21,18 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robostral.data.files import atomic_write, commit
-from robostral.data.layout import CHUNKS_SIZE, IMAGE_KEYS, arrow_schema, data_path
-from robostral.data.reader import Dataset, DatasetError, load_dataset
+from robostral.data.layout import CHUNKS_SIZE, arrow_schema, data_path
+from robostral.data.reader import DatasetError, load_dataset
 from robostral.data.stats import STAT_NAMES, aggregate, vector_stats
 from robostral.data.writer import META_FILES, DatasetSpec, DatasetWriter, _parquet
 
 RENUMBERED = ("episode_index", "index", "task_index")  # the columns (and per-episode stats) a removal changes
-
-
-def dataset_spec(dataset: Dataset) -> DatasetSpec:
-    """The spec a writer needs to open ``dataset``: its robot, joints, rate, image size and cameras."""
-    return DatasetSpec(dataset.robot, tuple(dataset.joint_names), dataset.fps,
-                       dataset.features[IMAGE_KEYS["image"]]["shape"][0], IMAGE_KEYS["wrist_image"] in dataset.features)
 
 
 def remove_episodes(root: str | os.PathLike, indices: Iterable[int],
@@ -43,7 +37,7 @@ def remove_episodes(root: str | os.PathLike, indices: Iterable[int],
     what it says of the removed episodes in the same commit. DatasetError for an episode that is not
     there or a dataset another process is writing.
     """
-    with _Remover(root, dataset_spec(load_dataset(root))) as writer:
+    with _Remover(root, DatasetSpec.of(load_dataset(root))) as writer:
         return writer.remove(set(indices), edit_provenance)
 
 

@@ -34,6 +34,7 @@ from robostral.data.layout import (
     DATA_FILES_SIZE_IN_MB,
     DATA_PATH,
     EPISODES_PATH,
+    IMAGE_KEYS,
     IMAGE_TYPE,
     INFO_PATH,
     STATS_PATH,
@@ -64,6 +65,13 @@ class DatasetSpec:
     @property
     def features(self) -> dict[str, dict]:
         return make_features(list(self.joint_names), self.image_size, self.wrist)
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetSpec:
+        """The spec of an existing dataset: what a writer needs to append to it, or to write one of its kind."""
+        size = int(dataset.features[IMAGE_KEYS["image"]]["shape"][0])
+        return cls(dataset.robot, tuple(dataset.joint_names), dataset.fps, size,
+                   IMAGE_KEYS["wrist_image"] in dataset.features)
 
 
 class DatasetWriter:

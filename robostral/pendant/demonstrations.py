@@ -28,7 +28,7 @@ from typing import Protocol
 from robostral.data import Dataset, DatasetError, DatasetSpec, DatasetWriter, Episode, load_dataset
 from robostral.data.files import JOURNAL_PATH, current_path
 from robostral.data.layout import IMAGE_KEYS, INFO_PATH
-from robostral.data.remove import dataset_spec, remove_episodes
+from robostral.data.remove import remove_episodes
 from robostral.pendant.access.audit import Action, AuditLog
 from robostral.pendant.access.auth import User
 from robostral.pendant.errors import Conflict, NotFound
@@ -191,7 +191,7 @@ class Demonstrations:
             if dataset is None and self.folder.exists() and any(self.folder.iterdir()):
                 raise Conflict(f"{self.folder} is not a dataset and not empty: choose another folder for the "
                                "demonstrations (the pendant node's parameter demonstrations)")
-            spec = dataset_spec(dataset) if dataset is not None else None
+            spec = DatasetSpec.of(dataset) if dataset is not None else None
         if spec is None:
             return self.recorder.cell_spec()
         robot, joints = self.recorder.robot()
@@ -237,7 +237,7 @@ class Demonstrations:
                            "recorded_by": who.get("recorded_by"), "started_at": who.get("started_at"),
                            "ended_at": who.get("ended_at")})
         return {"folder": str(self.folder), "episodes": listed, "tasks": dataset.tasks, "fps": dataset.fps,
-                "robot": dataset.robot, "image_size": dataset_spec(dataset).image_size}
+                "robot": dataset.robot, "image_size": DatasetSpec.of(dataset).image_size}
 
     def frame(self, index: int, frame: int, camera: str) -> bytes:
         """Frame ``frame`` (negative: from the end) of episode ``index``'s ``camera`` (front, wrist), as PNG."""
