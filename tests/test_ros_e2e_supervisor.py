@@ -143,7 +143,10 @@ def test_an_instruction_drives_the_arm_through_policy_supervisor_and_controller(
     commands = cell.commands.since(sent)
     first = commands[0][0]
     last = commands[-1][0]  # the commands' own span: instruct's exit after its timeout is no control step
-    assert len(commands) >= 0.8 * (last - first) / PERIOD  # one command per control step, at 20 Hz
+    # One command per control step: the sim's steps counted by its joint states, one per step (a busy machine slows
+    # the sim's 20 Hz, and a count against the wall clock judged the machine: 55 commands in 4.4 s, CI).
+    steps = [t for t, _ in cell.joint_states.since(first) if t <= last]
+    assert len(commands) >= 0.8 * len(steps) > 0
     forwarded = cell.arm.since(first)
     assert len(forwarded) >= 0.8 * len(commands)  # re-timed or as they are, but forwarded
     assert moved(cell.joint_states.since(sent)) > 10 * STILL
